@@ -1,0 +1,33 @@
+# The two commands of the README: `make benchmark` (the main job) and `make test`. Both set everything up first.
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+export KERAS_BACKEND := tensorflow
+export TF_CPP_MIN_LOG_LEVEL ?= 1
+
+.PHONY: setup benchmark test test-large clean
+
+setup: $(VENV)/.synced
+
+# uv installs the exact versions of uv.lock; uv itself comes from PyPI into .tools/ when it is not installed.
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+benchmark: setup
+	$(PY) -m recipes.train --recipe=ngram_linear_bbc_news --budget=quick
+
+test: setup
+	$(PY) -m pytest
+
+test-large: setup
+	$(PY) -m pytest -m large
+
+clean:
+	rm -rf $(VENV) .tools runs

@@ -1,0 +1,231 @@
+"""Dataset readers, de-duplication, splits and bad-data errors, on small files the tests write."""
+
+import json
+
+import numpy as np
+import pytest
+
+from zoo import datasets
+from zoo import text as text_lib
+
+
+def write_imdb(root, n=6):
+    for split in ("train", "test"):
+        for label in ("neg", "pos"):
+            folder = root / "aclImdb" / split / label
+            folder.mkdir(parents=True)
+            for i in range(n):
+                (folder / f"{i}_7.txt").write_text(f"{split} {label} review number {i}<br />fine")
+    (root / "aclImdb" / "train" / "unsup").mkdir()
+    (root / "aclImdb" / "train" / "unsup" / "0_0.txt").write_text("unlabelled, ignored")
+    return root / "aclImdb"
+
+
+def test_imdb_reads_aclimdb_layout_and_ignores_unsup(tmp_path):
+    root = write_imdb(tmp_path)
+    dataset = datasets.load("imdb", path=str(root))
+    assert dataset.class_names == ["neg", "pos"]
+    found = dataset.summary()["found"]
+    assert found["train"]["size"] == 12 and found["test"]["size"] == 12
+    assert found["test"]["class_counts"] == {"neg": 6, "pos": 6}
+    all_texts = sum((s.texts for s in dataset.splits.values()), [])
+    assert not any("ignored" in t for t in all_texts)
+    test = dataset.splits["test"]
+    for text, label in zip(test.texts, test.labels):
+        assert text.split()[1] == dataset.class_names[label]
+    assert dataset.source["kind"] == "local" and dataset.variant == "aclImdb-v1"
+
+
+def test_imdb_html_cleaning_option(tmp_path):
+    dataset = datasets.load("imdb", path=str(write_imdb(tmp_path)), clean=["html", "lower"])
+    assert all("<br" not in t and t == t.lower() for t in dataset.splits["train"].texts)
+
+
+def test_sms_spam_file(tmp_path):
+    lines = [f"ham\tsee you at {i} o'clock" for i in range(20)] + [f"spam\tWIN {i} prizes now" for i in range(10)]
+    path = tmp_path / "SMSSpamCollection"
+    path.write_text("\n".join(lines) + "\n")
+    dataset = datasets.load("sms_spam", path=str(path))
+    summary = dataset.summary()
+    assert summary["found"]["all"]["class_counts"] == {"ham": 20, "spam": 10}
+    assert sum(s["size"] for s in summary["splits"].values()) == 30
+    assert summary["splits"]["test"]["class_counts"] == {"ham": 4, "spam": 2}  # Stratified 20 %.
+
+
+def test_sms_spam_bad_line_names_file_and_line(tmp_path):
+    path = tmp_path / "SMSSpamCollection"
+    path.write_text("ham\tfine\nmaybe\tnot a label\n")
+    with pytest.raises(datasets.DatasetError, match=r"SMSSpamCollection:2: expected `ham<TAB>text`"):
+        datasets.load("sms_spam", path=str(path))
+
+
+def test_github_issues_json_joins_title_and_body(tmp_path):
+    rows = [{"Title": f"title {i}", "Body": f"body {i}", "Label": i % 3} for i in range(30)]
+    path = tmp_path / "Train.json"
+    path.write_text(json.dumps(rows))
+    dataset = datasets.load("github_issues", path=str(tmp_path))
+    assert dataset.class_names == ["bug", "feature", "question"]
+    texts = sum((s.texts for s in dataset.splits.values()), [])
+    assert "title 4\n\nbody 4" in texts
+    for split in dataset.splits.values():
+        for text, label in zip(split.texts, split.labels):
+            assert int(text.split()[1]) % 3 == label
+
+
+def test_github_issues_csv_with_label_names(tmp_path):
+    path = tmp_path / "issues.csv"
+    path.write_text("title,body,label\n" + "".join(f"t{i},\"b, {i}\",{['bug', 'feature', 'question'][i % 3]}\n"
+                                                  for i in range(30)))
+    dataset = datasets.load("github_issues", path=str(path))
+    assert dataset.summary()["found"]["all"]["class_counts"] == {"bug": 10, "feature": 10, "question": 10}
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl"])
+def test_custom_file_formats_keep_class_order(tmp_path, suffix):
+    rows = [(f"text number {i}", ["zebra", "apple", "mango"][i % 3]) for i in range(30)]
+    path = tmp_path / f"data{suffix}"
+    if suffix == ".jsonl":
+        path.write_text("\n".join(json.dumps({"review": t, "stars": y}) for t, y in rows))
+    else:
+        sep = "," if suffix == ".csv" else "\t"
+        path.write_text(f"review{sep}stars\n" + "".join(f"{t}{sep}{y}\n" for t, y in rows))
+    dataset = datasets.load("custom", path=str(path), text_columns=["review"], label_column="stars")
+    assert dataset.class_names == ["zebra", "apple", "mango"]  # Order of first appearance.
+    train = dataset.splits["train"]
+    for text, label in zip(train.texts, train.labels):
+        assert rows[int(text.split()[-1])][1] == dataset.class_names[label]
+
+
+def test_custom_integer_labels_and_explicit_class_names(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("text,label\n" + "".join(f"t {i},{i % 2}\n" for i in range(20)))
+    assert datasets.load("custom", path=str(path)).class_names == ["0", "1"]
+    named = datasets.load("custom", path=str(path), class_names=["negative", "positive"])
+    assert named.class_names == ["negative", "positive"]
+
+
+def test_deduplication_removes_duplicates_and_conflicts_before_splitting(tmp_path):
+    rows = [f"unique text {i},{i % 2}" for i in range(40)]
+    rows += ["unique   text 3,1", "same text,0", "same text,0", "conflict,0", "conflict ,1"]
+    path = tmp_path / "data.csv"
+    path.write_text("text,label\n" + "\n".join(rows) + "\n")
+    dataset = datasets.load("custom", path=str(path))
+    report = dataset.summary()["deduplication"]
+    assert report["exact_duplicates_removed"] == 2  # "unique   text 3" and the second "same text".
+    assert report["conflicting_label_texts_dropped"] == 2
+    keys = [{text_lib.whitespace_key(t) for t in s.texts} for s in dataset.splits.values()]
+    assert sum(len(k) for k in keys) == 41
+    assert not (keys[0] & keys[1]) and not (keys[0] & keys[2]) and not (keys[1] & keys[2])
+
+
+def test_official_splits_keep_test_and_drop_train_copies():
+    splits = {"train": (["a", "b", "c"], [0, 1, 0]), "test": (["b", "d"], [1, 0])}
+    out, report = datasets.deduplicate(splits)
+    assert out["test"] == (["b", "d"], [1, 0])
+    assert out["train"] == (["a", "c"], [0, 0])
+    assert report["duplicates_across_splits"] == 1
+
+
+def test_splits_are_seeded_and_stratified(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("text,label\n" + "".join(f"t {i},{'ab'[i % 5 == 0]}\n" for i in range(100)))
+    first = datasets.load("custom", path=str(path), seed=3)
+    again = datasets.load("custom", path=str(path), seed=3)
+    other = datasets.load("custom", path=str(path), seed=4)
+    assert first.splits["test"].texts == again.splits["test"].texts
+    assert first.splits["test"].texts != other.splits["test"].texts
+    assert first.summary()["splits"]["test"]["class_counts"] == {"a": 16, "b": 4}
+
+
+def test_balance_options(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("text,label\n" + "".join(f"t {i},{'ab'[i % 5 == 0]}\n" for i in range(200)))
+    down = datasets.load("custom", path=str(path), balance="downsample")
+    counts = np.bincount(down.splits["train"].labels)
+    assert counts[0] == counts[1] > 0
+    weighted = datasets.load("custom", path=str(path), balance="class_weight")
+    minority = weighted.class_names.index("b")  # 1 in 5 rows.
+    assert weighted.class_weight[minority] == pytest.approx(4 * weighted.class_weight[1 - minority], rel=0.05)
+    with pytest.raises(datasets.DatasetError, match="Unknown balance mode 'up'. Allowed"):
+        datasets.load("custom", path=str(path), balance="up")
+
+
+def test_max_examples_caps_each_split(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("text,label\n" + "".join(f"t {i},{i % 2}\n" for i in range(200)))
+    dataset = datasets.load("custom", path=str(path), max_examples=10)
+    assert [len(dataset.splits[s]) for s in datasets.SPLITS] == [10, 10, 10]
+
+
+def test_missing_column_names_file_line_and_columns(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("body,label\nhello,0\n")
+    with pytest.raises(datasets.DatasetError, match=r"data.csv:2: missing column 'text'. Columns present: "
+                                                    r"\['body', 'label'\]"):
+        datasets.load("custom", path=str(path))
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "data.jsonl"
+    path.write_text("  \n")
+    with pytest.raises(datasets.DatasetError, match="data.jsonl: the file is empty"):
+        datasets.load("custom", path=str(path))
+
+
+def test_label_outside_class_set(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("text,label\na,pos\nb,neg\nc,meh\n")
+    with pytest.raises(datasets.DatasetError, match=r"data.csv:4: label 'meh' is not in the class set "
+                                                    r"\['neg', 'pos'\]"):
+        datasets.load("custom", path=str(path), class_names=["neg", "pos"])
+
+
+def test_class_too_small_to_split(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("text,label\n" + "".join(f"t {i},common\n" for i in range(30)) + "lonely,rare\n")
+    with pytest.raises(datasets.DatasetError, match=r"too few examples to split .*\{'rare': 1\}"):
+        datasets.load("custom", path=str(path))
+
+
+def test_undecodable_bytes_are_replaced_and_counted(tmp_path):
+    path = tmp_path / "SMSSpamCollection"
+    lines = [f"ham\tmessage {i}".encode() for i in range(20)] + [b"spam\tcheap \xff\xfe offer"] * 1
+    lines += [f"spam\toffer {i}".encode() for i in range(9)]
+    path.write_bytes(b"\n".join(lines))
+    dataset = datasets.load("sms_spam", path=str(path))
+    assert dataset.summary()["decoding"]["texts_with_undecodable_bytes"] == 1
+    texts = sum((s.texts for s in dataset.splits.values()), [])
+    assert "cheap \ufffd\ufffd offer" in texts
+
+
+def test_malformed_json_line(tmp_path):
+    path = tmp_path / "data.jsonl"
+    path.write_text('{"text": "a", "label": 0}\n{"text": oops}\n')
+    with pytest.raises(datasets.DatasetError, match=r"data.jsonl:2: invalid JSON"):
+        datasets.load("custom", path=str(path))
+
+
+def test_unknown_dataset_and_option():
+    with pytest.raises(datasets.DatasetError, match=r"Unknown dataset 'nope'. Allowed: \['bbc_news'"):
+        datasets.load("nope")
+    with pytest.raises(datasets.DatasetError, match=r"Unknown options \['colour'\] for dataset 'sms_spam'"):
+        datasets.load("sms_spam", colour="red")
+
+
+def test_huge_text_is_cut(tmp_path):
+    path = tmp_path / "data.jsonl"
+    rows = [{"text": ("x" * (datasets.MAX_TEXT_CHARS + 10)) if i == 0 else f"t {i}", "label": i % 2}
+            for i in range(20)]
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    dataset = datasets.load("custom", path=str(path))
+    assert max(len(t) for s in dataset.splits.values() for t in s.texts) == datasets.MAX_TEXT_CHARS
+
+
+def test_email_text_header_modes():
+    raw = ("From: a@b.c\nSubject: Cheap pills\nX-Spam-Status: Yes\nContent-Type: text/html\n\n"
+           "<p>Buy <b>now</b></p>\n")
+    assert datasets.email_text(raw, "subject").split() == ["Cheap", "pills", "Buy", "now"]
+    assert "Cheap" not in datasets.email_text(raw, "none")
+    assert "X-Spam-Status" in datasets.email_text(raw, "all")
+    with pytest.raises(datasets.DatasetError, match="Unknown email header mode 'some'"):
+        datasets.email_text(raw, "some")

@@ -1,0 +1,100 @@
+"""The real assets, resolved from the registry packages with the network sources failing fast here.
+
+These use the shared asset cache (~/.cache/textzoo or $TEXTZOO_CACHE), so only the first run downloads.
+"""
+
+import subprocess
+import urllib.request
+
+import numpy as np
+import pytest
+
+from zoo import datasets
+from zoo import pretrained
+from zoo import text as text_lib
+
+PACKAGED = {
+    # name: (found sizes per split, found class counts of the first split)
+    "spam_assassin": ({"all": 6046}, {"ham": 4150, "spam": 1896}),
+    "bbc_news": ({"all": 2225}, {"business": 510, "entertainment": 386, "politics": 417, "sport": 511, "tech": 401}),
+    "newsgroups20": ({"train": 11293, "test": 7528}, None),
+    "reuters_r8": ({"train": 5485, "test": 2189}, None),
+}
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    return {name: datasets.load(name) for name in PACKAGED}
+
+
+@pytest.mark.parametrize("name", sorted(PACKAGED))
+def test_packaged_dataset_counts(loaded, name):
+    sizes, class_counts = PACKAGED[name]
+    summary = loaded[name].summary()
+    assert {s: v["size"] for s, v in summary["found"].items()} == sizes
+    if class_counts:
+        assert summary["found"]["all"]["class_counts"] == class_counts
+    assert summary["source"]["kind"] in ("canonical", "package")
+    assert summary["variant"]
+    if summary["source"]["kind"] == "package":
+        assert summary["source"]["sha256"]
+
+
+@pytest.mark.parametrize("name", sorted(PACKAGED))
+def test_no_test_text_appears_in_train_or_validation(loaded, name):
+    keys = {s: {text_lib.whitespace_key(t) for t in split.texts} for s, split in loaded[name].splits.items()}
+    assert not keys["test"] & keys["train"]
+    assert not keys["test"] & keys["validation"]
+    assert not keys["validation"] & keys["train"]
+    assert len(keys["test"]) == len(loaded[name].splits["test"])  # No duplicates inside test either.
+
+
+def refuse_clients(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network or package client used on a cached run: {args[:1]}")
+
+    monkeypatch.setattr(subprocess, "run", refuse)
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+
+
+def test_second_run_uses_cache_and_no_client(isolated_cache, monkeypatch):
+    first = datasets.load("bbc_news", offline=False)
+    refuse_clients(monkeypatch)
+    second = datasets.load("bbc_news", offline=False)
+    assert second.summary() == first.summary()
+
+
+def test_cached_fallback_is_used_before_retrying_canonical_sources(loaded, monkeypatch):
+    # newsgroups20's canonical source (scikit-learn's download) failed here and is not cached: a second run must
+    # read the cached package without trying it again.
+    refuse_clients(monkeypatch)
+    for name in PACKAGED:
+        assert datasets.load(name, offline=False).summary() == loaded[name].summary()
+
+
+def test_glove_50d_from_package():
+    words, vectors, record = pretrained.load_glove(50)
+    assert vectors.shape == (400000, 50) and vectors.dtype == np.float32
+    assert words[0] == "the"
+    official_the = [0.418, 0.24968, -0.41242, 0.1217, 0.34527, -0.044457, -0.49688, -0.17862, -0.00066023, -0.6566]
+    np.testing.assert_allclose(vectors[words.index("the"), :10], official_the, rtol=1e-5)
+    assert record["source"]
+
+
+def test_minilm_weights_give_paraphrases_higher_similarity():
+    import keras_hub
+
+    directory, record = pretrained.resolve_bert("bert_small")
+    backbone = keras_hub.models.BertBackbone.from_preset(str(directory))
+    preprocessor = keras_hub.models.BertTextClassifierPreprocessor.from_preset(
+        str(directory), sequence_length=32, truncate="waterfall")
+    inputs = preprocessor(["A man is playing a guitar.", "Someone plays the guitar.",
+                           "The central bank raised interest rates."])
+    sequence = backbone(inputs)["sequence_output"].numpy()
+    mask = inputs["padding_mask"].numpy()[..., None].astype("float32")
+    embeddings = (sequence * mask).sum(1) / mask.sum(1)
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    paraphrase, unrelated = embeddings[0] @ embeddings[1], embeddings[0] @ embeddings[2]
+    # Random weights give both pairs about the same similarity; pretrained weights separate them widely.
+    assert paraphrase > 0.6 and paraphrase - unrelated > 0.4
+    assert record["source"]
