@@ -1,0 +1,134 @@
+"""BERT backbones (keras-hub `BertBackbone`): `bert_small` and `bert_base`.
+
+Weights come from `zoo.pretrained.BERT_WEIGHTS` (keras-hub preset, else the registry package, else a local
+checkpoint). `bert_base` without reachable weights falls back to random initialisation, flagged in the logs and in
+`weights["pretrained"] = False`, which every result file carries.
+"""
+
+import json
+import logging
+import pathlib
+
+import keras
+import keras_hub
+
+from zoo import pretrained
+
+# keras-hub's default `truncate="round_robin"` emits TFText>RoundRobinTrim, which TF Serving 2.12-2.19 do not
+# link; "waterfall" gives the same result for one segment with core ops only.
+TRUNCATE = "waterfall"
+
+# bert-base-uncased shapes, for random initialisation when no weights can be had.
+_RANDOM_ARCHITECTURES = {
+    "bert_small": dict(num_layers=4, num_heads=8, hidden_dim=512, intermediate_dim=2048),
+    "bert_base": dict(num_layers=12, num_heads=12, hidden_dim=768, intermediate_dim=3072),
+}
+_VOCABULARY_SIZE = 30522
+_MAX_POSITIONS = 512
+
+
+def default_options(name):
+    return {
+        # None: the registered sources of `name`; or a keras-hub preset / Hugging Face checkpoint directory.
+        "weights_path": None,
+        # "auto": random initialisation only where no weights can be found (bert_base); True forces it.
+        "random_init": "auto" if name == "bert_base" else False,
+        # Architecture of a randomly initialised model (tests use tiny ones); ignored for pretrained weights.
+        **_RANDOM_ARCHITECTURES[name],
+        "dropout": 0.1,
+    }
+
+
+def _vocabulary_file():
+    """bert-base-uncased WordPiece vocabulary, for a randomly initialised model (the MiniLM package ships it)."""
+    directory, _ = pretrained.resolve_bert("bert_small")
+    vocab = pathlib.Path(directory) / "vocab.txt"
+    if not vocab.exists():
+        vocab = next(iter(sorted(pathlib.Path(directory).rglob("vocabulary.txt"))))
+    return str(vocab)
+
+
+def _random_backbone(name, options, reason):
+    logging.warning(
+        "!!! %s: NO PRETRAINED WEIGHTS (%s). Using RANDOM INITIALISATION: results will be far below a "
+        "pretrained BERT. Pass --backbone_options=weights_path=DIR with a keras-hub preset or a Hugging Face "
+        "BERT checkpoint to fix this.", name, reason)
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=_vocabulary_file(), lowercase=True)
+    network = keras_hub.models.BertBackbone(
+        vocabulary_size=tokenizer.vocabulary_size(),
+        num_layers=options["num_layers"],
+        num_heads=options["num_heads"],
+        hidden_dim=options["hidden_dim"],
+        intermediate_dim=options["intermediate_dim"],
+        dropout=options["dropout"],
+        max_sequence_length=_MAX_POSITIONS,
+    )
+    weights = {
+        "pretrained": False,
+        "source": "random initialisation",
+        "warning": f"{name} uses RANDOM weights: {reason}",
+        "architecture": {k: options[k] for k in _RANDOM_ARCHITECTURES[name]},
+    }
+    return tokenizer, network, weights
+
+
+def build(name, options, sequence_length, train_texts=None):
+    del train_texts  # The vocabulary comes with the weights.
+    from zoo.backbones import Backbone
+
+    if options["random_init"] is True:
+        tokenizer, network, weights = _random_backbone(name, options, "random_init=True was asked for")
+    else:
+        try:
+            directory, weights = pretrained.resolve_bert(name, path=options["weights_path"])
+        except Exception as e:
+            if options["random_init"] != "auto":
+                raise
+            tokenizer, network, weights = _random_backbone(name, options, f"weights not found: {e}")
+        else:
+            network = keras_hub.models.BertBackbone.from_preset(str(directory), dropout=options["dropout"])
+            tokenizer = _tokenizer(directory)
+            weights = {"pretrained": True, **weights}
+    max_positions = network.max_sequence_length
+    if sequence_length is None or sequence_length > max_positions:
+        raise ValueError(f"Cannot use sequence length {sequence_length} because the BERT model was only trained up "
+                         f"to sequence length {max_positions}.")
+    preprocessor = keras_hub.models.BertTextClassifierPreprocessor(
+        tokenizer, sequence_length=sequence_length, truncate=TRUNCATE)
+    weights["lowercase"] = bool(tokenizer.lowercase)
+
+    def save_preprocessor(directory):
+        preprocessor.save_to_preset(str(directory))
+
+    return Backbone(name, "transformer", preprocessor, network, weights, options, save_preprocessor)
+
+
+def _tokenizer(directory):
+    directory = pathlib.Path(directory)
+    try:
+        return keras_hub.models.BertTokenizer.from_preset(str(directory))
+    except Exception as e:  # A Hugging Face directory without tokenizer_config.json.
+        config = json.loads((directory / "config.json").read_text()) if (directory / "config.json").exists() else {}
+        lowercase = config.get("do_lower_case", "uncased" in str(directory).lower())
+        logging.info("BertTokenizer.from_preset(%s) failed (%s); reading vocab.txt with lowercase=%s",
+                     directory, e, lowercase)
+        return keras_hub.models.BertTokenizer(vocabulary=str(directory / "vocab.txt"), lowercase=lowercase)
+
+
+def load_preprocessor(directory):
+    """Reads a preprocessor written by `save_to_preset` (preprocessor.json, tokenizer assets).
+
+    keras-hub's `from_preset` wants a backbone config.json beside it; a preprocessor alone is restored from its
+    own config and the tokenizer assets, the way keras-hub's preset loader does it.
+    """
+    config = json.loads((pathlib.Path(directory) / "preprocessor.json").read_text())
+    preprocessor = keras.saving.deserialize_keras_object(config)
+    preprocessor.load_preset_assets(str(directory))
+    return preprocessor
+
+
+def model_inputs(sequence_length=None):
+    return {
+        name: keras.Input(shape=(sequence_length,), dtype="int32", name=name)
+        for name in ("token_ids", "segment_ids", "padding_mask")
+    }

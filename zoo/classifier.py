@@ -1,0 +1,90 @@
+"""The classifier: preprocessor -> backbone network -> head, and its run-directory form.
+
+Training runs on `core` (preprocessed inputs -> probabilities) with the preprocessor mapped over tf.data;
+`TextClassifier` joins both for inference and export (strings -> class probabilities).
+
+On disk (`<run_dir>/model/`): `core.keras` (the network and head, Keras format), `preprocessor/` (vocabularies as
+files, or a keras-hub preset), and `classifier.json` (backbone name, class names, head type).
+"""
+
+import json
+import os
+import pathlib
+import shutil
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # Only the TensorFlow backend takes string inputs.
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from zoo import backbones  # noqa: E402
+from zoo import heads  # noqa: E402
+
+
+def _inputs_like(network):
+    """Fresh Inputs with the network's input structure, so the backbone stays one nested layer of the model."""
+    return keras.tree.map_structure(
+        lambda t: keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t.name.split(":")[0].split("/")[0]),
+        network.input)
+
+
+def build_core(backbone, num_classes, head_type, hidden_units=(), dropout=0.0):
+    inputs = _inputs_like(backbone.network)
+    features = backbone.network(inputs)["pooled_output"]
+    outputs = heads.build_head(features, num_classes, head_type, hidden_units, dropout)
+    return keras.Model(inputs, outputs, name="classifier_core")
+
+
+class TextClassifier:
+    """Strings in, class probabilities out: a preprocessor layer and the trained core model."""
+
+    def __init__(self, backbone_name, preprocessor, core, class_names, head_type, save_preprocessor=None):
+        self.backbone_name = backbone_name
+        self._save_preprocessor = save_preprocessor
+        self.preprocessor = preprocessor
+        self.core = core
+        self.class_names = list(class_names)
+        self.head_type = head_type
+
+    def probabilities_fn(self):
+        """A tf.function: a [batch] string tensor -> [batch, num_classes] float32 probabilities."""
+        preprocessor, core, head_type = self.preprocessor, self.core, self.head_type
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def probabilities(texts):
+            outputs = core(preprocessor(texts), training=False)
+            return tf.cast(heads.class_probabilities(outputs, head_type), tf.float32)
+
+        return probabilities
+
+    def predict_proba(self, texts, batch_size=64):
+        fn = self.probabilities_fn()
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, len(self.class_names)), dtype=np.float32)
+        return np.concatenate([fn(tf.constant(texts[i:i + batch_size], dtype=tf.string)).numpy()
+                               for i in range(0, len(texts), batch_size)])
+
+    def save(self, directory):
+        directory = pathlib.Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.core.save(directory / "core.keras")
+        self._save_preprocessor(directory / "preprocessor")
+        (directory / "classifier.json").write_text(json.dumps({
+            "backbone": self.backbone_name, "class_names": self.class_names, "head_type": self.head_type}, indent=2))
+
+    @classmethod
+    def load(cls, directory):
+        directory = pathlib.Path(directory)
+        info_file = directory / "classifier.json"
+        if not info_file.exists():
+            raise FileNotFoundError(f"{directory} is not a saved classifier: no classifier.json there.")
+        info = json.loads(info_file.read_text())
+        preprocessor = backbones.load_preprocessor(info["backbone"], directory / "preprocessor")
+        core = keras.models.load_model(directory / "core.keras")
+
+        def copy_preprocessor(target):
+            shutil.copytree(directory / "preprocessor", target, dirs_exist_ok=True)
+
+        return cls(info["backbone"], preprocessor, core, info["class_names"], info["head_type"], copy_preprocessor)

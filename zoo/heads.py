@@ -1,0 +1,56 @@
+"""Classification heads: sigmoid binary (one unit, binary cross-entropy) or softmax multiclass.
+
+Both give a probability output in float32 (also under mixed precision, for a stable loss), and optionally hidden
+Dense+ReLU+Dropout layers before it.
+"""
+
+import keras
+
+HEAD_TYPES = ("auto", "sigmoid", "softmax")
+
+
+def resolve_head_type(head, num_classes):
+    """"auto" picks sigmoid for two classes and softmax for more; an explicit choice is checked."""
+    if head not in HEAD_TYPES:
+        raise ValueError(f"Unknown head {head!r}. Allowed: {list(HEAD_TYPES)}.")
+    if num_classes < 2:
+        raise ValueError(f"A classifier needs at least 2 classes, received {num_classes}.")
+    if head == "auto":
+        return "sigmoid" if num_classes == 2 else "softmax"
+    if head == "sigmoid" and num_classes != 2:
+        raise ValueError(f"A sigmoid head is binary: it needs 2 classes, received {num_classes}. Use softmax.")
+    return head
+
+
+def build_head(features, num_classes, head_type, hidden_units=(), dropout=0.0):
+    """Applies the head to `features` ([batch, d]) and returns probabilities: [batch, 1] sigmoid or [batch, K]."""
+    x = features
+    for i, units in enumerate(hidden_units):
+        x = keras.layers.Dense(int(units), activation="relu", name=f"head_hidden_{i}")(x)
+        if dropout:
+            x = keras.layers.Dropout(float(dropout), name=f"head_dropout_{i}")(x)
+    if head_type == "sigmoid":
+        return keras.layers.Dense(1, activation="sigmoid", dtype="float32", name="probabilities")(x)
+    return keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
+
+
+def loss_and_metric(head_type):
+    if head_type == "sigmoid":
+        return keras.losses.BinaryCrossentropy(), keras.metrics.BinaryAccuracy(name="accuracy")
+    return keras.losses.SparseCategoricalCrossentropy(), keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+
+
+def class_probabilities(outputs, head_type):
+    """[batch, num_classes] probabilities from head outputs: a sigmoid head's p becomes [1 - p, p]."""
+    if head_type == "sigmoid":
+        return keras.ops.concatenate([1.0 - outputs, outputs], axis=-1)
+    return outputs
+
+
+def prepare_labels(labels, head_type):
+    """Labels in the form the head's loss takes: float [batch, 1] for sigmoid, int for softmax."""
+    import tensorflow as tf
+
+    if head_type == "sigmoid":
+        return tf.reshape(tf.cast(labels, "float32"), (-1, 1))
+    return labels
