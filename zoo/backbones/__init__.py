@@ -10,8 +10,8 @@ Contract (what makes backbones interchangeable):
 - the preprocessor's state (vocabularies) is saved as files by `save_preprocessor` and read back by
   `load_preprocessor` of the same module.
 
-Adding a backbone is one module with `build(options, sequence_length, train_texts)`, `load_preprocessor(directory)`
-and `DEFAULT_OPTIONS`, plus one line in `BACKBONES`.
+Adding a backbone is one module with `build(name, options, sequence_length, train_texts)`,
+`load_preprocessor(directory)`, `default_options(name)` and `FAMILY`, plus one line in `BACKBONES`.
 """
 
 import dataclasses
@@ -50,6 +50,10 @@ def module(name):
 
 def default_options(name):
     return dict(module(name).default_options(name))
+
+
+def family(name):
+    return module(name).FAMILY
 
 
 def check_options(name, options):

@@ -27,6 +27,9 @@ _VOCABULARY_SIZE = 30522
 _MAX_POSITIONS = 512
 
 
+FAMILY = "transformer"
+
+
 def default_options(name):
     return {
         # None: the registered sources of `name`; or a keras-hub preset / Hugging Face checkpoint directory.
@@ -100,7 +103,7 @@ def build(name, options, sequence_length, train_texts=None):
     def save_preprocessor(directory):
         preprocessor.save_to_preset(str(directory))
 
-    return Backbone(name, "transformer", preprocessor, network, weights, options, save_preprocessor)
+    return Backbone(name, FAMILY, preprocessor, network, weights, options, save_preprocessor)
 
 
 def _tokenizer(directory):

@@ -14,6 +14,9 @@ from zoo.backbones import vectorizer_files
 CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 
 
+FAMILY = "recurrent"
+
+
 def default_options(name):
     del name
     return {
@@ -96,7 +99,7 @@ def build(name, options, sequence_length, train_texts):
     def save_preprocessor(directory):
         vectorizer_files.save(vectorizer, options, sequence_length, directory)
 
-    return Backbone(name, "recurrent", vectorizer, network, weights, options, save_preprocessor)
+    return Backbone(name, FAMILY, vectorizer, network, weights, options, save_preprocessor)
 
 
 def load_preprocessor(directory):

@@ -11,6 +11,9 @@ import numpy as np
 from zoo.backbones import vectorizer_files
 
 
+FAMILY = "bag_of_words"
+
+
 def default_options(name):
     del name
     return {
@@ -56,7 +59,7 @@ def build(name, options, sequence_length, train_texts):
     def save_preprocessor(directory):
         vectorizer_files.save(vectorizer, options, None, directory, idf_weights=idf)
 
-    return Backbone(name, "bag_of_words", vectorizer, network, weights, options, save_preprocessor)
+    return Backbone(name, FAMILY, vectorizer, network, weights, options, save_preprocessor)
 
 
 def load_preprocessor(directory):

@@ -1,0 +1,169 @@
+"""Trains, evaluates and exports one recipe.
+
+    python -m recipes.train --list
+    python -m recipes.train --recipe=bert_small_bbc_news --budget=quick
+    python -m recipes.train --recipe=ngram_linear_bbc_news --dataset=custom --dataset_path=my.csv \
+        --dataset_options=text_columns=title+body,label_column=label
+
+Every recipe field can be overridden by the flag of the same name. Running the same command again after an
+interruption resumes the run where it stopped.
+"""
+
+import json
+import os
+import sys
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # Only the TensorFlow backend takes string inputs.
+
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+from absl import logging  # noqa: E402
+
+from recipes import catalog  # noqa: E402
+
+# === Required (or --list) ===
+_RECIPE = flags.DEFINE_string("recipe", None, "The recipe to run; `--list` prints them all.")
+_LIST = flags.DEFINE_bool("list", False, "Print the recipes (with their settings at --budget) and exit.")
+
+# === Run ===
+_BUDGET = flags.DEFINE_enum("budget", "quick", list(catalog.BUDGETS),
+                            "tiny: seconds (tests); quick: minutes on a CPU; full: the published setting (GPU).")
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "The run directory (default: runs/<recipe>-<budget>). A "
+                                  "finished run there is never overwritten; an unfinished one is resumed.")
+_EXPORT_DIR = flags.DEFINE_string("export_dir", "exports", "Where the SavedModel is exported "
+                                  "(<export_dir>/<model_name>/<version>/); empty to skip the export.")
+_SEED = flags.DEFINE_integer("seed", 1337, "Seed of the splits, the initialisation and the shuffling.")
+_OFFLINE = flags.DEFINE_bool("offline", None, "Skip network sources of data and weights (default: $TEXTZOO_OFFLINE).")
+
+# === Runtime ===
+_DTYPE_POLICY = flags.DEFINE_enum(
+    "dtype_policy", "auto", ["auto", "float32", "mixed_float16", "mixed_bfloat16", "bfloat16", "float16"],
+    "Keras dtype policy. auto: mixed_float16 on a GPU, mixed_bfloat16 for BERT on CPUs with native bfloat16 "
+    "(AVX512_BF16/AMX), float32 otherwise.")
+_JIT_COMPILE = flags.DEFINE_bool("jit_compile", None, "Compile with XLA (default: only on a GPU; it was slower "
+                                 "on CPUs).")
+_STRATEGY = flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker", "tpu"],
+                              "tf.distribute strategy. multi_worker reads TF_CONFIG; tpu reads --tpu.")
+_TPU = flags.DEFINE_string("tpu", None, "TPU address for --strategy=tpu.")
+_LOGICAL_CPU_DEVICES = flags.DEFINE_integer("logical_cpu_devices", None, "Split the CPU into this many logical "
+                                            "devices (to try --strategy=mirrored without GPUs).")
+
+# === Recipe field overrides (default: the recipe's value) ===
+_BACKBONE = flags.DEFINE_string("backbone", None, "Backbone name.")
+_DATASET = flags.DEFINE_string("dataset", None, "Dataset name.")
+_DATASET_PATH = flags.DEFINE_string("dataset_path", None, "A local file or directory holding the dataset.")
+_DATASET_OPTIONS = flags.DEFINE_list("dataset_options", None, "Dataset reader options as key=value "
+                                     "(lists with +), e.g. text_columns=title+body,label_column=y.")
+_HEAD = flags.DEFINE_enum("head", None, ["auto", "sigmoid", "softmax"], "Head type; auto: by number of classes.")
+_HEAD_HIDDEN_UNITS = flags.DEFINE_list("head_hidden_units", None, "Hidden Dense+ReLU layers of the head, e.g. 64,32;"
+                                       " 'none' for no hidden layer.")
+_HEAD_DROPOUT = flags.DEFINE_float("head_dropout", None, "Dropout after each hidden layer of the head.")
+_SEQUENCE_LENGTH = flags.DEFINE_integer("sequence_length", None, "Tokens per text (BERT, RNN).")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Batch size per replica.")
+_LEARNING_RATE = flags.DEFINE_float("learning_rate", None, "Peak learning rate.")
+_EPOCHS = flags.DEFINE_integer("epochs", None, "Maximum number of epochs.")
+_WARMUP_FRACTION = flags.DEFINE_float("warmup_fraction", None, "Share of steps of linear warm-up (BERT).")
+_WEIGHT_DECAY = flags.DEFINE_float("weight_decay", None, "Decoupled weight decay (AdamW).")
+_PATIENCE = flags.DEFINE_integer("patience", None, "Early stopping: epochs without a better validation loss.")
+_MAX_EXAMPLES = flags.DEFINE_integer("max_examples", None, "Stratified cap on every split's size.")
+_BALANCE = flags.DEFINE_enum("balance", None, ["none", "downsample", "class_weight"], "Class balancing of train.")
+_CLEAN = flags.DEFINE_list("clean", None, "Text cleaning steps: html, lower, punctuation; 'none' for none.")
+_BACKBONE_OPTIONS = flags.DEFINE_list("backbone_options", None, "Backbone options as key=value, e.g. "
+                                      "cell=gru,layers=2,bidirectional=false.")
+
+
+def parse_value(text):
+    """A flag value as JSON where it parses (numbers, true/false, null), a string otherwise; '+' makes a list."""
+    if "+" in text:
+        return [parse_value(part) for part in text.split("+")]
+    lowered = text.lower()
+    if lowered in ("true", "false", "null", "none"):
+        return {"true": True, "false": False}.get(lowered)
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_key_values(items, flag_name):
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise app.UsageError(f"--{flag_name} takes key=value items, received {item!r}.")
+        options[key.strip()] = parse_value(value.strip())
+    return options
+
+
+def overrides_from_flags():
+    overrides = {}
+    simple = {"backbone": _BACKBONE, "dataset": _DATASET, "dataset_path": _DATASET_PATH, "head": _HEAD,
+              "head_dropout": _HEAD_DROPOUT, "sequence_length": _SEQUENCE_LENGTH, "batch_size": _BATCH_SIZE,
+              "learning_rate": _LEARNING_RATE, "epochs": _EPOCHS, "warmup_fraction": _WARMUP_FRACTION,
+              "weight_decay": _WEIGHT_DECAY, "patience": _PATIENCE, "max_examples": _MAX_EXAMPLES}
+    for field, flag in simple.items():
+        if flag.value is not None:
+            overrides[field] = flag.value
+    if _BALANCE.value is not None:
+        overrides["balance"] = None if _BALANCE.value == "none" else _BALANCE.value
+    if _CLEAN.value is not None:
+        overrides["clean"] = [] if _CLEAN.value == ["none"] else _CLEAN.value
+    if _HEAD_HIDDEN_UNITS.value is not None:
+        try:
+            overrides["head_hidden_units"] = ([] if _HEAD_HIDDEN_UNITS.value == ["none"]
+                                              else [int(u) for u in _HEAD_HIDDEN_UNITS.value])
+        except ValueError:
+            raise app.UsageError(f"--head_hidden_units takes integers, received {_HEAD_HIDDEN_UNITS.value}.")
+    if _DATASET_OPTIONS.value is not None:
+        overrides["dataset_options"] = parse_key_values(_DATASET_OPTIONS.value, "dataset_options")
+    if _BACKBONE_OPTIONS.value is not None:
+        overrides["backbone_options"] = parse_key_values(_BACKBONE_OPTIONS.value, "backbone_options")
+    return overrides
+
+
+def print_recipes(budget):
+    print(f"{'recipe':32s} {'backbone':13s} {'dataset':14s} {'seq':>4s} {'batch':>5s} {'lr':>8s} {'epochs':>6s}")
+    for name in catalog.names():
+        r = catalog.resolve(name, budget)
+        print(f"{name:32s} {r['backbone']:13s} {r['dataset']:14s} {str(r['sequence_length']):>4s} "
+              f"{r['batch_size']:>5d} {r['learning_rate']:>8.0e} {r['epochs']:>6d}")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}. Flags take the form --name=value.")
+    if _LIST.value:
+        print_recipes(_BUDGET.value)
+        return 0
+    if not _RECIPE.value:
+        raise app.UsageError("--recipe is required (or --list to see the recipes).")
+    try:
+        recipe = catalog.resolve(_RECIPE.value, _BUDGET.value, overrides_from_flags())
+    except ValueError as e:
+        raise app.UsageError(str(e))
+    if _OFFLINE.value is not None:
+        os.environ["TEXTZOO_OFFLINE"] = "1" if _OFFLINE.value else "0"
+
+    from zoo import backbones
+    from zoo import experiment
+    from zoo import training
+
+    runtime = training.configure_runtime(
+        seed=_SEED.value, dtype_policy=_DTYPE_POLICY.value, jit_compile=_JIT_COMPILE.value,
+        strategy=_STRATEGY.value, family=backbones.family(recipe["backbone"]), logical_cpu_devices=_LOGICAL_CPU_DEVICES.value,
+        tpu_address=_TPU.value)
+    try:
+        run_dir = experiment.choose_run_dir(_OUTPUT_DIR.value or f"runs/{recipe['recipe']}-{recipe['budget']}",
+                                            {**recipe, "seed": _SEED.value})
+    except experiment.RunDirError as e:
+        raise app.UsageError(str(e))
+    logging.info("Run directory: %s", run_dir)
+    metrics = experiment.train_and_evaluate({**recipe, "seed": _SEED.value}, run_dir, runtime,
+                                            export_dir=_EXPORT_DIR.value or None)
+    print(json.dumps({k: metrics[k] for k in ("recipe", "accuracy", "macro_f1", "weights_source", "export")
+                      if k in metrics} | {"run_dir": str(run_dir)}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

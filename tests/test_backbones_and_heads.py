@@ -1,0 +1,149 @@
+"""The backbone contract for all four backbones (tiny configurations) and the heads."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from zoo import backbones
+from zoo import classifier
+from zoo import heads
+
+TEXTS = ["the cat sat on the mat", "stocks fell sharply on monday", "a great football match tonight",
+         "the new phone has a faster chip"] * 4
+
+TINY = {
+    "ngram_linear": ({"max_tokens": 500}, None),
+    "glove_bilstm": ({"units": 4, "max_tokens": 200}, 12),
+    "bert_small": ({}, 16),
+    "bert_base": ({"random_init": True, "num_layers": 1, "hidden_dim": 8, "num_heads": 2, "intermediate_dim": 16},
+                  12),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(TINY))
+def built(request):
+    options, length = TINY[request.param]
+    return backbones.build(request.param, options, length, TEXTS)
+
+
+def preprocess(backbone, texts):
+    """Runs the preprocessor the way training does: mapped over tf.data."""
+    ds = tf.data.Dataset.from_tensor_slices(tf.constant(texts)).batch(len(texts)).map(backbone.preprocessor)
+    return next(iter(ds))
+
+
+def test_preprocessor_and_network_contract(built):
+    inputs = preprocess(built, TEXTS[:3] + ["", "\u00e9t\u00e9 \U0001F600 \u4e2d\u6587"])
+    outputs = built.network(inputs)
+    assert isinstance(outputs, dict) and "pooled_output" in outputs
+    pooled = np.asarray(outputs["pooled_output"])
+    assert pooled.ndim == 2 and pooled.shape[0] == 5 and np.isfinite(pooled).all()
+    assert built.family in ("transformer", "recurrent", "bag_of_words")
+    assert "source" in built.weights and "pretrained" in built.weights
+
+
+def test_preprocessor_files_round_trip(built, tmp_path):
+    built.save_preprocessor(tmp_path / "preprocessor")
+    restored = backbones.load_preprocessor(built.name, tmp_path / "preprocessor")
+    original = preprocess(built, TEXTS[:4])
+    again = tf.data.Dataset.from_tensor_slices(tf.constant(TEXTS[:4])).batch(4).map(restored)
+    tf.nest.map_structure(np.testing.assert_array_equal, original, next(iter(again)))
+
+
+def test_classifier_end_to_end_probabilities_and_save_load(built, tmp_path):
+    core = classifier.build_core(built, 3, "softmax", hidden_units=(4,), dropout=0.1)
+    model = classifier.TextClassifier(built.name, built.preprocessor, core, ["a", "b", "c"], "softmax",
+                                      built.save_preprocessor)
+    texts = TEXTS[:5] + ["", " ", "\xff\xfe"]
+    probabilities = model.predict_proba(texts)
+    assert probabilities.shape == (8, 3)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    model.save(tmp_path / "model")
+    restored = classifier.TextClassifier.load(tmp_path / "model")
+    np.testing.assert_allclose(restored.predict_proba(texts), probabilities, atol=1e-6)
+    assert restored.class_names == ["a", "b", "c"]
+
+
+def test_bert_small_uses_pretrained_weights_and_waterfall():
+    backbone = backbones.build("bert_small", {}, 16, None)
+    assert backbone.weights["pretrained"] is True
+    assert backbone.preprocessor.truncate == "waterfall"
+    assert backbone.weights["lowercase"] is True
+    inputs = preprocess(backbone, ["HELLO World"])
+    lower = preprocess(backbone, ["hello world"])
+    np.testing.assert_array_equal(inputs["token_ids"], lower["token_ids"])
+
+
+def test_bert_random_initialisation_is_flagged(caplog):
+    options, length = TINY["bert_base"]
+    with caplog.at_level("WARNING"):
+        backbone = backbones.build("bert_base", options, length, None)
+    assert backbone.weights["pretrained"] is False
+    assert "RANDOM" in backbone.weights["warning"]
+    assert any("RANDOM INITIALISATION" in r.getMessage() for r in caplog.records)
+
+
+def test_bert_sequence_length_beyond_positions_is_refused():
+    with pytest.raises(ValueError, match="Cannot use sequence length 1024 because the BERT model was only trained "
+                                         "up to sequence length 512"):
+        backbones.build("bert_small", {}, 1024, None)
+
+
+def test_glove_reports_vocabulary_coverage(capsys):
+    backbone = backbones.build("glove_bilstm", {"units": 4, "max_tokens": 200}, 8, TEXTS + ["qwzxv"])
+    assert "Converted" in capsys.readouterr().out
+    assert backbone.weights["vocabulary_words_missing"] == 1  # "qwzxv" is not a GloVe word.
+    assert backbone.weights["vocabulary_words_in_glove"] == backbone.weights["vocabulary_size"] - 3
+
+
+def test_glove_lstm_is_portable_and_configurable():
+    backbone = backbones.build("glove_bilstm", {"units": 4, "cell": "gru", "layers": 2, "bidirectional": False,
+                                                "max_tokens": 200}, 8, TEXTS)
+    recurrent = [layer for layer in backbone.network.layers if isinstance(layer, tf.keras.layers.Layer)
+                 and layer.__class__.__name__ == "GRU"]
+    assert len(recurrent) == 2
+    assert all(layer.use_cudnn is False for layer in recurrent)
+
+
+def test_unknown_backbone_and_option():
+    with pytest.raises(ValueError, match=r"Unknown backbone 'gpt'. Allowed: \['bert_base', 'bert_small'"):
+        backbones.build("gpt")
+    with pytest.raises(ValueError, match=r"Unknown options \['colour'\] for backbone 'glove_bilstm'. Allowed: "):
+        backbones.build("glove_bilstm", {"colour": 1}, 8, TEXTS)
+    with pytest.raises(ValueError, match=r"Unknown cell 'rnn'. Allowed: \['gru', 'lstm'\]"):
+        backbones.build("glove_bilstm", {"cell": "rnn"}, 8, TEXTS)
+    with pytest.raises(ValueError, match=r"Unknown standardize 'upper'"):
+        backbones.build("ngram_linear", {"standardize": "upper"}, None, TEXTS)
+
+
+def test_head_type_resolution():
+    assert heads.resolve_head_type("auto", 2) == "sigmoid"
+    assert heads.resolve_head_type("auto", 5) == "softmax"
+    assert heads.resolve_head_type("softmax", 2) == "softmax"
+    with pytest.raises(ValueError, match="A sigmoid head is binary: it needs 2 classes, received 3"):
+        heads.resolve_head_type("sigmoid", 3)
+    with pytest.raises(ValueError, match=r"Unknown head 'linear'. Allowed: \['auto', 'sigmoid', 'softmax'\]"):
+        heads.resolve_head_type("linear", 3)
+    with pytest.raises(ValueError, match="at least 2 classes, received 1"):
+        heads.resolve_head_type("auto", 1)
+
+
+@pytest.mark.parametrize("head_type,num_classes,width", [("sigmoid", 2, 1), ("softmax", 2, 2), ("softmax", 4, 4)])
+def test_heads_shapes_losses_and_probabilities(head_type, num_classes, width):
+    import keras
+
+    features = keras.Input(shape=(6,))
+    outputs = heads.build_head(features, num_classes, head_type, hidden_units=(64, 32), dropout=0.2)
+    model = keras.Model(features, outputs)
+    assert [layer.units for layer in model.layers if isinstance(layer, keras.layers.Dense)] == [64, 32, width]
+    assert sum(isinstance(layer, keras.layers.Dropout) for layer in model.layers) == 2
+    x = np.random.default_rng(0).normal(size=(7, 6)).astype("float32")
+    raw = model(x)
+    assert raw.shape == (7, width) and raw.dtype == "float32"
+    probabilities = np.asarray(heads.class_probabilities(raw, head_type))
+    assert probabilities.shape == (7, num_classes)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
+    loss, metric = heads.loss_and_metric(head_type)
+    labels = heads.prepare_labels(tf.constant([0, 1, 1, 0, 1, 0, 1]), head_type)
+    assert np.isfinite(float(loss(labels, raw)))
+    assert metric.name == "accuracy"

@@ -1,0 +1,194 @@
+"""Recipes end to end on a small dataset made by the test: files, real metrics, resume, distribution, bad flags."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from recipes import catalog
+from zoo import classifier
+from zoo import evaluation
+from zoo import experiment
+from zoo import training
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+RUN_FILES = ("config.json", "history.json", "history.jsonl", "metrics.json", "report.txt", "confusion_matrix.png",
+             "training_curves.png", "test_predictions.jsonl", "model/core.keras", "model/classifier.json")
+
+TOPICS = {
+    "sport": ["goal", "match", "league", "coach", "striker", "tournament", "referee", "season"],
+    "money": ["shares", "profit", "market", "bank", "investors", "revenue", "stocks", "dividend"],
+    "tech": ["software", "chip", "phone", "laptop", "internet", "startup", "processor", "app"],
+}
+
+
+@pytest.fixture(scope="module")
+def topic_csv(tmp_path_factory):
+    """120 short texts in 3 separable topics, written as a custom CSV dataset."""
+    rng = np.random.default_rng(0)
+    filler = ["the", "a", "today", "new", "said", "after", "with", "big"]
+    rows = []
+    for i in range(120):
+        topic = list(TOPICS)[i % 3]
+        words = list(rng.choice(TOPICS[topic], 5)) + list(rng.choice(filler, 4)) + [f"id{i}"]
+        rng.shuffle(words)
+        rows.append(f"{' '.join(words)},{topic}")
+    path = tmp_path_factory.mktemp("data") / "topics.csv"
+    path.write_text("text,label\n" + "\n".join(rows) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def runtime():
+    return training.configure_runtime(seed=7, dtype_policy="float32", family="bag_of_words")
+
+
+def tiny_recipe(path, **overrides):
+    return {**catalog.resolve("ngram_linear_bbc_news", "tiny", {
+        "dataset": "custom", "dataset_path": str(path), "max_examples": None, "epochs": 8, "learning_rate": 0.05,
+        "patience": 8, **overrides}), "seed": 7}
+
+
+def test_recipe_end_to_end_writes_every_file_with_real_metrics(topic_csv, runtime, tmp_path):
+    recipe = tiny_recipe(topic_csv)
+    metrics = experiment.train_and_evaluate(recipe, tmp_path / "run", runtime)
+    run = tmp_path / "run"
+    for name in RUN_FILES:
+        assert (run / name).exists(), name
+    config = json.loads((run / "config.json").read_text())
+    assert config["recipe"]["backbone"] == "ngram_linear" and config["library_versions"]["tensorflow"]
+    assert config["dataset"]["source"]["kind"] == "local"
+    saved = json.loads((run / "metrics.json").read_text())
+    assert {"accuracy", "macro_f1", "per_class"} <= set(saved)
+    assert saved["accuracy"] > 0.8  # Three separable topics.
+
+    # The metrics are those of the predictions file ...
+    rows = [json.loads(line) for line in (run / "test_predictions.jsonl").read_text().splitlines()]
+    names = saved["per_class"].keys()
+    labels = np.array([list(names).index(r["label"]) for r in rows])
+    probabilities = np.array([r["probabilities"] for r in rows])
+    recomputed = evaluation.compute_metrics(labels, probabilities, list(names))
+    assert recomputed["accuracy"] == pytest.approx(saved["accuracy"])
+    assert recomputed["macro_f1"] == pytest.approx(saved["macro_f1"])
+    assert sum(c["support"] for c in saved["per_class"].values()) == len(rows) == saved["num_examples"]
+    # ... and the predictions are those of the saved model on the test texts.
+    dataset = experiment.load_data(recipe, seed=7)
+    model = classifier.TextClassifier.load(run / "model")
+    np.testing.assert_allclose(model.predict_proba(dataset.splits["test"].texts), probabilities, atol=1e-5)
+    assert np.array_equal(dataset.splits["test"].labels, labels)
+    history = json.loads((run / "history.json").read_text())
+    assert [h["epoch"] for h in history] == list(range(1, len(history) + 1))
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(history[0])
+
+
+def test_binary_recipe_uses_sigmoid_head_and_reports_roc_auc(tmp_path, runtime):
+    rows = [f"{'great lovely superb' if i % 2 else 'awful boring bad'} film number {i},{'pos' if i % 2 else 'neg'}"
+            for i in range(60)]
+    path = tmp_path / "reviews.csv"
+    path.write_text("text,label\n" + "\n".join(rows) + "\n")
+    metrics = experiment.train_and_evaluate(tiny_recipe(path), tmp_path / "run", runtime)
+    assert metrics["head_type"] == "sigmoid"
+    assert metrics["roc_auc"] is not None and metrics["roc_auc"] > 0.9
+    assert len(json.loads((tmp_path / "run" / "test_predictions.jsonl").read_text().splitlines()[0])
+               ["probabilities"]) == 2
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Simulates a kill right after epoch `at` has been backed up."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at = at
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.at:
+            raise KeyboardInterrupt("simulated interruption")
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.epochs = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append(epoch + 1)
+
+
+def test_interrupted_run_resumes_where_it_stopped(topic_csv, runtime, tmp_path):
+    recipe = tiny_recipe(topic_csv, epochs=5, patience=5)
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        # The interrupt callback runs before BackupAndRestore in the list: epoch 3 is not backed up.
+        experiment.train_and_evaluate(recipe, run, runtime, callbacks=[Interrupt(at=3)])
+    assert training.resumed_epoch(run / "backup") == 2
+    assert not (run / "metrics.json").exists()
+    assert experiment.choose_run_dir(run, recipe) == run  # Same recipe: resume in place.
+
+    recorder = EpochRecorder()
+    metrics = experiment.train_and_evaluate(recipe, run, runtime, callbacks=[recorder])
+    assert recorder.epochs == [3, 4, 5]
+    history = json.loads((run / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5]
+    assert metrics["epochs_run"] == 5
+    assert not (run / "backup").exists()  # Deleted once training finished.
+    # A finished run is never overwritten: the next run gets a new directory.
+    assert experiment.choose_run_dir(run, recipe) == tmp_path / "run-2"
+
+
+def test_unfinished_run_of_another_recipe_is_not_resumed(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"recipe": {"epochs": 3, "batch_size": 8}}))
+    with pytest.raises(experiment.RunDirError, match=r"unfinished run of a different recipe .*\['epochs'\]"):
+        experiment.choose_run_dir(run, {"epochs": 4, "batch_size": 8})
+
+
+def test_linear_warmup_then_linear_decay():
+    schedule = training.LinearWarmupLinearDecay(1.0, warmup_steps=10, total_steps=110)
+    values = [float(schedule(step)) for step in (0, 5, 10, 60, 110, 200)]
+    assert values == pytest.approx([0.0, 0.5, 1.0, 0.5, 0.0, 0.0])
+
+
+def run_cli(*args, timeout=600):
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run([sys.executable, "-m", "recipes.train", *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_mirrored_strategy_over_two_logical_cpus(topic_csv, tmp_path):
+    result = run_cli("--recipe=ngram_linear_bbc_news", "--budget=tiny", "--dataset=custom",
+                     f"--dataset_path={topic_csv}", "--strategy=mirrored", "--logical_cpu_devices=2",
+                     f"--output_dir={tmp_path / 'run'}", "--export_dir=", "--epochs=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["runtime"]["strategy"] == "MirroredStrategy"
+    assert config["runtime"]["replicas"] == 2
+    assert (tmp_path / "run" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--recipe=nope"], "Unknown recipe 'nope'. Allowed: ['bert_base_bbc_news'"),
+    (["--recipe=ngram_linear_bbc_news", "--dataset=nope"], "Unknown dataset 'nope'. Allowed:"),
+    (["--recipe=ngram_linear_bbc_news", "--backbone=gpt"], "Unknown backbone 'gpt'. Allowed:"),
+    (["--recipe=ngram_linear_bbc_news", "--budget=huge"], "value should be one of <tiny|quick|full>"),
+    (["--recipe=ngram_linear_bbc_news", "--epochs=0"], "epochs must be a positive integer, received 0"),
+    (["--recipe=glove_bilstm_bbc_news", "--backbone_options=colour=red"], "Unknown options ['colour']"),
+    (["--recipe=glove_bilstm_bbc_news", "--backbone_options=cell"], "--backbone_options takes key=value items"),
+    ([], "--recipe is required"),
+])
+def test_bad_flags_give_clear_errors(args, message):
+    result = run_cli(*args, "--export_dir=", timeout=120)
+    assert result.returncode != 0
+    assert message in result.stderr + result.stdout
+
+
+def test_list_prints_every_recipe():
+    result = run_cli("--list", timeout=120)
+    assert result.returncode == 0
+    for name in catalog.names():
+        assert name in result.stdout

@@ -1,0 +1,154 @@
+"""One recipe, end to end: data, backbone, head, training, evaluation, files in the run directory.
+
+Run directory:
+    config.json            resolved recipe, runtime, library versions, dataset summary, weights source
+    history.jsonl/.json    per-epoch train and validation loss and accuracy
+    metrics.json           test accuracy, macro_f1, per_class, confusion matrix, ROC-AUC (binary), timings
+    report.txt             scikit-learn classification report
+    confusion_matrix.png, training_curves.png
+    test_predictions.jsonl one line per test example
+    model/                 the trained classifier (core.keras, preprocessor/, classifier.json)
+    checkpoints/, tensorboard/, backup/ (only while a run is unfinished)
+"""
+
+import json
+import logging
+import math
+import pathlib
+import platform
+import time
+
+from zoo import backbones
+from zoo import classifier as classifier_lib
+from zoo import datasets
+from zoo import evaluation
+from zoo import heads
+from zoo import training
+
+
+def library_versions():
+    import keras
+    import keras_hub
+    import numpy
+    import sklearn
+    import tensorflow
+    import tensorflow_text
+
+    return {"python": platform.python_version(), "tensorflow": tensorflow.__version__,
+            "tensorflow_text": tensorflow_text.__version__, "keras": keras.__version__,
+            "keras_hub": keras_hub.__version__, "scikit_learn": sklearn.__version__, "numpy": numpy.__version__}
+
+
+class RunDirError(ValueError):
+    pass
+
+
+def choose_run_dir(output_dir, recipe):
+    """The run directory for `recipe`: resume an unfinished run of the same recipe, never overwrite a finished one.
+
+    A finished run (metrics.json present) is kept, and the new run goes to `<output_dir>-2`, `-3`, ...
+    """
+    base = pathlib.Path(output_dir)
+    candidate, n = base, 1
+    while True:
+        config_file = candidate / "config.json"
+        if not candidate.exists() or not any(candidate.iterdir()):
+            return candidate
+        if not (candidate / "metrics.json").exists():
+            if config_file.exists():
+                previous = json.loads(config_file.read_text())["recipe"]
+                if previous != recipe:
+                    changed = sorted(k for k in set(previous) | set(recipe) if previous.get(k) != recipe.get(k))
+                    raise RunDirError(
+                        f"{candidate} holds an unfinished run of a different recipe (fields differing: {changed}). "
+                        "Run it again with the same flags to resume it, or pass another --output_dir.")
+            return candidate
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+
+
+def load_data(recipe, seed, offline=None):
+    return datasets.load(
+        recipe["dataset"], path=recipe["dataset_path"], offline=offline, seed=seed,
+        max_examples=recipe["max_examples"], balance=recipe["balance"], clean=recipe["clean"],
+        **recipe["dataset_options"])
+
+
+def train_and_evaluate(recipe, run_dir, runtime, dataset=None, export_dir=None, callbacks=()):
+    """Trains and evaluates `recipe` (a resolved catalog recipe) in `run_dir`; returns the metrics dict."""
+    started = time.time()
+    run_dir = pathlib.Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    dataset = dataset or load_data(recipe, runtime.seed)
+    head_type = heads.resolve_head_type(recipe["head"], dataset.num_classes)
+    print(f"Dataset {dataset.name} ({dataset.variant}, from {dataset.source['source']}): "
+          + ", ".join(f"{s} {len(dataset.splits[s])}" for s in datasets.SPLITS)
+          + f" examples, {dataset.num_classes} classes.")
+
+    train, validation, test = (dataset.splits[s] for s in datasets.SPLITS)
+    backbone = backbones.build(recipe["backbone"], recipe["backbone_options"], recipe["sequence_length"],
+                               train.texts)
+    with runtime.strategy.scope():
+        core = classifier_lib.build_core(backbone, dataset.num_classes, head_type, recipe["head_hidden_units"],
+                                         recipe["head_dropout"])
+        batch_size = recipe["batch_size"] * runtime.strategy.num_replicas_in_sync
+        steps_per_epoch = -(-len(train) // batch_size)
+        optimizer = training.make_optimizer(backbone.family, recipe["learning_rate"],
+                                            steps_per_epoch * recipe["epochs"], recipe["warmup_fraction"],
+                                            recipe["weight_decay"])
+        loss, metric = heads.loss_and_metric(head_type)
+        core.compile(optimizer=optimizer, loss=loss, metrics=[metric], jit_compile=runtime.jit_compile)
+
+    config = {
+        "recipe": recipe,
+        "head_type": head_type,
+        "runtime": runtime.record(),
+        "weights": backbone.weights,
+        "dataset": dataset.summary(),
+        "library_versions": library_versions(),
+        "parameters": {"total": int(core.count_params()),
+                       "trainable": int(sum(math.prod(w.shape) for w in core.trainable_weights))},
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+    }
+    if not backbone.weights.get("pretrained", True) and recipe["backbone"].startswith("bert"):
+        config["warning"] = backbone.weights.get("warning")
+    (run_dir / "config.json").write_text(json.dumps(config, indent=2, default=str))
+
+    make = lambda split, shuffle: training.make_dataset(  # noqa: E731
+        split.texts, split.labels, backbone.preprocessor, head_type, batch_size, shuffle=shuffle,
+        seed=runtime.seed)
+    fit_started = time.time()
+    history, best_epoch = training.fit(core, make(train, True), make(validation, False), run_dir,
+                                       recipe["epochs"], recipe["patience"], dataset.class_weight, callbacks)
+    fit_seconds = time.time() - fit_started
+    (run_dir / "history.json").write_text(json.dumps(history, indent=2))
+
+    outputs = core.predict(make(test, False), verbose=0)
+    probabilities = heads.class_probabilities(outputs, head_type)
+    probabilities = probabilities.numpy() if hasattr(probabilities, "numpy") else probabilities
+    metrics = evaluation.write_evaluation(run_dir, test.labels, probabilities, dataset.class_names, test.texts,
+                                          history, title=recipe["recipe"])
+    metrics.update({
+        "recipe": recipe["recipe"], "budget": recipe["budget"], "dataset": dataset.name,
+        "dataset_variant": dataset.variant, "dataset_source": dataset.source["source"],
+        "backbone": recipe["backbone"], "weights_source": backbone.weights.get("source"),
+        "pretrained": backbone.weights.get("pretrained"), "head_type": head_type, "best_epoch": best_epoch,
+        "epochs_run": len(history), "fit_seconds": round(fit_seconds, 2),
+        "examples": {s: len(dataset.splits[s]) for s in datasets.SPLITS},
+    })
+    if "warning" in config:
+        metrics["warning"] = config["warning"]
+
+    model = classifier_lib.TextClassifier(recipe["backbone"], backbone.preprocessor, core, dataset.class_names,
+                                          head_type, backbone.save_preprocessor)
+    model.save(run_dir / "model")
+    if export_dir is not None:
+        from zoo import export
+
+        metrics["export"] = str(export.export_run(run_dir, export_dir, classifier=model, metrics=metrics))
+    metrics["wall_seconds"] = round(time.time() - started, 2)
+    # metrics.json last: its presence marks a finished run.
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    logging.info("Run %s finished: test accuracy %.4f, macro-F1 %.4f", run_dir, metrics["accuracy"],
+                 metrics["macro_f1"])
+    return metrics

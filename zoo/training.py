@@ -1,0 +1,215 @@
+"""Training: runtime set-up (seed, devices, dtype policy, tf.distribute), input pipelines, optimizers, callbacks.
+
+The preprocessor runs in tf.data (asynchronously, on the CPU), so the model trains on token ids or TF-IDF
+vectors and the same preprocessor layer is folded into the exported graph afterwards.
+"""
+
+import dataclasses
+import json
+import logging
+import os
+import pathlib
+import sys
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # Only the TensorFlow backend takes string inputs.
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from zoo import heads  # noqa: E402
+
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+DTYPE_POLICIES = ("auto", "float32", "mixed_float16", "mixed_bfloat16", "bfloat16", "float16")
+
+
+def cpu_has_bf16():
+    """Whether this CPU computes bfloat16 natively (AVX512_BF16 or AMX), where mixed_bfloat16 pays off."""
+    try:
+        flags = pathlib.Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+@dataclasses.dataclass
+class Runtime:
+    strategy: object
+    dtype_policy: str
+    jit_compile: bool
+    device: str
+    seed: int
+
+    def record(self):
+        return {"strategy": type(self.strategy).__name__, "replicas": self.strategy.num_replicas_in_sync,
+                "dtype_policy": self.dtype_policy, "jit_compile": self.jit_compile, "device": self.device,
+                "seed": self.seed}
+
+
+def configure_runtime(seed=1337, dtype_policy="auto", jit_compile=None, strategy="default", family="transformer",
+                      logical_cpu_devices=None, tpu_address=None, deterministic=True):
+    """Seeds everything and picks devices, dtype policy, XLA and the distribution strategy.
+
+    Args:
+        dtype_policy: "auto" is mixed_float16 on a GPU, mixed_bfloat16 for transformers on a CPU with native
+            bfloat16, float32 otherwise; or any Keras policy name.
+        jit_compile: None for "on where a GPU is present" (XLA was slower than plain TF on CPUs here).
+        strategy: "default", "mirrored" (all local GPUs, or logical CPUs), "multi_worker" (TF_CONFIG), "tpu".
+        logical_cpu_devices: split the CPU into this many logical devices (must run before TensorFlow starts).
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"Unknown strategy {strategy!r}. Allowed: {list(STRATEGIES)}.")
+    if dtype_policy not in DTYPE_POLICIES:
+        raise ValueError(f"Unknown dtype policy {dtype_policy!r}. Allowed: {list(DTYPE_POLICIES)}.")
+    if logical_cpu_devices:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(int(logical_cpu_devices))])
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    gpus = tf.config.list_physical_devices("GPU")
+    device = f"{len(gpus)} GPU" if gpus else f"CPU ({os.cpu_count()} cores)"
+    if dtype_policy == "auto":
+        if gpus:
+            dtype_policy = "mixed_float16"
+        elif family == "transformer" and cpu_has_bf16():
+            dtype_policy = "mixed_bfloat16"
+        else:
+            dtype_policy = "float32"
+    keras.mixed_precision.set_dtype_policy(dtype_policy)
+    if jit_compile is None:
+        jit_compile = bool(gpus)
+    if strategy == "mirrored":
+        devices = None
+        if not gpus:
+            devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+        distribution = tf.distribute.MirroredStrategy(devices=devices)
+    elif strategy == "multi_worker":
+        distribution = tf.distribute.MultiWorkerMirroredStrategy()
+    elif strategy == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address or "")
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        distribution = tf.distribute.TPUStrategy(resolver)
+        device = "TPU"
+    else:
+        distribution = tf.distribute.get_strategy()
+    return Runtime(distribution, dtype_policy, bool(jit_compile), device, seed)
+
+
+def make_dataset(texts, labels, preprocessor, head_type, batch_size, shuffle=False, seed=None):
+    """A tf.data pipeline: (text, label) -> batches of (preprocessed inputs, labels in the head's form)."""
+    ds = tf.data.Dataset.from_tensor_slices((tf.constant(list(texts), dtype=tf.string),
+                                             tf.constant(np.asarray(labels), dtype=tf.int32)))
+    if shuffle:
+        ds = ds.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    ds = ds.map(lambda x, y: (preprocessor(x), heads.prepare_labels(y, head_type)),
+                num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+@keras.saving.register_keras_serializable(package="textzoo")
+class LinearWarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """BERT's schedule: linear warm-up to `peak` over `warmup_steps`, then linear decay to 0 at `total_steps`.
+
+    Keras has cosine decay with warm-up but no linear decay with warm-up, which BERT fine-tuning uses.
+    """
+
+    def __init__(self, peak, warmup_steps, total_steps):
+        self.peak = float(peak)
+        self.warmup_steps = int(warmup_steps)
+        self.total_steps = max(int(total_steps), 1)
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        warmup = self.peak * step / max(self.warmup_steps, 1)
+        decay = self.peak * keras.ops.maximum(0.0, (self.total_steps - step)
+                                              / max(self.total_steps - self.warmup_steps, 1))
+        return keras.ops.where(step < self.warmup_steps, warmup, decay)
+
+    def get_config(self):
+        return {"peak": self.peak, "warmup_steps": self.warmup_steps, "total_steps": self.total_steps}
+
+
+def make_optimizer(family, learning_rate, total_steps, warmup_fraction=0.0, weight_decay=0.0):
+    """AdamW with linear warm-up and decay for transformers (as BERT); Adam for the others."""
+    if family == "transformer":
+        schedule = LinearWarmupLinearDecay(learning_rate, round(warmup_fraction * total_steps), total_steps)
+        optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay, epsilon=1e-6,
+                                           global_clipnorm=1.0)
+        # As in BERT: no decay on biases and LayerNorm parameters.
+        optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+        return optimizer
+    if weight_decay:
+        return keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay)
+    return keras.optimizers.Adam(learning_rate=learning_rate)
+
+
+class HistoryWriter(keras.callbacks.Callback):
+    """Appends each epoch's logs to history.jsonl as it ends: results are files, and survive an interruption."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = pathlib.Path(path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+        with open(self.path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+def read_history(path, before_epoch=None):
+    """Rows of history.jsonl, keeping only epochs <= `before_epoch` (those a resumed run will not redo)."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if before_epoch is not None:
+        rows = [r for r in rows if r["epoch"] <= before_epoch]
+    return rows
+
+
+def resumed_epoch(backup_dir):
+    """The epoch a BackupAndRestore backup in `backup_dir` resumes at (0 when there is none)."""
+    metadata = pathlib.Path(backup_dir) / "training_metadata.json"
+    if not metadata.exists():
+        return 0
+    return int(json.loads(metadata.read_text())["epoch"])
+
+
+def fit(core, train_ds, validation_ds, run_dir, epochs, patience, class_weight=None, extra_callbacks=()):
+    """Keras fit with early stopping, best-weights checkpoint, BackupAndRestore, TensorBoard and history files.
+
+    A killed run started again with the same run_dir resumes after the last finished epoch. Returns the
+    per-epoch history (all epochs, including those before a resume) and the epoch of the best weights.
+    """
+    run_dir = pathlib.Path(run_dir)
+    backup_dir = run_dir / "backup"
+    start = resumed_epoch(backup_dir)
+    history_file = run_dir / "history.jsonl"
+    previous = read_history(history_file, before_epoch=start)
+    history_file.write_text("".join(json.dumps(r) + "\n" for r in previous))
+    if start:
+        logging.info("Resuming %s after epoch %d (BackupAndRestore).", run_dir, start)
+    best_file = run_dir / "checkpoints" / "best.weights.h5"
+    best_file.parent.mkdir(parents=True, exist_ok=True)
+    best_so_far = min((r["val_loss"] for r in previous if "val_loss" in r), default=None)
+    callbacks = [
+        HistoryWriter(history_file),  # Before the backup: an epoch in the backup is always in the history.
+        keras.callbacks.ModelCheckpoint(str(best_file), monitor="val_loss", save_best_only=True,
+                                        save_weights_only=True, initial_value_threshold=best_so_far),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=False),
+        keras.callbacks.TensorBoard(str(run_dir / "tensorboard")),
+        *extra_callbacks,
+        keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=True),
+    ]
+    verbose = 1 if sys.stdout.isatty() else 2
+    core.fit(train_ds, validation_data=validation_ds, epochs=epochs, callbacks=callbacks,
+             class_weight=class_weight, verbose=verbose, shuffle=False)  # tf.data shuffles already.
+    if best_file.exists():
+        core.load_weights(str(best_file))
+    history = read_history(history_file)
+    best_epoch = min(history, key=lambda r: r.get("val_loss", float("inf")))["epoch"] if history else None
+    return history, best_epoch
