@@ -145,7 +145,8 @@ def train_and_evaluate(recipe, run_dir, runtime, dataset=None, export_dir=None, 
     if export_dir is not None:
         from zoo import export
 
-        metrics["export"] = str(export.export_run(run_dir, export_dir, classifier=model, metrics=metrics))
+        metrics["export"] = str(export.export_run(run_dir, export_dir, classifier=model, metrics=metrics,
+                                                  verify_texts=test.texts[:32]))
     metrics["wall_seconds"] = round(time.time() - started, 2)
     # metrics.json last: its presence marks a finished run.
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))

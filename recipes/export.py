@@ -1,0 +1,41 @@
+"""Exports a finished run as a TF Serving SavedModel (<export_dir>/<model_name>/<version>/) and verifies it.
+
+    python -m recipes.export --run_dir=runs/bert_small_bbc_news-quick
+    python -m recipes.export --run_dir=runs/bert_small_bbc_news-quick --export_dir=/srv/models --model_name=news
+"""
+
+import json
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # Only the TensorFlow backend takes string inputs.
+
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+
+_RUN_DIR = flags.DEFINE_string("run_dir", None, "A finished run directory (with model/ and metrics.json).")
+_EXPORT_DIR = flags.DEFINE_string("export_dir", "exports", "TF Serving model base path: the export goes to "
+                                  "<export_dir>/<model_name>/<next version>/.")
+_MODEL_NAME = flags.DEFINE_string("model_name", None, "Model name under export_dir (default: the recipe name).")
+_VERIFY = flags.DEFINE_bool("verify", True, "Load the export in a fresh TensorFlow-only process and check it.")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}.")
+    import pathlib
+
+    run_dir = pathlib.Path(_RUN_DIR.value)
+    missing = [name for name in ("config.json", "model/classifier.json") if not (run_dir / name).exists()]
+    if missing:
+        raise app.UsageError(f"{run_dir} is not a finished run directory: missing {missing}.")
+    from zoo import export
+
+    path = export.export_run(run_dir, _EXPORT_DIR.value, model_name=_MODEL_NAME.value, verify=_VERIFY.value)
+    info = json.loads((path / "export_info.json").read_text())
+    print(json.dumps({"export": str(path), "size_bytes": info["size_bytes"],
+                      "verification": info.get("verification", {}).get("ok")}, indent=2))
+
+
+if __name__ == "__main__":
+    flags.mark_flag_as_required("run_dir")
+    app.run(main)

@@ -1,0 +1,74 @@
+"""Prints the label and class probabilities for texts, from an exported SavedModel or a run directory.
+
+    python -m recipes.predict --model=exports/bert_small_bbc_news --text="Shares rose after the results"
+    python -m recipes.predict --model=runs/ngram_linear_bbc_news-quick --text=one --text=two
+
+--model may be a SavedModel version directory, a model directory under an export dir (its latest version is used),
+or a run directory (its model/ is loaded with the project's code).
+"""
+
+import json
+import os
+import pathlib
+import sys
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # Only the TensorFlow backend takes string inputs.
+
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+
+_MODEL = flags.DEFINE_string("model", None, "An export (version dir or model dir) or a run directory.")
+_TEXT = flags.DEFINE_multi_string("text", None, "A text to classify (repeatable). With none, reads one per line "
+                                  "from standard input.")
+
+
+def resolve_model(path):
+    """('saved_model', version dir) or ('run', model dir) for a user-given path, with a clear error otherwise."""
+    path = pathlib.Path(path)
+    if (path / "saved_model.pb").exists():
+        return "saved_model", path
+    versions = sorted((p for p in path.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)) \
+        if path.is_dir() else []
+    if versions and (versions[-1] / "saved_model.pb").exists():
+        return "saved_model", versions[-1]
+    if (path / "model" / "classifier.json").exists():
+        return "run", path / "model"
+    if (path / "classifier.json").exists():
+        return "run", path
+    raise app.UsageError(f"--model={path} is neither a SavedModel (saved_model.pb), an export model directory "
+                         "(numbered versions), nor a run directory (model/classifier.json).")
+
+
+def predict(kind, path, texts):
+    if kind == "saved_model":
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401  Registers the tf-text ops BERT exports use.
+
+        serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+        out = serve(text=tf.constant(texts, dtype=tf.string))
+        class_names = (path / "assets" / "labels.txt").read_text(encoding="utf-8").splitlines()
+        return class_names, out["probabilities"].numpy(), [x.decode() for x in out["label"].numpy()]
+    from zoo import classifier
+
+    model = classifier.TextClassifier.load(path)
+    probabilities = model.predict_proba(texts)
+    return model.class_names, probabilities, [model.class_names[i] for i in probabilities.argmax(axis=1)]
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}. Pass texts with --text=...")
+    texts = _TEXT.value or [line.rstrip("\n") for line in sys.stdin]
+    if not texts:
+        raise app.UsageError("No text given: pass --text=... (repeatable) or lines on standard input.")
+    kind, path = resolve_model(_MODEL.value)
+    class_names, probabilities, labels = predict(kind, path, texts)
+    for text, label, row in zip(texts, labels, probabilities):
+        print(json.dumps({"text": text[:200], "label": label,
+                          "probabilities": {c: round(float(p), 6) for c, p in zip(class_names, row)}},
+                         ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    flags.mark_flag_as_required("model")
+    app.run(main)

@@ -1,0 +1,164 @@
+"""Every backbone's tiny BBC News recipe, trained, evaluated and exported for TF Serving, and the export checks."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from recipes import catalog
+from zoo import backbones
+from zoo import classifier
+from zoo import evaluation
+from zoo import experiment
+from zoo import export
+from zoo import training
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+RUN_FILES = ("config.json", "history.json", "metrics.json", "report.txt", "confusion_matrix.png",
+             "training_curves.png", "test_predictions.jsonl", "model/core.keras", "model/classifier.json")
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    return tmp_path_factory.mktemp("exports")
+
+
+@pytest.fixture(scope="module")
+def tiny_runs(tmp_path_factory, exports):
+    """The tiny BBC News recipe of every backbone, trained and exported once for this module."""
+    root = tmp_path_factory.mktemp("runs")
+    runs = {}
+    for backbone in backbones.names():
+        recipe = {**catalog.resolve(f"{backbone}_bbc_news", "tiny"), "seed": 1337}
+        runtime = training.configure_runtime(seed=1337, dtype_policy="float32", family=backbones.family(backbone))
+        metrics = experiment.train_and_evaluate(recipe, root / backbone, runtime, export_dir=exports)
+        runs[backbone] = (root / backbone, metrics)
+    return runs
+
+
+@pytest.mark.parametrize("backbone", backbones.names())
+def test_tiny_recipe_writes_every_file_and_real_metrics(tiny_runs, backbone):
+    run, metrics = tiny_runs[backbone]
+    for name in RUN_FILES:
+        assert (run / name).exists(), name
+    rows = [json.loads(line) for line in (run / "test_predictions.jsonl").read_text().splitlines()]
+    class_names = list(metrics["per_class"])
+    labels = [class_names.index(r["label"]) for r in rows]
+    recomputed = evaluation.compute_metrics(labels, [r["probabilities"] for r in rows], class_names)
+    for key in ("accuracy", "macro_f1"):
+        assert recomputed[key] == pytest.approx(metrics[key])
+    config = json.loads((run / "config.json").read_text())
+    assert config["dataset"]["variant"] and config["weights"]["source"]
+    if backbone == "bert_base":
+        assert "RANDOM" in metrics["warning"] and metrics["pretrained"] is False
+
+
+@pytest.mark.parametrize("backbone", backbones.names())
+def test_tiny_recipe_export_is_verified_and_versioned(tiny_runs, exports, backbone):
+    run, metrics = tiny_runs[backbone]
+    path = pathlib.Path(metrics["export"])
+    assert path == exports / f"{backbone}_bbc_news" / "1"
+    info = json.loads((path / "export_info.json").read_text())
+    check = info["verification"]
+    assert check["ok"] and not check["problems"]
+    assert check["tf2_max_abs_diff"] <= 1e-5 and check["tf1_max_abs_diff"] <= 1e-5
+    assert check["classify_method_name"] == "tensorflow/serving/classify"
+    assert (path / "assets.extra" / "tf_serving_warmup_requests").stat().st_size > 0
+    assert (path / "assets" / "labels.txt").read_text().split() == list(metrics["per_class"])
+    assert info["dataset"]["variant"] and info["metrics"]["accuracy"] == metrics["accuracy"]
+    if backbone.startswith("bert"):
+        assert set(check["tf_text_ops"]) <= {"CaseFoldUTF8", "NormalizeUTF8", "RegexSplitWithOffsets",
+                                            "WordpieceTokenizeWithOffsets", "FastWordpieceTokenizeWithOffsets"}
+        assert check["tf_text_ops"]  # Tokenisation really is inside the graph.
+
+
+def test_export_stores_each_weight_once(tiny_runs):
+    """keras-team/keras#23553: guards zoo.export._store_weights_once on every Keras upgrade."""
+    run, metrics = tiny_runs["bert_small"]
+    model = classifier.TextClassifier.load(run / "model")
+    weight_bytes = sum(int(np.prod(w.shape)) * 4 for w in model.core.weights)
+    variables = pathlib.Path(metrics["export"]) / "variables"
+    stored = sum(f.stat().st_size for f in variables.iterdir())
+    assert weight_bytes * 0.95 < stored < weight_bytes * 1.05
+
+
+def test_export_size_close_to_weights_and_vocabulary(tiny_runs):
+    run, metrics = tiny_runs["bert_small"]
+    path = pathlib.Path(metrics["export"])
+    model = classifier.TextClassifier.load(run / "model")
+    weight_bytes = sum(int(np.prod(w.shape)) * 4 for w in model.core.weights)
+    vocabulary_bytes = sum(f.stat().st_size for f in (run / "model" / "preprocessor").rglob("*.txt"))
+    assert export.directory_size(path) <= 1.15 * (weight_bytes + vocabulary_bytes)
+
+
+def test_second_export_is_version_2_and_models_config_lists_all(tiny_runs, exports):
+    run, _ = tiny_runs["ngram_linear"]
+    second = export.export_run(run, exports, verify=False)
+    assert second == exports / "ngram_linear_bbc_news" / "2"
+    assert (exports / "ngram_linear_bbc_news" / "1" / "saved_model.pb").exists()
+    config = (exports / "models.config").read_text()
+    for backbone in backbones.names():
+        assert f'name: "{backbone}_bbc_news"' in config
+        assert f'base_path: "/models/{backbone}_bbc_news"' in config
+    assert (exports / "batching_parameters.txt").exists()
+
+
+def test_failed_export_leaves_no_half_model(tiny_runs, tmp_path, monkeypatch):
+    run, _ = tiny_runs["ngram_linear"]
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(export, "_warmup_requests", crash)
+    with pytest.raises(OSError, match="disk full"):
+        export.export_run(run, tmp_path, verify=False)
+    model_dir = tmp_path / "ngram_linear_bbc_news"
+    assert list(model_dir.iterdir()) == []
+
+
+def test_op_set_check_fails_on_round_robin_trim(tmp_path):
+    """The check is real: keras-hub's default truncate="round_robin" emits an op TF Serving 2.12-2.19 lack."""
+    backbone = backbones.build("bert_small", {}, 16, None)
+    backbone.preprocessor.truncate = "round_robin"
+    core = classifier.build_core(backbone, 2, "softmax")
+    model = classifier.TextClassifier("bert_small", backbone.preprocessor, core, ["a", "b"], "softmax",
+                                      backbone.save_preprocessor)
+    with pytest.raises(RuntimeError, match=r"TFText>RoundRobinTrim"):
+        export.export_classifier(model, tmp_path, "round_robin", verify_texts=["a text"])
+
+
+def run_module(module, *args, stdin=None):
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=300, input=stdin)
+
+
+def test_predict_cli_from_export_and_run_dir(tiny_runs, exports):
+    run, _ = tiny_runs["glove_bilstm"]
+    texts = ["Shares rose after strong results", "The striker scored twice"]
+    outputs = {}
+    for model in (exports / "glove_bilstm_bbc_news", run):
+        result = run_module("recipes.predict", f"--model={model}", *(f"--text={t}" for t in texts))
+        assert result.returncode == 0, result.stderr[-2000:]
+        rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+        assert [r["text"] for r in rows] == texts
+        for row in rows:
+            assert row["label"] == max(row["probabilities"], key=row["probabilities"].get)
+            assert sum(row["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+        outputs[model.name] = rows
+    exported, in_memory = outputs.values()
+    for a, b in zip(exported, in_memory):
+        for name in a["probabilities"]:
+            assert a["probabilities"][name] == pytest.approx(b["probabilities"][name], abs=1e-5)
+
+
+def test_predict_and_export_cli_errors(tmp_path):
+    result = run_module("recipes.predict", f"--model={tmp_path}", "--text=x")
+    assert result.returncode != 0 and "is neither a SavedModel" in result.stderr
+    result = run_module("recipes.export", f"--run_dir={tmp_path}")
+    assert result.returncode != 0 and "is not a finished run directory" in result.stderr

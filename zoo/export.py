@@ -1,0 +1,265 @@
+"""SavedModel export for TF Serving: raw strings in, probabilities and label names out, preprocessing in the graph.
+
+Layout (TF Serving's): `<export_dir>/<model_name>/<version>/`, integer versions, a new export never overwrites an
+existing version, and each version is written to a temporary directory and renamed into place.
+
+Signatures:
+- `serving_default` (Predict): `text` [batch] tf.string -> `probabilities` [batch, num_classes] float32,
+  `label` [batch] string, `label_id` [batch] int64.
+- `classify` (Classify API, method tensorflow/serving/classify): `inputs` [batch] serialized tf.Example with a
+  `text` bytes feature -> `classes` [batch, num_classes] string, `scores` [batch, num_classes] float32.
+
+Beside the model: `assets.extra/tf_serving_warmup_requests`, `assets/labels.txt`, `export_info.json`; and
+`<export_dir>/models.config` (every model under export_dir) plus `<export_dir>/batching_parameters.txt`.
+"""
+
+import datetime
+import json
+import logging
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # Only the TensorFlow backend takes string inputs.
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from zoo import classifier as classifier_lib  # noqa: E402
+from zoo import heads  # noqa: E402
+
+# Inputs longer than this many bytes are cut before preprocessing (the datasets cut texts at 1,000,000 characters):
+# one huge request must not take a server's memory.
+MAX_INPUT_BYTES = 1_000_000
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+SERVING_CHECK = pathlib.Path(__file__).with_name("serving_check.py")
+
+
+def _serving_fns(model):
+    """The two endpoint functions of `model` (a TextClassifier)."""
+    class_names = tf.constant(model.class_names)
+    preprocessor, core, head_type = model.preprocessor, model.core, model.head_type
+
+    # One traced function that both signatures call: the graph library holds the model once.
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def probabilities_of(text):
+        # Cut first, then repair: a cut in the middle of a UTF-8 sequence, and any invalid bytes the client sent,
+        # become U+FFFD instead of failing the tokenizers.
+        text = tf.strings.substr(text, 0, MAX_INPUT_BYTES)
+        text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
+        outputs = core(preprocessor(text), training=False)
+        return tf.cast(heads.class_probabilities(outputs, head_type), tf.float32)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def serve(text):
+        probabilities = probabilities_of(text)
+        label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
+        return {"probabilities": probabilities, "label": tf.gather(class_names, label_id), "label_id": label_id}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+    def classify(inputs):
+        features = tf.io.parse_example(inputs, {"text": tf.io.FixedLenFeature([], tf.string, default_value="")})
+        scores = probabilities_of(features["text"])
+        classes = tf.tile(class_names[tf.newaxis, :], [tf.shape(scores)[0], 1])
+        return {"classes": classes, "scores": scores}
+
+    return serve, classify
+
+
+def _store_weights_once(archive):
+    """Work-around for keras-team/keras#23553 (Keras 3.15; fix PR #23563 pending).
+
+    `ExportArchive.track()` lists the Keras variables under `variables` (and `trainable_variables`,
+    `non_trainable_variables`), while `write_out()` lists the tf.Variables the endpoints capture (the ones those
+    Keras variables wrap) under `_all_variables`: SavedModel serialises both, so every weight is stored twice (a
+    BERT-base export is 660 MB instead of 332 MB). Pointing the tracked lists at the wrapped tf.Variables makes all
+    lists reference the same objects, which SavedModel stores once; the reloaded archive keeps its `.variables`.
+    Re-check on every Keras upgrade: `test_export_stores_each_weight_once` fails if this stops working.
+    """
+    trackable = archive._tf_trackable
+    for name in ("variables", "trainable_variables", "non_trainable_variables"):
+        # `_value` is the tf.Variable a TensorFlow-backend keras.Variable wraps (`.value` may be an autocast copy).
+        setattr(trackable, name, [getattr(v, "_value", v) for v in getattr(trackable, name)])
+
+
+def _set_classify_method(saved_model_dir):
+    """TF2 saves every signature with the Predict method name; TF Serving's Classify API wants its own."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    path = pathlib.Path(saved_model_dir) / "saved_model.pb"
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString(path.read_bytes())
+    for meta_graph in proto.meta_graphs:
+        if "classify" in meta_graph.signature_def:
+            meta_graph.signature_def["classify"].method_name = CLASSIFY_METHOD
+    path.write_bytes(proto.SerializeToString())
+
+
+def write_saved_model(model, path):
+    """Writes `model` (a TextClassifier) as a SavedModel with both signatures and a labels asset."""
+    model.predict_proba(["build"])  # A classifier loaded from files has unbuilt layers until first called.
+    serve, classify = _serving_fns(model)
+    archive = keras.export.ExportArchive()
+    archive.track(model.core)
+    archive.track(model.preprocessor)
+    archive.add_endpoint("serving_default", serve)
+    archive.add_endpoint("classify", classify)
+    _store_weights_once(archive)
+    with tempfile.TemporaryDirectory() as tmp:
+        labels = pathlib.Path(tmp) / "labels.txt"
+        labels.write_text("\n".join(model.class_names) + "\n", encoding="utf-8")
+        archive._tf_trackable.labels = tf.saved_model.Asset(str(labels))
+        archive.write_out(str(path), verbose=False)
+    _set_classify_method(path)
+
+
+def _warmup_requests(path, model_name, texts):
+    """TF Serving replays these at load time so the first real request does not pay for graph warm-up."""
+    from tensorflow_serving.apis import model_pb2
+    from tensorflow_serving.apis import predict_pb2
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for batch in (texts[:1], texts[:8]):
+            request = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(name=model_name, signature_name="serving_default"))
+            request.inputs["text"].CopyFrom(tf.make_tensor_proto(batch, dtype=tf.string))
+            log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+            writer.write(log.SerializeToString())
+
+
+def next_version(model_dir):
+    versions = [int(p.name) for p in pathlib.Path(model_dir).iterdir() if p.is_dir() and p.name.isdigit()] \
+        if pathlib.Path(model_dir).exists() else []
+    return max(versions, default=0) + 1
+
+
+def write_models_config(export_dir, base_path="/models"):
+    """Regenerates `<export_dir>/models.config` listing every model there (for `--model_config_file`)."""
+    export_dir = pathlib.Path(export_dir)
+    models = sorted(p.name for p in export_dir.iterdir()
+                    if p.is_dir() and any(v.is_dir() and v.name.isdigit() for v in p.iterdir()))
+    entries = "".join(
+        f'  config {{\n    name: "{name}"\n    base_path: "{base_path}/{name}"\n    model_platform: "tensorflow"\n'
+        f"    model_version_policy {{ latest {{ num_versions: 1 }} }}\n  }}\n"
+        for name in models)
+    (export_dir / "models.config").write_text(f"model_config_list {{\n{entries}}}\n")
+    (export_dir / "batching_parameters.txt").write_text(
+        "# Example for tensorflow_model_server --enable_batching --batching_parameters_file=...\n"
+        "max_batch_size { value: 64 }\n"
+        "batch_timeout_micros { value: 2000 }\n"
+        "max_enqueued_batches { value: 100 }\n"
+        "num_batch_threads { value: 4 }\n"
+        "allowed_batch_sizes: 8\nallowed_batch_sizes: 16\nallowed_batch_sizes: 32\nallowed_batch_sizes: 64\n"
+        "pad_variable_length_inputs: false\n")
+    return models
+
+
+def directory_size(path):
+    return sum(f.stat().st_size for f in pathlib.Path(path).rglob("*") if f.is_file())
+
+
+def export_classifier(model, export_dir, model_name, info=None, verify_texts=None, verify=True):
+    """Exports `model` to `<export_dir>/<model_name>/<next version>/`, verifies it, and returns that path.
+
+    Args:
+        model: TextClassifier.
+        info: dict written into export_info.json (recipe, dataset, metrics, weights source ...).
+        verify_texts: held-out texts to compare the served outputs against the in-memory model.
+        verify: run the serving check in a fresh process (TensorFlow and tensorflow_text only).
+    """
+    model_dir = pathlib.Path(export_dir) / model_name
+    model_dir.mkdir(parents=True, exist_ok=True)
+    work = pathlib.Path(tempfile.mkdtemp(prefix=".export-", dir=model_dir))
+    try:
+        staged = work / "model"
+        write_saved_model(model, staged)
+        texts = list(verify_texts or [])[:64] or ["an example text"]
+        _warmup_requests(staged / "assets.extra" / "tf_serving_warmup_requests", model_name, texts)
+        export_info = {
+            "model_name": model_name,
+            "class_names": model.class_names,
+            "head_type": model.head_type,
+            "backbone": model.backbone_name,
+            "signatures": {
+                "serving_default": {"inputs": {"text": "string [batch]"},
+                                    "outputs": {"probabilities": f"float32 [batch, {len(model.class_names)}]",
+                                                "label": "string [batch]", "label_id": "int64 [batch]"}},
+                "classify": {"inputs": {"inputs": "serialized tf.Example [batch] with bytes feature 'text'"},
+                             "outputs": {"classes": "string [batch, num_classes]",
+                                         "scores": "float32 [batch, num_classes]"}},
+            },
+            "max_input_bytes": MAX_INPUT_BYTES,
+            "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            **(info or {}),
+        }
+        if verify:
+            expected = model.predict_proba(texts)
+            export_info["verification"] = verify_export(staged, texts, expected)
+        export_info["size_bytes"] = directory_size(staged)
+        (staged / "export_info.json").write_text(json.dumps(export_info, indent=2, default=str))
+        while True:  # Another process may take a version number between our look and our rename.
+            target = model_dir / str(next_version(model_dir))
+            try:
+                os.rename(staged, target)
+                break
+            except OSError:
+                if not target.exists():
+                    raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    write_models_config(export_dir)
+    logging.info("Exported %s (%.1f MB)", target, directory_size(target) / 1e6)
+    return target
+
+
+def verify_export(path, texts, expected, tolerance=1e-5):
+    """Loads the export in a fresh process that imports only tensorflow and tensorflow_text, through the TF2
+    signature and through a TF1 session (the way TF Serving's C++ loader runs SignatureDefs), and checks the
+    outputs against `expected` and the op set against what TF Serving 2.12+ links. Raises on any failure."""
+    with tempfile.TemporaryDirectory() as tmp:
+        request = pathlib.Path(tmp) / "request.json"
+        request.write_text(json.dumps({"texts": list(texts), "expected": np.asarray(expected).tolist(),
+                                       "tolerance": tolerance}))
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        # `-I`-like isolation without -I (which would drop site-packages of the venv): run the file by path from
+        # a temporary cwd so nothing of ours is importable.
+        result = subprocess.run([sys.executable, str(SERVING_CHECK), str(path), str(request)], cwd=tmp, env=env,
+                                capture_output=True, text=True, timeout=900)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    report = json.loads(lines[-1]) if lines else None
+    if result.returncode != 0 or report is None or not report.get("ok"):
+        raise RuntimeError(f"Export verification failed for {path}: {report or result.stderr[-2000:]}")
+    return report
+
+
+def export_run(run_dir, export_dir, classifier=None, metrics=None, model_name=None, verify=True, verify_texts=None):
+    """Exports a finished (or just trained) run directory; verifies on `verify_texts` (default: test previews)."""
+    run_dir = pathlib.Path(run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    model = classifier or classifier_lib.TextClassifier.load(run_dir / "model")
+    if metrics is None and (run_dir / "metrics.json").exists():
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics = metrics or {}
+    name = model_name or config["recipe"]["recipe"]
+    held_out = list(verify_texts or [])[:32]
+    predictions = run_dir / "test_predictions.jsonl"
+    if not held_out and predictions.exists():
+        held_out = [json.loads(line)["text_preview"] for line in predictions.read_text().splitlines()[:32]]
+    info = {
+        "recipe": config["recipe"],
+        "dataset": {"name": config["dataset"]["dataset"], "variant": config["dataset"]["variant"],
+                    "source": config["dataset"]["source"]},
+        "metrics": {k: metrics.get(k) for k in ("accuracy", "macro_f1", "roc_auc", "num_examples") if k in metrics},
+        "weights": config.get("weights"),
+        "library_versions": config.get("library_versions"),
+        "run_dir": str(run_dir.resolve()),
+    }
+    awkward = ["", "   ", "\u00e9t\u00e9 \U0001F600 \u4e2d\u6587 \u0645\u0631\u062d\u0628\u0627"]
+    return export_classifier(model, export_dir, name, info, held_out + awkward, verify=verify)
