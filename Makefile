@@ -21,7 +21,7 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	touch $@
 
 benchmark: setup
-	$(PY) -m recipes.train --recipe=ngram_linear_bbc_news --budget=quick
+	$(PY) -m benchmarks.run
 
 test: setup
 	$(PY) -m pytest

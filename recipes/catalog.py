@@ -27,6 +27,9 @@ FIELDS = {
     "head_dropout": 0.0,
     "sequence_length": 256,
     "batch_size": 32,
+    # Transformers: batch texts by token length in buckets this wide, each batch padded to its longest text.
+    # None pads every batch to sequence_length.
+    "bucket_width": None,
     "learning_rate": 1e-3,
     "epochs": 3,
     "warmup_fraction": 0.0,
@@ -44,8 +47,8 @@ _TINY_DATA = {"train": 64, "validation": 32, "test": 32}
 # Devlin et al. (AdamW, warmup 10 %, 2-4 epochs, lr 2e-5..5e-5); GloVe RNN and TF-IDF as the keras-io examples.
 BACKBONE_SETTINGS = {
     "bert_small": {
-        "settings": {"sequence_length": 256, "batch_size": 32, "learning_rate": 1e-4, "epochs": 3,
-                     "warmup_fraction": 0.1, "weight_decay": 0.01, "patience": 2},
+        "settings": {"sequence_length": 256, "batch_size": 32, "bucket_width": 32, "learning_rate": 1e-4,
+                     "epochs": 3, "warmup_fraction": 0.1, "weight_decay": 0.01, "patience": 2},
         "budgets": {
             "tiny": {"epochs": 1, "sequence_length": 32, "batch_size": 16, "max_examples": _TINY_DATA},
             "quick": {"epochs": 3, "max_examples": {"train": 2000, "validation": 400, "test": 1000}},
@@ -53,8 +56,8 @@ BACKBONE_SETTINGS = {
         },
     },
     "bert_base": {
-        "settings": {"sequence_length": 256, "batch_size": 16, "learning_rate": 3e-5, "epochs": 3,
-                     "warmup_fraction": 0.1, "weight_decay": 0.01, "patience": 2},
+        "settings": {"sequence_length": 256, "batch_size": 16, "bucket_width": 32, "learning_rate": 3e-5,
+                     "epochs": 3, "warmup_fraction": 0.1, "weight_decay": 0.01, "patience": 2},
         "budgets": {
             "tiny": {"epochs": 1, "sequence_length": 32, "batch_size": 16, "max_examples": _TINY_DATA,
                      "backbone_options": {"num_layers": 2, "hidden_dim": 64, "num_heads": 2, "intermediate_dim": 128}},
@@ -164,6 +167,9 @@ def validate(recipe):
     if recipe["sequence_length"] is not None and (not isinstance(recipe["sequence_length"], int)
                                                    or recipe["sequence_length"] < 2):
         raise ValueError(f"sequence_length must be an integer of at least 2, received {recipe['sequence_length']!r}.")
+    if recipe["bucket_width"] is not None and (not isinstance(recipe["bucket_width"], int)
+                                               or recipe["bucket_width"] < 1):
+        raise ValueError(f"bucket_width must be a positive integer or None, received {recipe['bucket_width']!r}.")
     if not recipe["learning_rate"] > 0:
         raise ValueError(f"learning_rate must be positive, received {recipe['learning_rate']!r}.")
     if not 0 <= recipe["warmup_fraction"] < 1:

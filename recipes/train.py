@@ -60,6 +60,8 @@ _HEAD_HIDDEN_UNITS = flags.DEFINE_list("head_hidden_units", None, "Hidden Dense+
 _HEAD_DROPOUT = flags.DEFINE_float("head_dropout", None, "Dropout after each hidden layer of the head.")
 _SEQUENCE_LENGTH = flags.DEFINE_integer("sequence_length", None, "Tokens per text (BERT, RNN).")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Batch size per replica.")
+_BUCKET_WIDTH = flags.DEFINE_integer("bucket_width", None, "BERT: batch by token length in buckets this wide, each "
+                                     "batch padded to its longest text; 0 pads every batch to sequence_length.")
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", None, "Peak learning rate.")
 _EPOCHS = flags.DEFINE_integer("epochs", None, "Maximum number of epochs.")
 _WARMUP_FRACTION = flags.DEFINE_float("warmup_fraction", None, "Share of steps of linear warm-up (BERT).")
@@ -104,6 +106,8 @@ def overrides_from_flags():
     for field, flag in simple.items():
         if flag.value is not None:
             overrides[field] = flag.value
+    if _BUCKET_WIDTH.value is not None:
+        overrides["bucket_width"] = _BUCKET_WIDTH.value or None
     if _BALANCE.value is not None:
         overrides["balance"] = None if _BALANCE.value == "none" else _BALANCE.value
     if _CLEAN.value is not None:
@@ -150,8 +154,8 @@ def main(argv):
 
     runtime = training.configure_runtime(
         seed=_SEED.value, dtype_policy=_DTYPE_POLICY.value, jit_compile=_JIT_COMPILE.value,
-        strategy=_STRATEGY.value, family=backbones.family(recipe["backbone"]), logical_cpu_devices=_LOGICAL_CPU_DEVICES.value,
-        tpu_address=_TPU.value)
+        strategy=_STRATEGY.value, family=backbones.family(recipe["backbone"]),
+        logical_cpu_devices=_LOGICAL_CPU_DEVICES.value, tpu_address=_TPU.value)
     try:
         run_dir = experiment.choose_run_dir(_OUTPUT_DIR.value or f"runs/{recipe['recipe']}-{recipe['budget']}",
                                             {**recipe, "seed": _SEED.value})

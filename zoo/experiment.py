@@ -92,7 +92,9 @@ def train_and_evaluate(recipe, run_dir, runtime, dataset=None, export_dir=None, 
         core = classifier_lib.build_core(backbone, dataset.num_classes, head_type, recipe["head_hidden_units"],
                                          recipe["head_dropout"])
         batch_size = recipe["batch_size"] * runtime.strategy.num_replicas_in_sync
-        steps_per_epoch = -(-len(train) // batch_size)
+        bucket_width = recipe["bucket_width"] if backbone.family == "transformer" else None
+        steps_per_epoch = training.estimated_batches(len(train), batch_size, bucket_width,
+                                                     recipe["sequence_length"])
         optimizer = training.make_optimizer(backbone.family, recipe["learning_rate"],
                                             steps_per_epoch * recipe["epochs"], recipe["warmup_fraction"],
                                             recipe["weight_decay"])
@@ -114,16 +116,16 @@ def train_and_evaluate(recipe, run_dir, runtime, dataset=None, export_dir=None, 
         config["warning"] = backbone.weights.get("warning")
     (run_dir / "config.json").write_text(json.dumps(config, indent=2, default=str))
 
-    make = lambda split, shuffle: training.make_dataset(  # noqa: E731
+    make = lambda split, shuffle, with_index=False: training.make_dataset(  # noqa: E731
         split.texts, split.labels, backbone.preprocessor, head_type, batch_size, shuffle=shuffle,
-        seed=runtime.seed)
+        seed=runtime.seed, bucket_width=bucket_width, with_index=with_index)
     fit_started = time.time()
     history, best_epoch = training.fit(core, make(train, True), make(validation, False), run_dir,
                                        recipe["epochs"], recipe["patience"], dataset.class_weight, callbacks)
     fit_seconds = time.time() - fit_started
     (run_dir / "history.json").write_text(json.dumps(history, indent=2))
 
-    outputs = core.predict(make(test, False), verbose=0)
+    outputs = training.predict_in_order(core, make(test, False, with_index=True), len(test))
     probabilities = heads.class_probabilities(outputs, head_type)
     probabilities = probabilities.numpy() if hasattr(probabilities, "numpy") else probabilities
     metrics = evaluation.write_evaluation(run_dir, test.labels, probabilities, dataset.class_names, test.texts,

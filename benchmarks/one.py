@@ -1,0 +1,163 @@
+"""Benchmarks one recipe in its own process (so its peak memory is its own): train, evaluate, export, time.
+
+Run by `benchmarks.run`; by hand: python -m benchmarks.one --recipe=ngram_linear_bbc_news --result_file=row.json
+"""
+
+import json
+import os
+import pathlib
+import resource
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # Only the TensorFlow backend takes string inputs.
+
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+
+_RECIPE = flags.DEFINE_string("recipe", None, "Recipe to benchmark.")
+_BUDGET = flags.DEFINE_enum("budget", "quick", ["tiny", "quick", "full"], "Recipe budget.")
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", "benchmarks/results", "Results directory (runs/ and exports/ "
+                                  "go under it).")
+_RESULT_FILE = flags.DEFINE_string("result_file", None, "Where to write this recipe's result row (JSON).")
+_SEED = flags.DEFINE_integer("seed", 1337, "Seed.")
+_STOCK_STEPS = flags.DEFINE_integer("stock_steps", 8, "Timed training steps of the keras-hub stock pipeline.")
+_WARMUP_STEPS = flags.DEFINE_integer("warmup_steps", 3, "Steps left out of every training timing.")
+_INFERENCE_BATCHES = flags.DEFINE_integer("inference_batches", 8, "Timed batches per inference batch size.")
+
+
+def chunks(items, size, limit):
+    out = [items[i:i + size] for i in range(0, len(items), size)]
+    out = [c for c in out if len(c) == size] or out  # Full batches only, where there are any.
+    return out[:limit]
+
+
+def inference_timings(export_path, model, texts, batches):
+    """Served SavedModel (end to end from raw strings) and in-memory predict, on the same batches."""
+    import tensorflow as tf
+
+    from benchmarks import timing
+
+    serve = tf.saved_model.load(str(export_path)).signatures["serving_default"]
+    in_memory = model.probabilities_fn()
+    served_fn = lambda batch: serve(text=tf.constant(batch, dtype=tf.string))["probabilities"].numpy()  # noqa
+    memory_fn = lambda batch: in_memory(tf.constant(batch, dtype=tf.string)).numpy()  # noqa: E731
+    row = {"inference_examples_per_second": {}, "in_memory_examples_per_second": {}}
+    for size in (32, 256):
+        texts_for_size = texts * (-(-size * 2 // max(len(texts), 1)))  # At least two batches of this size.
+        sized = chunks(texts_for_size, size, batches)
+        row["inference_examples_per_second"][str(size)] = timing.time_batches(served_fn, sized)
+        row["in_memory_examples_per_second"][str(size)] = timing.time_batches(memory_fn, sized)
+    row["latency_batch_1"] = timing.latency_percentiles(served_fn, [[t] for t in texts[:60]])
+    return row
+
+
+def stock_keras_hub(recipe, weights_dir, dataset, batch_size, steps, warmup, batches):
+    """keras-hub's stock pipeline on the same weights, sequence length and batches: BertTextClassifier with its
+    default preprocessor (fixed-length padding), `fit` on raw strings, and preprocessor + predict."""
+    import keras
+    import keras_hub
+    import numpy as np
+    import tensorflow as tf
+
+    from benchmarks import timing
+
+    length = recipe["sequence_length"]
+    preprocessor = keras_hub.models.BertTextClassifierPreprocessor.from_preset(str(weights_dir),
+                                                                              sequence_length=length)
+    backbone = keras_hub.models.BertBackbone.from_preset(str(weights_dir))
+    model = keras_hub.models.BertTextClassifier(backbone=backbone, num_classes=dataset.num_classes,
+                                                preprocessor=preprocessor)
+    model.compile(optimizer=keras.optimizers.AdamW(recipe["learning_rate"]),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    train = dataset.splits["train"]
+    n = min(len(train), batch_size * (steps + warmup))
+    ds = tf.data.Dataset.from_tensor_slices((train.texts[:n], train.labels[:n])).batch(batch_size)
+    timer = timing.StepTimer(warmup_steps=warmup)
+    model.fit(ds, epochs=1, callbacks=[timer], verbose=0)
+    steady = timing.steady_state(timer.step_seconds, warmup)
+    test_texts = dataset.splits["test"].texts
+    sized = chunks(test_texts * 2, 32, batches)
+    predict_rate = timing.time_batches(lambda b: model.predict(tf.constant(b), batch_size=32, verbose=0), sized)
+    return {
+        "train_examples_per_second": float(batch_size / np.median(steady)) if steady else None,
+        "train_steps_timed": len(steady),
+        "inference_examples_per_second_32": predict_rate,
+    }
+
+
+def parity(backbone_dir, our_preprocessor, length, texts):
+    """Max |difference| of pooled outputs: our preprocessing (waterfall, trimmed to the longest text) against the
+    stock preprocessor (padded to sequence_length), same weights: padding is masked, so they must agree."""
+    import keras_hub
+    import numpy as np
+    import tensorflow as tf
+
+    from zoo import classifier
+
+    backbone = keras_hub.models.BertBackbone.from_preset(str(backbone_dir))
+    stock = keras_hub.models.BertTextClassifierPreprocessor.from_preset(str(backbone_dir), sequence_length=length)
+    ours = tf.function(lambda t: backbone(classifier.trim_padding(our_preprocessor(t)))["pooled_output"])
+    theirs = tf.function(lambda t: backbone(stock(t))["pooled_output"])
+    # Prefixes of several lengths, so that most texts are shorter than the sequence length and padding matters.
+    words = [t.split() for t in texts[:8]]
+    batch = tf.constant([" ".join(w[:k]) for w in words for k in (3, 12, 40, 400)], dtype=tf.string)
+    return float(np.abs(ours(batch).numpy() - theirs(batch).numpy()).max())
+
+
+def main(argv):
+    del argv
+    started = time.time()
+    from recipes import catalog
+    from zoo import backbones
+    from zoo import classifier
+    from zoo import experiment
+    from zoo import training
+    from benchmarks import timing
+
+    recipe = {**catalog.resolve(_RECIPE.value, _BUDGET.value), "seed": _SEED.value}
+    family = backbones.family(recipe["backbone"])
+    runtime = training.configure_runtime(seed=_SEED.value, dtype_policy="auto", family=family)
+    output = pathlib.Path(_OUTPUT_DIR.value)
+    run_dir = experiment.choose_run_dir(output / "runs" / f"{recipe['recipe']}-{recipe['budget']}", recipe)
+    dataset = experiment.load_data(recipe, _SEED.value)
+    timer = timing.StepTimer(warmup_steps=_WARMUP_STEPS.value)
+    metrics = experiment.train_and_evaluate(recipe, run_dir, runtime, dataset=dataset,
+                                            export_dir=output / "exports", callbacks=[timer])
+    batch_size = recipe["batch_size"] * runtime.strategy.num_replicas_in_sync
+    config = json.loads((run_dir / "config.json").read_text())
+    export_path = pathlib.Path(metrics["export"])
+    export_info = json.loads((export_path / "export_info.json").read_text())
+    row = {
+        "recipe": recipe["recipe"], "budget": recipe["budget"], "dataset": dataset.name,
+        "dataset_variant": dataset.variant, "dataset_source": dataset.source["source"],
+        "backbone": recipe["backbone"], "weights_source": config["weights"].get("source"),
+        "pretrained": config["weights"].get("pretrained"), "head": metrics["head_type"],
+        "examples": metrics["examples"], "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
+        "epochs_run": metrics["epochs_run"], "sequence_length": recipe["sequence_length"],
+        "batch_size": batch_size, "bucket_width": recipe["bucket_width"] if family == "transformer" else None,
+        **timer.summary(batch_size, len(dataset.splits["train"])),
+        "export": str(export_path), "export_size_bytes": export_info["size_bytes"],
+        "device": runtime.device, "dtype_policy": runtime.dtype_policy, "run_dir": str(run_dir),
+        "library_versions": config["library_versions"],
+    }
+    model = classifier.TextClassifier.load(run_dir / "model")
+    row.update(inference_timings(export_path, model, dataset.splits["test"].texts, _INFERENCE_BATCHES.value))
+    if family == "transformer" and config["weights"].get("pretrained"):
+        weights_dir = config["weights"]["path"]
+        row["stock_keras_hub"] = stock_keras_hub(recipe, weights_dir, dataset, batch_size, _STOCK_STEPS.value,
+                                                 _WARMUP_STEPS.value, _INFERENCE_BATCHES.value)
+        row["parity_max_abs_diff"] = parity(weights_dir, model.preprocessor, recipe["sequence_length"],
+                                            dataset.splits["test"].texts)
+        stock = row["stock_keras_hub"]
+        if stock["train_examples_per_second"] and row["train_examples_per_second_epoch"]:
+            row["train_speedup_vs_stock"] = row["train_examples_per_second_epoch"] / stock["train_examples_per_second"]
+        row["inference_speedup_vs_stock"] = (row["inference_examples_per_second"]["32"]
+                                             / stock["inference_examples_per_second_32"])
+    row["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    row["wall_seconds"] = round(time.time() - started, 1)
+    pathlib.Path(_RESULT_FILE.value).write_text(json.dumps(row, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    flags.mark_flags_as_required(["recipe", "result_file"])
+    app.run(main)

@@ -1,0 +1,187 @@
+"""The benchmark: trains, evaluates, exports and times every recipe whose data and weights resolve.
+
+    python -m benchmarks.run                                  # the default matrix, budget quick
+    python -m benchmarks.run --backbones=ngram_linear --datasets=bbc_news,reuters_r8 --budget=tiny
+
+Each recipe runs in its own process (its peak memory is its own; a failure is recorded and the run goes on).
+Writes <output_dir>/results.jsonl (one row per recipe per run), RESULTS.md (generated from the rows, with
+published reference numbers) and accuracy_vs_throughput.png. Reference rows measured in the same run on the same
+splits: scikit-learn TF-IDF (uni+bi-grams) + LogisticRegression per dataset, and, inside each BERT row,
+keras-hub's stock BertTextClassifier pipeline on the same weights and batches.
+"""
+
+import datetime
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # Only the TensorFlow backend takes string inputs.
+
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+
+from benchmarks import report  # noqa: E402
+from recipes import catalog  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+_RECIPES = flags.DEFINE_list("recipes", None, "Recipes to run (default: every recipe whose data and weights "
+                             "resolve, filtered by --backbones and --datasets).")
+_BACKBONES = flags.DEFINE_list("backbones", None, "Only recipes of these backbones.")
+_DATASETS = flags.DEFINE_list("datasets", None, "Only recipes of these datasets.")
+_BUDGET = flags.DEFINE_enum("budget", "quick", list(catalog.BUDGETS), "quick: the whole default matrix in about "
+                            "45 minutes on a 2-core CPU; full: the published settings, for a GPU; tiny: smoke test.")
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", "benchmarks/results", "Where results, runs and exports go.")
+_INCLUDE_RANDOM_INIT = flags.DEFINE_bool("include_random_init", False, "Also run BERT recipes whose pretrained "
+                                         "weights cannot be found, randomly initialised (flagged in the results).")
+_SEED = flags.DEFINE_integer("seed", 1337, "Seed of every recipe.")
+_TIMEOUT = flags.DEFINE_integer("timeout", 3600, "Seconds after which one recipe is stopped and recorded as failed.")
+
+
+def plan(recipes=None, backbone_names=None, dataset_names=None, include_random_init=False):
+    """Returns (runnable recipe names, {skipped recipe: reason}) for the filters given."""
+    from zoo import datasets
+    from zoo import pretrained
+
+    names = recipes or catalog.names()
+    unknown = sorted(set(names) - set(catalog.RECIPES))
+    if unknown:
+        raise app.UsageError(f"Unknown recipes {unknown}. Allowed: {catalog.names()}.")
+    for label, given, allowed in (("backbones", backbone_names, catalog.BACKBONE_SETTINGS),
+                                  ("datasets", dataset_names, catalog.DATASET_SETTINGS)):
+        bad = sorted(set(given or []) - set(allowed))
+        if bad:
+            raise app.UsageError(f"Unknown {label} {bad}. Allowed: {sorted(allowed)}.")
+    selected = [n for n in names
+                if (not backbone_names or catalog.RECIPES[n]["backbone"] in backbone_names)
+                and (not dataset_names or catalog.RECIPES[n]["dataset"] in dataset_names)]
+    runnable, skipped, data_problems, weight_problems = [], {}, {}, {}
+    for name in selected:
+        recipe = catalog.RECIPES[name]
+        dataset, backbone = recipe["dataset"], recipe["backbone"]
+        if dataset not in data_problems:
+            try:
+                datasets.get_spec(dataset).asset.resolve()
+                data_problems[dataset] = None
+            except Exception as e:  # Reported as the reason the recipe is skipped.
+                data_problems[dataset] = f"dataset {dataset} not found: {str(e).splitlines()[0]}"
+        if backbone in pretrained.BERT_WEIGHTS and backbone not in weight_problems:
+            try:
+                pretrained.resolve_bert(backbone)
+                weight_problems[backbone] = None
+            except Exception as e:  # Reported as the reason the recipe is skipped.
+                weight_problems[backbone] = (None if include_random_init else
+                                             f"no pretrained {backbone} weights reachable (random initialisation "
+                                             "is not benchmarked; pass --include_random_init to run it)")
+        reason = data_problems[dataset] or weight_problems.get(backbone)
+        if reason:
+            skipped[name] = reason
+        else:
+            runnable.append(name)
+    return runnable, skipped
+
+
+def sklearn_reference(dataset_name, budget, seed):
+    """TF-IDF (uni+bi-grams, sublinear tf) + LogisticRegression on the ngram_linear recipe's splits."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score
+    from sklearn.metrics import f1_score
+
+    from zoo import experiment
+
+    recipe = catalog.resolve(f"ngram_linear_{dataset_name}", budget)
+    dataset = experiment.load_data(recipe, seed)
+    started = time.time()
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, max_features=200000)
+    train = dataset.splits["train"]
+    features = vectorizer.fit_transform(train.texts)
+    model = LogisticRegression(C=10.0, max_iter=2000)
+    model.fit(features, train.labels)
+    test = dataset.splits["test"]
+    predicted = model.predict(vectorizer.transform(test.texts))
+    return {
+        "recipe": f"reference_sklearn_tfidf_lr_{dataset_name}", "reference": "sklearn TF-IDF + LogisticRegression",
+        "dataset": dataset_name, "dataset_variant": dataset.variant, "budget": budget,
+        "examples": {s: len(dataset.splits[s]) for s in dataset.splits},
+        "accuracy": float(accuracy_score(test.labels, predicted)),
+        "macro_f1": float(f1_score(test.labels, predicted, average="macro")),
+        "wall_seconds": round(time.time() - started, 1),
+    }
+
+
+def run_recipe(name, budget, output_dir, seed, timeout, log_file):
+    """Runs benchmarks.one for `name` in a fresh process; returns its row, or a row with the error."""
+    result_file = output_dir / "rows" / f"{name}.json"
+    result_file.parent.mkdir(parents=True, exist_ok=True)
+    result_file.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "benchmarks.one", f"--recipe={name}", f"--budget={budget}",
+               f"--output_dir={output_dir}", f"--result_file={result_file}", f"--seed={seed}"]
+    started = time.time()
+    with open(log_file, "w") as log:
+        try:
+            result = subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, timeout=timeout)
+            code = result.returncode
+        except subprocess.TimeoutExpired:
+            code = "timeout"
+    if code == 0 and result_file.exists():
+        return json.loads(result_file.read_text())
+    tail = pathlib.Path(log_file).read_text(errors="replace").strip().splitlines()[-15:]
+    return {"recipe": name, "budget": budget, "error": f"exit {code}: " + " | ".join(tail)[-3000:],
+            "wall_seconds": round(time.time() - started, 1), **{k: catalog.RECIPES[name][k]
+                                                              for k in ("backbone", "dataset")}}
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}.")
+    output_dir = pathlib.Path(_OUTPUT_DIR.value)
+    (output_dir / "logs").mkdir(parents=True, exist_ok=True)
+    runnable, skipped = plan(_RECIPES.value, _BACKBONES.value, _DATASETS.value, _INCLUDE_RANDOM_INIT.value)
+    run_id = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    print(f"Benchmark {run_id}: {len(runnable)} recipes at budget {_BUDGET.value}, {len(skipped)} skipped.")
+    for name, reason in skipped.items():
+        print(f"  skipped {name}: {reason}")
+    results_file = output_dir / "results.jsonl"
+
+    def record(row):
+        row = {"run_id": run_id, **row}
+        with open(results_file, "a") as f:
+            f.write(json.dumps(row, default=str) + "\n")
+        return row
+
+    for name, reason in skipped.items():
+        record({"recipe": name, "budget": _BUDGET.value, "skipped": reason, **{k: catalog.RECIPES[name][k]
+                                                                            for k in ("backbone", "dataset")}})
+    started = time.time()
+    for dataset_name in sorted({catalog.RECIPES[n]["dataset"] for n in runnable}):
+        try:
+            row = record(sklearn_reference(dataset_name, _BUDGET.value, _SEED.value))
+            print(f"  reference {dataset_name}: TF-IDF + LogisticRegression accuracy {row['accuracy']:.4f}")
+        except Exception as e:  # A failed reference is recorded; the benchmark goes on.
+            record({"recipe": f"reference_sklearn_tfidf_lr_{dataset_name}", "dataset": dataset_name,
+                    "error": f"{type(e).__name__}: {e}"})
+    for i, name in enumerate(runnable, start=1):
+        print(f"[{i}/{len(runnable)}] {name} ({time.time() - started:.0f}s elapsed) ...", flush=True)
+        try:
+            row = run_recipe(name, _BUDGET.value, output_dir, _SEED.value, _TIMEOUT.value,
+                             output_dir / "logs" / f"{name}.log")
+        except Exception as e:  # Recorded; the benchmark goes on with the next recipe.
+            row = {"recipe": name, "budget": _BUDGET.value, "error": f"{type(e).__name__}: {e}",
+                   **{k: catalog.RECIPES[name][k] for k in ("backbone", "dataset")}}
+        row = record(row)
+        if "error" in row:
+            print(f"    FAILED: {row['error'][-300:]}")
+        else:
+            print(f"    accuracy {row['accuracy']:.4f}, train {row.get('train_examples_per_second_epoch') or 0:.1f}"
+                  f" ex/s, served {row['inference_examples_per_second']['32']:.1f} ex/s, "
+                  f"{row['wall_seconds']:.0f}s")
+    report.write(output_dir, run_id)
+    print(f"Results: {results_file}, {output_dir / 'RESULTS.md'}, {output_dir / 'accuracy_vs_throughput.png'}")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,124 @@
+"""The benchmark runner at the tiny budget: well-formed rows, failures recorded without stopping, warm-up excluded."""
+
+import json
+import pathlib
+
+import pytest
+from absl import flags
+
+from benchmarks import report
+from benchmarks import run
+from benchmarks import timing
+
+
+class FakeClock:
+    def __init__(self, ticks):
+        self.ticks = list(ticks)
+
+    def __call__(self):
+        return self.ticks.pop(0)
+
+
+def test_step_timer_leaves_warmup_out():
+    # Steps: three slow warm-up steps (tracing), then fast ones.
+    durations = [10.0, 8.0, 6.0, 1.0, 1.0, 2.0, 1.0]
+    ticks, t = [], 0.0
+    ticks.append(t)  # epoch begin
+    for d in durations:
+        ticks += [t, t + d]
+        t += d
+    ticks.append(t)  # epoch end
+    timer = timing.StepTimer(warmup_steps=3, clock=FakeClock(ticks))
+    timer.on_epoch_begin(0)
+    for i in range(len(durations)):
+        timer.on_train_batch_begin(i)
+        timer.on_train_batch_end(i)
+    timer.on_epoch_end(0)
+    summary = timer.summary(batch_size=32, examples_per_epoch=7 * 32)
+    assert summary["train_steps_timed"] == 4
+    assert summary["train_step_seconds_median"] == 1.0
+    assert summary["train_examples_per_second_steady"] == 32.0
+    assert summary["train_examples_per_second_epoch"] == pytest.approx(4 * 32 / 5.0)  # Warm-up steps left out.
+
+
+def test_time_batches_and_latency_leave_warmup_out():
+    calls = []
+    clock = FakeClock([0, 1, 1, 1.5, 1.5, 2.0])  # Only the timed calls read the clock.
+    rate = timing.time_batches(calls.append, [["a"] * 4, ["b"] * 4, ["c"] * 4], warmup=2, clock=clock)
+    assert len(calls) == 5  # Two warm-up calls, then three timed ones.
+    assert rate == pytest.approx(4 / 0.5)
+    latency = timing.latency_percentiles(lambda x: None, [1, 2, 3], warmup=3, clock=FakeClock([0, 1, 1, 2, 2, 4]))
+    assert latency["p50_ms"] == pytest.approx(1000.0)
+
+
+@pytest.fixture
+def parsed_flags():
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["benchmarks.run"])
+    yield flags.FLAGS
+    flags.FLAGS.unparse_flags()
+
+
+def test_plan_skips_unresolvable_data_and_weights_with_reasons():
+    runnable, skipped = run.plan(backbone_names=["ngram_linear", "bert_base"],
+                                 dataset_names=["bbc_news", "imdb"])
+    assert runnable == ["ngram_linear_bbc_news"]
+    assert "dataset imdb not found" in skipped["ngram_linear_imdb"]
+    assert "no pretrained bert_base weights" in skipped["bert_base_bbc_news"]
+    with pytest.raises(Exception, match="Unknown backbones"):
+        run.plan(backbone_names=["gpt"])
+
+
+def test_failing_recipe_is_recorded_and_the_run_goes_on(tmp_path, monkeypatch, parsed_flags):
+    def fake_run_recipe(name, budget, output_dir, seed, timeout, log_file):
+        if name == "glove_bilstm_bbc_news":
+            raise RuntimeError("out of memory")
+        return {"recipe": name, "budget": budget, "backbone": "ngram_linear", "dataset": "bbc_news",
+                "accuracy": 0.9, "macro_f1": 0.9, "inference_examples_per_second": {"32": 1.0, "256": 2.0},
+                "train_examples_per_second_epoch": 100.0, "wall_seconds": 1.0}
+
+    monkeypatch.setattr(run, "run_recipe", fake_run_recipe)
+    parsed_flags.output_dir = str(tmp_path)
+    parsed_flags.budget = "tiny"
+    parsed_flags.recipes = ["glove_bilstm_bbc_news", "ngram_linear_bbc_news"]
+    run.main(["benchmarks.run"])
+    rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    by_recipe = {r["recipe"]: r for r in rows}
+    assert "out of memory" in by_recipe["glove_bilstm_bbc_news"]["error"]
+    assert by_recipe["ngram_linear_bbc_news"]["accuracy"] == 0.9
+    assert by_recipe["reference_sklearn_tfidf_lr_bbc_news"]["accuracy"] > 0.5
+    assert len({r["run_id"] for r in rows}) == 1
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "glove_bilstm_bbc_news: RuntimeError: out of memory" in text
+    assert "| ngram_linear_bbc_news |" in text
+    assert (tmp_path / "accuracy_vs_throughput.png").stat().st_size > 0
+
+
+def test_real_tiny_recipe_row_is_well_formed(tmp_path):
+    row = run.run_recipe("ngram_linear_bbc_news", "tiny", tmp_path, 1337, 600, tmp_path / "log.txt")
+    assert "error" not in row, row.get("error")
+    for key in ("dataset_variant", "weights_source", "head", "examples", "accuracy", "macro_f1",
+                "train_examples_per_second_steady", "train_examples_per_second_epoch", "export_size_bytes",
+                "peak_memory_mb", "wall_seconds", "device", "dtype_policy", "library_versions", "latency_batch_1"):
+        assert row.get(key) is not None, key
+    assert set(row["inference_examples_per_second"]) == {"32", "256"}
+    assert all(v > 0 for v in row["inference_examples_per_second"].values())
+    assert row["latency_batch_1"]["p95_ms"] >= row["latency_batch_1"]["p50_ms"] > 0
+    assert pathlib.Path(row["export"], "saved_model.pb").exists()
+    json.dumps(row)
+
+
+def test_timeout_is_recorded_as_a_failure(tmp_path):
+    row = run.run_recipe("ngram_linear_bbc_news", "tiny", tmp_path, 1337, 1, tmp_path / "log.txt")
+    assert row["error"].startswith("exit timeout")
+    assert row["recipe"] == "ngram_linear_bbc_news" and row["dataset"] == "bbc_news"
+
+
+def test_report_marks_random_weights_only_for_random_initialisation(tmp_path):
+    rows = [{"run_id": "x", "recipe": "bert_base_bbc_news", "backbone": "bert_base", "dataset": "bbc_news",
+             "accuracy": 0.5, "macro_f1": 0.4, "weights_source": "random initialisation", "pretrained": False},
+            {"run_id": "x", "recipe": "ngram_linear_bbc_news", "backbone": "ngram_linear", "dataset": "bbc_news",
+             "accuracy": 0.9, "macro_f1": 0.9, "weights_source": "none", "pretrained": False}]
+    text = report.markdown(rows, "x")
+    assert "random initialisation (RANDOM)" in text
+    assert "| ngram_linear_bbc_news | none |" in text

@@ -1,0 +1,57 @@
+"""Length bucketing for BERT: every example once, batches padded to their own longest text, same outputs."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from zoo import backbones
+from zoo import classifier
+from zoo import training
+
+TEXTS = [("word " * n).strip() for n in (1, 3, 5, 40, 45, 2, 90, 7, 60, 33, 1, 120)]
+
+
+@pytest.fixture(scope="module")
+def bert():
+    backbone = backbones.build("bert_small", {}, 128, None)
+    core = classifier.build_core(backbone, 3, "softmax")
+    return backbone, core
+
+
+def test_buckets_keep_every_example_and_pad_to_the_longest(bert):
+    backbone, _ = bert
+    labels = np.arange(len(TEXTS)) % 3
+    ds = training.make_dataset(TEXTS, labels, backbone.preprocessor, "softmax", batch_size=4, shuffle=True, seed=1,
+                               bucket_width=32, with_index=True)
+    seen = []
+    for x, y, index in ds:
+        lengths = x["padding_mask"].numpy().sum(axis=1)
+        width = x["token_ids"].shape[1]
+        assert width == lengths.max()  # Padded only to the longest text of the batch.
+        assert len({(n - 1) // 32 for n in lengths}) == 1
+        np.testing.assert_array_equal(y.numpy(), labels[index.numpy()])
+        seen += index.numpy().tolist()
+    assert sorted(seen) == list(range(len(TEXTS)))
+
+
+def test_bucketed_predictions_equal_full_padding(bert):
+    backbone, core = bert
+    labels = np.zeros(len(TEXTS), dtype=int)
+    padded = training.make_dataset(TEXTS, labels, backbone.preprocessor, "softmax", 4, with_index=True)
+    bucketed = training.make_dataset(TEXTS, labels, backbone.preprocessor, "softmax", 4, bucket_width=32,
+                                     with_index=True)
+    full = training.predict_in_order(core, padded, len(TEXTS))
+    trimmed = training.predict_in_order(core, bucketed, len(TEXTS))
+    np.testing.assert_allclose(trimmed, full, atol=1e-5)
+
+
+def test_trim_padding_cuts_to_longest_and_keeps_outputs(bert):
+    backbone, core = bert
+    # Inside tf.function, as in training and serving (eager keras-hub calls take a pure-Python path).
+    preprocess = tf.function(backbone.preprocessor)
+    inputs = preprocess(tf.constant(TEXTS[:3]))
+    trimmed = tf.function(classifier.trim_padding)(inputs)
+    assert trimmed["token_ids"].shape[1] == int(inputs["padding_mask"].numpy().sum(axis=1).max())
+    np.testing.assert_allclose(core(trimmed), core(inputs), atol=1e-5)
+    empty = tf.function(classifier.trim_padding)(preprocess(tf.constant([], dtype=tf.string)))
+    assert empty["token_ids"].shape[0] == 0
