@@ -13,7 +13,7 @@ def steady_state(durations, warmup):
 
 
 class StepTimer(keras.callbacks.Callback):
-    """Records the wall time of every training step and of every epoch.
+    """Records the wall time of every training step and of the training part of every epoch (validation out).
 
     Steady-state throughput is `batch_size / median(step time)` over the steps after `warmup_steps`; whole-epoch
     throughput is examples per second over the epochs after the first (which pays for tracing).
@@ -31,8 +31,16 @@ class StepTimer(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = self.clock()
 
+    def on_test_begin(self, logs=None):
+        self._end_of_training_part()  # Validation is not training time.
+
     def on_epoch_end(self, epoch, logs=None):
-        self.epoch_seconds.append(self.clock() - self._epoch_start)
+        self._end_of_training_part()
+
+    def _end_of_training_part(self):
+        if self._epoch_start is not None:
+            self.epoch_seconds.append(self.clock() - self._epoch_start)
+            self._epoch_start = None
 
     def on_train_batch_begin(self, batch, logs=None):
         self._step_start = self.clock()

@@ -27,13 +27,14 @@ def test_step_timer_leaves_warmup_out():
     for d in durations:
         ticks += [t, t + d]
         t += d
-    ticks.append(t)  # epoch end
+    ticks.append(t)  # validation begins: the epoch's training part ends here
     timer = timing.StepTimer(warmup_steps=3, clock=FakeClock(ticks))
     timer.on_epoch_begin(0)
     for i in range(len(durations)):
         timer.on_train_batch_begin(i)
         timer.on_train_batch_end(i)
-    timer.on_epoch_end(0)
+    timer.on_test_begin()
+    timer.on_epoch_end(0)  # Validation time is not counted (the clock is not read again).
     summary = timer.summary(batch_size=32, examples_per_epoch=7 * 32)
     assert summary["train_steps_timed"] == 4
     assert summary["train_step_seconds_median"] == 1.0

@@ -55,3 +55,15 @@ def test_trim_padding_cuts_to_longest_and_keeps_outputs(bert):
     np.testing.assert_allclose(core(trimmed), core(inputs), atol=1e-5)
     empty = tf.function(classifier.trim_padding)(preprocess(tf.constant([], dtype=tf.string)))
     assert empty["token_ids"].shape[0] == 0
+
+
+def test_serving_chunks_sorted_by_length_give_the_same_outputs(bert):
+    backbone, core = bert
+    texts = TEXTS * 2 + ["", "one"]
+    preprocess = tf.function(backbone.preprocessor)
+    inputs = preprocess(tf.constant(texts))
+    chunked = tf.function(lambda x: classifier.run_core(core, x, chunk_size=4))(inputs)
+    np.testing.assert_allclose(chunked.numpy(), core(inputs).numpy(), atol=1e-5)
+    empty = tf.function(lambda x: classifier.run_core(core, x, chunk_size=4))(
+        preprocess(tf.constant([], dtype=tf.string)))
+    assert empty.shape == (0, 3)

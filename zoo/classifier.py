@@ -46,6 +46,34 @@ def trim_padding(inputs):
     return {k: v[:, :longest] for k, v in inputs.items()}
 
 
+# Serving sorts a request batch by token length and runs it in chunks of this many texts, each padded only to its
+# own longest text: a batch of mixed lengths then costs about its real tokens, not batch size x longest text.
+SERVING_CHUNK = 8
+
+
+def run_core(core, inputs, chunk_size=SERVING_CHUNK):
+    """Applies `core` to preprocessed inputs; transformer inputs go length-sorted, chunked and trimmed."""
+    if not isinstance(inputs, dict) or "padding_mask" not in inputs:
+        return core(inputs, training=False)
+    lengths = tf.reduce_sum(tf.cast(inputs["padding_mask"], tf.int32), axis=1)
+    order = tf.argsort(lengths)
+    ordered = {k: tf.gather(v, order) for k, v in inputs.items()}
+    count = tf.shape(lengths)[0]
+
+    def step(i, chunks):
+        chunk = {k: v[i * chunk_size:(i + 1) * chunk_size] for k, v in ordered.items()}
+        return i + 1, chunks.write(i, tf.cast(core(trim_padding(chunk), training=False), tf.float32))
+
+    # An explicit while_loop (not a Python loop left to autograph): endpoints may be traced without autograph.
+    _, chunks = tf.while_loop(
+        lambda i, _: i * chunk_size < count, step,
+        (tf.constant(0), tf.TensorArray(tf.float32, size=0, dynamic_size=True, infer_shape=False)))
+    width = core.output.shape[-1]
+    outputs = tf.cond(count > 0, lambda: tf.reshape(chunks.concat(), [-1, width]),
+                      lambda: tf.zeros([0, width], tf.float32))
+    return tf.gather(outputs, tf.math.invert_permutation(order))
+
+
 class TextClassifier:
     """Strings in, class probabilities out: a preprocessor layer and the trained core model."""
 
@@ -63,7 +91,7 @@ class TextClassifier:
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
         def probabilities(texts):
-            outputs = core(trim_padding(preprocessor(texts)), training=False)
+            outputs = run_core(core, preprocessor(texts))
             return tf.cast(heads.class_probabilities(outputs, head_type), tf.float32)
 
         return probabilities

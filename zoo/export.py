@@ -51,7 +51,7 @@ def _serving_fns(model):
         # become U+FFFD instead of failing the tokenizers.
         text = tf.strings.substr(text, 0, MAX_INPUT_BYTES)
         text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
-        outputs = core(classifier_lib.trim_padding(preprocessor(text)), training=False)
+        outputs = classifier_lib.run_core(core, preprocessor(text))
         return tf.cast(heads.class_probabilities(outputs, head_type), tf.float32)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
