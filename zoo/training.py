@@ -154,9 +154,11 @@ def estimated_batches(n, batch_size, bucket_width=None, sequence_length=None):
 
 def predict_in_order(core, dataset, n):
     """Model outputs for a `with_index` dataset, in the original example order (bucketing reorders them)."""
+    # A plain call, not predict_on_batch: under a distribution strategy that splits and re-joins the batch.
+    predict = tf.function(lambda x: core(x, training=False), reduce_retracing=True)
     outputs = None
     for x, _, index in dataset:
-        batch = np.asarray(core.predict_on_batch(x))
+        batch = np.asarray(predict(x))
         if outputs is None:
             outputs = np.zeros((n,) + batch.shape[1:], dtype=np.float32)
         outputs[index.numpy()] = batch
