@@ -67,7 +67,8 @@ def plan(recipes=None, backbone_names=None, dataset_names=None, include_random_i
                 datasets.get_spec(dataset).asset.resolve()
                 data_problems[dataset] = None
             except Exception as e:  # Reported as the reason the recipe is skipped.
-                data_problems[dataset] = f"dataset {dataset} not found: {str(e).splitlines()[0]}"
+                tried = [line.strip(" -") for line in str(e).splitlines()[1:] if line.startswith("  - ")]
+                data_problems[dataset] = f"dataset {dataset} not found (tried: {'; '.join(tried) or e})"
         if backbone in pretrained.BERT_WEIGHTS and backbone not in weight_problems:
             try:
                 pretrained.resolve_bert(backbone)

@@ -123,3 +123,16 @@ def test_report_marks_random_weights_only_for_random_initialisation(tmp_path):
     text = report.markdown(rows, "x")
     assert "random initialisation (RANDOM)" in text
     assert "| ngram_linear_bbc_news | none |" in text
+
+
+def test_readme_section_is_regenerated_from_results(tmp_path):
+    rows = [{"run_id": "r1", "recipe": "ngram_linear_bbc_news", "backbone": "ngram_linear", "dataset": "bbc_news",
+             "accuracy": 0.97, "macro_f1": 0.96, "weights_source": "none"}]
+    (tmp_path / "results.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{report.README_START}\nold table\n{report.README_END}\noutro\n")
+    report.write(tmp_path, readme=readme)
+    text = readme.read_text()
+    assert "old table" not in text and "| ngram_linear_bbc_news | none |" in text
+    assert text.startswith("intro\n") and text.endswith("outro\n")
+    assert (tmp_path / "RESULTS.md").read_text().startswith("# Benchmark results")
