@@ -108,6 +108,15 @@ def test_second_export_is_version_2_and_models_config_lists_all(tiny_runs, expor
     assert (exports / "batching_parameters.txt").exists()
 
 
+def test_relative_export_dir_is_verified(tiny_runs, tmp_path, monkeypatch):
+    """The default --export_dir is relative ("exports"); the check runs from another working directory."""
+    run, _ = tiny_runs["ngram_linear"]
+    monkeypatch.chdir(tmp_path)
+    path = export.export_run(run, "exports")
+    assert path == pathlib.Path("exports/ngram_linear_bbc_news/1")
+    assert json.loads((path / "export_info.json").read_text())["verification"]["ok"]
+
+
 def test_failed_export_leaves_no_half_model(tiny_runs, tmp_path, monkeypatch):
     run, _ = tiny_runs["ngram_linear"]
 

@@ -222,6 +222,7 @@ def verify_export(path, texts, expected, tolerance=1e-5):
     """Loads the export in a fresh process that imports only tensorflow and tensorflow_text, through the TF2
     signature and through a TF1 session (the way TF Serving's C++ loader runs SignatureDefs), and checks the
     outputs against `expected` and the op set against what TF Serving 2.12+ links. Raises on any failure."""
+    path = pathlib.Path(path).resolve()  # The check runs from a temporary working directory.
     with tempfile.TemporaryDirectory() as tmp:
         request = pathlib.Path(tmp) / "request.json"
         request.write_text(json.dumps({"texts": list(texts), "expected": np.asarray(expected).tolist(),
