@@ -23,7 +23,12 @@ def read_rows(results_file, run_id=None):
     rows = [json.loads(line) for line in pathlib.Path(results_file).read_text().splitlines() if line.strip()]
     if run_id is None and rows:
         run_id = rows[-1]["run_id"]
-    return [r for r in rows if r.get("run_id") == run_id], run_id
+    latest = {}  # A recipe re-run within the same run (--run_id) counts with its last row.
+    for r in rows:
+        if r.get("run_id") == run_id:
+            latest.pop(r["recipe"], None)
+            latest[r["recipe"]] = r
+    return list(latest.values()), run_id
 
 
 def _fmt(value, spec):

@@ -38,6 +38,8 @@ _OUTPUT_DIR = flags.DEFINE_string("output_dir", "benchmarks/results", "Where res
 _INCLUDE_RANDOM_INIT = flags.DEFINE_bool("include_random_init", False, "Also run BERT recipes whose pretrained "
                                          "weights cannot be found, randomly initialised (flagged in the results).")
 _SEED = flags.DEFINE_integer("seed", 1337, "Seed of every recipe.")
+_RUN_ID = flags.DEFINE_string("run_id", None, "Add rows to this earlier run (e.g. to re-run recipes that failed) "
+                              "instead of starting a new one; the report keeps each recipe's last row.")
 _TIMEOUT = flags.DEFINE_integer("timeout", 3600, "Seconds after which one recipe is stopped and recorded as failed.")
 
 
@@ -142,7 +144,7 @@ def main(argv):
     output_dir = pathlib.Path(_OUTPUT_DIR.value)
     (output_dir / "logs").mkdir(parents=True, exist_ok=True)
     runnable, skipped = plan(_RECIPES.value, _BACKBONES.value, _DATASETS.value, _INCLUDE_RANDOM_INIT.value)
-    run_id = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    run_id = _RUN_ID.value or datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     print(f"Benchmark {run_id}: {len(runnable)} recipes at budget {_BUDGET.value}, {len(skipped)} skipped.")
     for name, reason in skipped.items():
         print(f"  skipped {name}: {reason}")

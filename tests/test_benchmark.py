@@ -136,3 +136,14 @@ def test_readme_section_is_regenerated_from_results(tmp_path):
     assert "old table" not in text and "| ngram_linear_bbc_news | none |" in text
     assert text.startswith("intro\n") and text.endswith("outro\n")
     assert (tmp_path / "RESULTS.md").read_text().startswith("# Benchmark results")
+
+
+def test_report_keeps_the_last_row_of_a_rerun_recipe(tmp_path):
+    rows = [{"run_id": "r1", "recipe": "a", "error": "exit 1"},
+            {"run_id": "r1", "recipe": "b", "accuracy": 0.5},
+            {"run_id": "r0", "recipe": "a", "accuracy": 0.1},
+            {"run_id": "r1", "recipe": "a", "accuracy": 0.9}]
+    (tmp_path / "results.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    kept, run_id = report.read_rows(tmp_path / "results.jsonl", "r1")
+    assert run_id == "r1"
+    assert {r["recipe"]: r.get("accuracy") for r in kept} == {"a": 0.9, "b": 0.5}
