@@ -75,7 +75,7 @@ def plan(recipes=None, backbone_names=None, dataset_names=None, include_random_i
             try:
                 pretrained.resolve_bert(backbone)
                 weight_problems[backbone] = None
-            except Exception as e:  # Reported as the reason the recipe is skipped.
+            except Exception:  # Reported as the reason the recipe is skipped.
                 weight_problems[backbone] = (None if include_random_init else
                                              f"no pretrained {backbone} weights reachable (random initialisation "
                                              "is not benchmarked; pass --include_random_init to run it)")

@@ -11,7 +11,6 @@ interruption resumes the run where it stopped.
 
 import json
 import os
-import sys
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # Only the TensorFlow backend takes string inputs.
 

@@ -1,6 +1,5 @@
 import dataclasses
 import io
-import pathlib
 import tarfile
 import zipfile
 

@@ -56,7 +56,7 @@ def tiny_recipe(path, **overrides):
 
 def test_recipe_end_to_end_writes_every_file_with_real_metrics(topic_csv, runtime, tmp_path):
     recipe = tiny_recipe(topic_csv)
-    metrics = experiment.train_and_evaluate(recipe, tmp_path / "run", runtime)
+    experiment.train_and_evaluate(recipe, tmp_path / "run", runtime)
     run = tmp_path / "run"
     for name in RUN_FILES:
         assert (run / name).exists(), name

@@ -285,7 +285,7 @@ class Local(Source):
     def resolved_path(self):
         path = self.path or (os.environ.get(self.env) if self.env else None)
         if not path:
-            raise SourceSkipped(f"no path given" + (f" (set ${self.env} or pass a path)" if self.env else ""))
+            raise SourceSkipped("no path given" + (f" (set ${self.env} or pass a path)" if self.env else ""))
         path = pathlib.Path(path).expanduser()
         if not path.exists():
             raise AssetError(f"path does not exist: {path}")
