@@ -80,6 +80,7 @@ class TextClassifier:
     def __init__(self, backbone_name, preprocessor, core, class_names, head_type, save_preprocessor=None):
         self.backbone_name = backbone_name
         self._save_preprocessor = save_preprocessor
+        self._probabilities = None
         self.preprocessor = preprocessor
         self.core = core
         self.class_names = list(class_names)
@@ -97,7 +98,9 @@ class TextClassifier:
         return probabilities
 
     def predict_proba(self, texts, batch_size=64):
-        fn = self.probabilities_fn()
+        if self._probabilities is None:  # One traced function for every call, not a fresh trace per call.
+            self._probabilities = self.probabilities_fn()
+        fn = self._probabilities
         texts = list(texts)
         if not texts:
             return np.zeros((0, len(self.class_names)), dtype=np.float32)
