@@ -107,11 +107,15 @@ class TextClassifier:
         return np.concatenate([fn(tf.constant(texts[i:i + batch_size], dtype=tf.string)).numpy()
                                for i in range(0, len(texts), batch_size)])
 
+    def save_preprocessor(self, directory):
+        """Writes the preprocessor's state (vocabularies, config) as files under `directory`."""
+        self._save_preprocessor(directory)
+
     def save(self, directory):
         directory = pathlib.Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.core.save(directory / "core.keras")
-        self._save_preprocessor(directory / "preprocessor")
+        self.save_preprocessor(directory / "preprocessor")
         (directory / "classifier.json").write_text(json.dumps({
             "backbone": self.backbone_name, "class_names": self.class_names, "head_type": self.head_type}, indent=2))
 

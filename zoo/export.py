@@ -29,6 +29,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from zoo import backbones  # noqa: E402
 from zoo import classifier as classifier_lib  # noqa: E402
 from zoo import heads  # noqa: E402
 
@@ -39,10 +40,10 @@ CLASSIFY_METHOD = "tensorflow/serving/classify"
 SERVING_CHECK = pathlib.Path(__file__).with_name("serving_check.py")
 
 
-def _serving_fns(model):
-    """The two endpoint functions of `model` (a TextClassifier)."""
+def _serving_fns(model, preprocessor):
+    """The two endpoint functions of `model` (a TextClassifier) with `preprocessor` in the graph."""
     class_names = tf.constant(model.class_names)
-    preprocessor, core, head_type = model.preprocessor, model.core, model.head_type
+    core, head_type = model.core, model.head_type
 
     # One traced function that both signatures call: the graph library holds the model once.
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
@@ -53,6 +54,11 @@ def _serving_fns(model):
         text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
         outputs = classifier_lib.run_core(core, preprocessor(text))
         return tf.cast(heads.class_probabilities(outputs, head_type), tf.float32)
+
+    # Traced once, here: ExportArchive traces the endpoints before saving and SavedModel again while saving (a
+    # different tracing context), and each trace of a tf.function called inside them would be a second copy of the
+    # whole model graph in saved_model.pb. A concrete function is one graph whatever calls it.
+    probabilities_of = probabilities_of.get_concrete_function()
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def serve(text):
@@ -102,14 +108,18 @@ def _set_classify_method(saved_model_dir):
 def write_saved_model(model, path):
     """Writes `model` (a TextClassifier) as a SavedModel with both signatures and a labels asset."""
     model.predict_proba(["build"])  # A classifier loaded from files has unbuilt layers until first called.
-    serve, classify = _serving_fns(model)
-    archive = keras.export.ExportArchive()
-    archive.track(model.core)
-    archive.track(model.preprocessor)
-    archive.add_endpoint("serving_default", serve)
-    archive.add_endpoint("classify", classify)
-    _store_weights_once(archive)
     with tempfile.TemporaryDirectory() as tmp:
+        # The exported preprocessor reads its vocabularies from files, which SavedModel copies into assets/; the
+        # files must exist until write_out.
+        model.save_preprocessor(pathlib.Path(tmp) / "preprocessor")
+        preprocessor = backbones.serving_preprocessor(model.backbone_name, pathlib.Path(tmp) / "preprocessor")
+        serve, classify = _serving_fns(model, preprocessor)
+        archive = keras.export.ExportArchive()
+        archive.track(model.core)
+        archive.track(preprocessor)
+        archive.add_endpoint("serving_default", serve)
+        archive.add_endpoint("classify", classify)
+        _store_weights_once(archive)
         labels = pathlib.Path(tmp) / "labels.txt"
         labels.write_text("\n".join(model.class_names) + "\n", encoding="utf-8")
         archive._tf_trackable.labels = tf.saved_model.Asset(str(labels))

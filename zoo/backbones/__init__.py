@@ -10,6 +10,9 @@ Contract (what makes backbones interchangeable):
 - the preprocessor's state (vocabularies) is saved as files by `save_preprocessor` and read back by
   `load_preprocessor` of the same module.
 
+- an export reads the preprocessor back from those files (`serving_preprocessor`, by default `load_preprocessor`)
+  so vocabularies become SavedModel assets.
+
 Adding a backbone is one module with `build(name, options, sequence_length, train_texts)`,
 `load_preprocessor(directory)`, `default_options(name)` and `FAMILY`, plus one line in `BACKBONES`.
 """
@@ -73,3 +76,11 @@ def build(name, options=None, sequence_length=None, train_texts=None):
 
 def load_preprocessor(name, directory):
     return module(name).load_preprocessor(directory)
+
+
+def serving_preprocessor(name, directory):
+    """The preprocessor an export carries, read from the files `save_preprocessor` wrote, so that vocabularies are
+    SavedModel assets rather than graph constants. A module may define `serving_preprocessor(directory)`; by default
+    it is `load_preprocessor`."""
+    backbone_module = module(name)
+    return getattr(backbone_module, "serving_preprocessor", backbone_module.load_preprocessor)(directory)

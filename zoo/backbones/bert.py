@@ -11,6 +11,9 @@ import pathlib
 
 import keras
 import keras_hub
+import tensorflow as tf
+import tensorflow_text as tf_text
+from keras_hub.src.tokenizers.word_piece_tokenizer import MAX_BYTES_PER_WORD
 
 from zoo import pretrained
 
@@ -127,6 +130,27 @@ def load_preprocessor(directory):
     config = json.loads((pathlib.Path(directory) / "preprocessor.json").read_text())
     preprocessor = keras.saving.deserialize_keras_object(config)
     preprocessor.load_preset_assets(str(directory))
+    return preprocessor
+
+
+def serving_preprocessor(directory):
+    """The preprocessor an export carries: keras-hub's, with WordPiece reading its vocabulary from a file.
+
+    keras-hub tokenizes with `tf_text.FastWordpieceTokenizer`, whose vocabulary is compiled into a model buffer
+    that a SavedModel holds as a graph constant (1.85 MB for a 30k vocabulary, 8x the vocabulary file).
+    `tf_text.WordpieceTokenizer` does the same greedy longest-match WordPiece (same suffix indicator, unknown token
+    and 100-byte word limit; equality tested in tests/test_export.py) through a table initialised from the
+    vocabulary file, which the SavedModel carries as an asset; its op is in tf-text 2.12.1, which TF Serving links.
+    """
+    preprocessor = load_preprocessor(directory)
+    tokenizer = preprocessor.tokenizer
+    vocabulary = pathlib.Path(directory) / "assets" / "tokenizer" / "vocabulary.txt"
+    if not hasattr(tokenizer, "_fast_word_piece") or not vocabulary.exists():
+        raise RuntimeError(f"keras-hub {keras_hub.__version__} changed WordPieceTokenizer or its preset layout "
+                           f"(no _fast_word_piece attribute or no {vocabulary}): update serving_preprocessor.")
+    tokenizer._fast_word_piece = tf_text.WordpieceTokenizer(
+        str(vocabulary), suffix_indicator=tokenizer.suffix_indicator, max_bytes_per_word=MAX_BYTES_PER_WORD,
+        token_out_type=tf.as_dtype(tokenizer.compute_dtype), unknown_token=tokenizer.oov_token)
     return preprocessor
 
 

@@ -103,5 +103,5 @@ def build(name, options, sequence_length, train_texts):
 
 
 def load_preprocessor(directory):
-    config, vocabulary, _ = vectorizer_files.read(directory)
-    return _vectorizer(config["options"], config["sequence_length"], vocabulary=vocabulary)
+    config, vocabulary_file = vectorizer_files.read(directory)
+    return _vectorizer(config["options"], config["sequence_length"], vocabulary=vocabulary_file)
