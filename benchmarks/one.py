@@ -20,9 +20,13 @@ _OUTPUT_DIR = flags.DEFINE_string("output_dir", "benchmarks/results", "Results d
                                   "go under it).")
 _RESULT_FILE = flags.DEFINE_string("result_file", None, "Where to write this recipe's result row (JSON).")
 _SEED = flags.DEFINE_integer("seed", 1337, "Seed.")
-_STOCK_STEPS = flags.DEFINE_integer("stock_steps", 8, "Timed training steps of the keras-hub stock pipeline.")
+_STOCK_STEPS = flags.DEFINE_integer("stock_steps", 5, "Timed training steps of the keras-hub stock pipeline.")
 _WARMUP_STEPS = flags.DEFINE_integer("warmup_steps", 3, "Steps left out of every training timing.")
-_INFERENCE_BATCHES = flags.DEFINE_integer("inference_batches", 8, "Timed batches per inference batch size.")
+_INFERENCE_BATCHES = flags.DEFINE_integer("inference_batches", 6, "Timed batches per inference batch size.")
+_DTYPE_POLICY = flags.DEFINE_enum("dtype_policy", "auto", ["auto", "float32", "mixed_bfloat16", "mixed_float16"],
+                                  "Keras dtype policy; auto: zoo.training.configure_runtime's choice.")
+_ACCURACY_ONLY = flags.DEFINE_bool("accuracy_only", False, "Train and evaluate only: no export, no timings (the "
+                                   "float32 reference of the bf16 parity check).")
 
 
 def chunks(items, size, limit):
@@ -118,13 +122,21 @@ def main(argv):
 
     recipe = {**catalog.resolve(_RECIPE.value, _BUDGET.value), "seed": _SEED.value}
     family = backbones.family(recipe["backbone"])
-    runtime = training.configure_runtime(seed=_SEED.value, dtype_policy="auto", family=family)
+    runtime = training.configure_runtime(seed=_SEED.value, dtype_policy=_DTYPE_POLICY.value, family=family)
     output = pathlib.Path(_OUTPUT_DIR.value)
-    run_dir = experiment.choose_run_dir(output / "runs" / f"{recipe['recipe']}-{recipe['budget']}", recipe)
+    suffix = "" if _DTYPE_POLICY.value == "auto" else f"-{_DTYPE_POLICY.value}"
+    run_dir = experiment.choose_run_dir(output / "runs" / f"{recipe['recipe']}-{recipe['budget']}{suffix}", recipe)
     dataset = experiment.load_data(recipe, _SEED.value)
     timer = timing.StepTimer(warmup_steps=_WARMUP_STEPS.value)
     metrics = experiment.train_and_evaluate(recipe, run_dir, runtime, dataset=dataset,
-                                            export_dir=output / "exports", callbacks=[timer])
+                                            export_dir=None if _ACCURACY_ONLY.value else output / "exports",
+                                            callbacks=[timer])
+    if _ACCURACY_ONLY.value:
+        row = {"recipe": recipe["recipe"], "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
+               "dtype_policy": runtime.dtype_policy, "run_dir": str(run_dir),
+               "wall_seconds": round(time.time() - started, 1)}
+        pathlib.Path(_RESULT_FILE.value).write_text(json.dumps(row, indent=2))
+        return
     batch_size = recipe["batch_size"] * runtime.strategy.num_replicas_in_sync
     config = json.loads((run_dir / "config.json").read_text())
     export_path = pathlib.Path(metrics["export"])

@@ -86,6 +86,15 @@ def markdown(rows, run_id):
     if parity:
         lines += ["", "BERT parity with the stock pipeline (same weights, max |pooled output difference|): "
                   + ", ".join(f"{r['recipe']} {r['parity_max_abs_diff']:.1e}" for r in parity)]
+    checked = [r for r in done if "bf16_parity" in r]
+    if checked:
+        lines += ["", "bfloat16 parity (test accuracy of the mixed_bfloat16 run minus a float32 run of the same recipe; "
+                  "target within 0.5 points):", ""]
+        for r in checked:
+            p = r["bf16_parity"]
+            lines.append(f"- {r['recipe']}: " + (
+                f"{p['delta_points']:+.2f} points (float32 {p['accuracy_float32']:.4f}, bf16 {r['accuracy']:.4f})"
+                if "delta_points" in p else f"not checked: {p.get('skipped') or p.get('error')}"))
     if failed:
         lines += ["", "Failed:", ""] + [f"- {r['recipe']}: {r['error'][-300:]}" for r in failed]
     if skipped:

@@ -41,6 +41,11 @@ _INCLUDE_RANDOM_INIT = flags.DEFINE_bool("include_random_init", False, "Also run
 _SEED = flags.DEFINE_integer("seed", 1337, "Seed of every recipe.")
 _RUN_ID = flags.DEFINE_string("run_id", None, "Add rows to this earlier run (e.g. to re-run recipes that failed) "
                               "instead of starting a new one; the report keeps each recipe's last row.")
+_DTYPE_POLICY = flags.DEFINE_enum("dtype_policy", "auto", ["auto", "float32", "mixed_bfloat16", "mixed_float16"],
+                                  "Keras dtype policy of every recipe; auto: mixed_float16 on a GPU, mixed_bfloat16 "
+                                  "for BERT on a CPU with native bfloat16, float32 otherwise.")
+_BF16_PARITY = flags.DEFINE_bool("bf16_parity", True, "For every BERT recipe trained in mixed_bfloat16, train it "
+                                 "again in float32 and record the test accuracy difference.")
 _TIMEOUT = flags.DEFINE_integer("timeout", 3600, "Seconds after which one recipe is stopped and recorded as failed.")
 
 
@@ -117,13 +122,13 @@ def sklearn_reference(dataset_name, budget, seed):
     }
 
 
-def run_recipe(name, budget, output_dir, seed, timeout, log_file):
+def run_recipe(name, budget, output_dir, seed, timeout, log_file, extra_flags=(), tag=""):
     """Runs benchmarks.one for `name` in a fresh process; returns its row, or a row with the error."""
-    result_file = output_dir / "rows" / f"{name}.json"
+    result_file = output_dir / "rows" / f"{name}{tag}.json"
     result_file.parent.mkdir(parents=True, exist_ok=True)
     result_file.unlink(missing_ok=True)
     command = [sys.executable, "-m", "benchmarks.one", f"--recipe={name}", f"--budget={budget}",
-               f"--output_dir={output_dir}", f"--result_file={result_file}", f"--seed={seed}"]
+               f"--output_dir={output_dir}", f"--result_file={result_file}", f"--seed={seed}", *extra_flags]
     started = time.time()
     with open(log_file, "w") as log:
         try:
@@ -137,6 +142,25 @@ def run_recipe(name, budget, output_dir, seed, timeout, log_file):
     return {"recipe": name, "budget": budget, "error": f"exit {code}: " + " | ".join(tail)[-3000:],
             "wall_seconds": round(time.time() - started, 1), **{k: catalog.RECIPES[name][k]
                                                               for k in ("backbone", "dataset")}}
+
+
+def bf16_parity(row, budget, output_dir, seed, timeout):
+    """For a BERT row trained in mixed_bfloat16: the same recipe in float32, and the test accuracy difference.
+
+    bfloat16 is where BERT's speed on CPUs with native bf16 comes from; it must not cost accuracy (target: within
+    0.5 points of float32). Elsewhere the row says why it was not checked.
+    """
+    if row.get("dtype_policy") != "mixed_bfloat16":
+        return {"skipped": f"trained in {row.get('dtype_policy')}: checked for mixed_bfloat16 runs (the auto policy on "
+                           "CPUs with avx512_bf16 or amx_bf16; --dtype_policy=mixed_bfloat16 forces it)"}
+    name = row["recipe"]
+    reference = run_recipe(name, budget, output_dir, seed, timeout, output_dir / "logs" / f"{name}.float32.log",
+                           ["--dtype_policy=float32", "--accuracy_only"], tag=".float32")
+    if "error" in reference:
+        return {"error": reference["error"][-1000:]}
+    delta = 100 * (row["accuracy"] - reference["accuracy"])
+    return {"accuracy_float32": reference["accuracy"], "delta_points": delta, "within_0_5_points": abs(delta) <= 0.5,
+            "float32_wall_seconds": reference["wall_seconds"]}
 
 
 def main(argv):
@@ -172,7 +196,9 @@ def main(argv):
         print(f"[{i}/{len(runnable)}] {name} ({time.time() - started:.0f}s elapsed) ...", flush=True)
         try:
             row = run_recipe(name, _BUDGET.value, output_dir, _SEED.value, _TIMEOUT.value,
-                             output_dir / "logs" / f"{name}.log")
+                             output_dir / "logs" / f"{name}.log", [f"--dtype_policy={_DTYPE_POLICY.value}"])
+            if _BF16_PARITY.value and "error" not in row and catalog.RECIPES[name]["backbone"].startswith("bert"):
+                row["bf16_parity"] = bf16_parity(row, _BUDGET.value, output_dir, _SEED.value, _TIMEOUT.value)
         except Exception as e:  # Recorded; the benchmark goes on with the next recipe.
             row = {"recipe": name, "budget": _BUDGET.value, "error": f"{type(e).__name__}: {e}",
                    **{k: catalog.RECIPES[name][k] for k in ("backbone", "dataset")}}

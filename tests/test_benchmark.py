@@ -71,7 +71,7 @@ def test_plan_skips_unresolvable_data_and_weights_with_reasons():
 
 
 def test_failing_recipe_is_recorded_and_the_run_goes_on(tmp_path, monkeypatch, parsed_flags):
-    def fake_run_recipe(name, budget, output_dir, seed, timeout, log_file):
+    def fake_run_recipe(name, budget, output_dir, seed, timeout, log_file, extra_flags=(), tag=""):
         if name == "glove_bilstm_bbc_news":
             raise RuntimeError("out of memory")
         return {"recipe": name, "budget": budget, "backbone": "ngram_linear", "dataset": "bbc_news",
@@ -136,6 +136,31 @@ def test_readme_section_is_regenerated_from_results(tmp_path):
     assert "old table" not in text and "| ngram_linear_bbc_news | none |" in text
     assert text.startswith("intro\n") and text.endswith("outro\n")
     assert (tmp_path / "RESULTS.md").read_text().startswith("# Benchmark results")
+
+
+def test_bf16_parity_trains_a_float32_reference_only_for_bf16_rows(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_run_recipe(name, budget, output_dir, seed, timeout, log_file, extra_flags=(), tag=""):
+        calls.append((name, tuple(extra_flags), tag))
+        return {"recipe": name, "accuracy": 0.95, "macro_f1": 0.9, "dtype_policy": "float32", "wall_seconds": 3.0}
+
+    monkeypatch.setattr(run, "run_recipe", fake_run_recipe)
+    row = {"recipe": "bert_small_reuters_r8", "accuracy": 0.953, "dtype_policy": "mixed_bfloat16"}
+    parity = run.bf16_parity(row, "quick", tmp_path, 1337, 60)
+    assert calls == [("bert_small_reuters_r8", ("--dtype_policy=float32", "--accuracy_only"), ".float32")]
+    assert parity["delta_points"] == pytest.approx(0.3) and parity["within_0_5_points"]
+    assert parity["accuracy_float32"] == 0.95
+
+    calls.clear()
+    skipped = run.bf16_parity({**row, "dtype_policy": "float32"}, "quick", tmp_path, 1337, 60)
+    assert not calls and "trained in float32" in skipped["skipped"]
+
+    rows = [{"run_id": "r", "recipe": "bert_small_reuters_r8", "backbone": "bert_small", "dataset": "reuters_r8",
+             "accuracy": 0.953, "macro_f1": 0.9, "bf16_parity": parity}]
+    (tmp_path / "results.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    report.write(tmp_path, "r")
+    assert "- bert_small_reuters_r8: +0.30 points (float32 0.9500, bf16 0.9530)" in (tmp_path / "RESULTS.md").read_text()
 
 
 def test_report_keeps_the_last_row_of_a_rerun_recipe(tmp_path):

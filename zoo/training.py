@@ -98,6 +98,9 @@ def configure_runtime(seed=1337, dtype_policy="auto", jit_compile=None, strategy
     return Runtime(distribution, dtype_policy, bool(jit_compile), device, seed)
 
 
+_BATCH_SHUFFLE_BUFFER = 16
+
+
 def make_dataset(texts, labels, preprocessor, head_type, batch_size, shuffle=False, seed=None, bucket_width=None,
                  with_index=False):
     """A tf.data pipeline: (text, label) -> batches of (preprocessed inputs, labels in the head's form[, index]).
@@ -111,12 +114,15 @@ def make_dataset(texts, labels, preprocessor, head_type, batch_size, shuffle=Fal
     ds = tf.data.Dataset.from_tensor_slices((tf.constant(list(texts), dtype=tf.string),
                                              tf.constant(np.asarray(labels), dtype=tf.int32),
                                              tf.range(n, dtype=tf.int32)))
-    if shuffle:
-        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
     if bucket_width:
-        # Tokenise in chunks (fast), then split into examples trimmed to their own length.
+        # Tokenise once, in chunks (fast), and keep the examples trimmed to their own length in memory (a few
+        # hundred bytes each): later epochs spend no CPU on tokenising, which on a 2-core machine competes with
+        # training (long texts: BBC News epochs ran 30 % slower than their median step before this).
         ds = ds.batch(256).map(lambda x, y, i: (preprocessor(x), y, i), num_parallel_calls=tf.data.AUTOTUNE)
         ds = ds.unbatch().map(lambda x, y, i: (_trim_example(x), y, i), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.cache()
+        if shuffle:
+            ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
         length = lambda x, y, i: tf.shape(x["token_ids"])[0]  # noqa: E731
         longest = int(preprocessor.sequence_length)
         boundaries = list(range(bucket_width + 1, longest + 1, bucket_width))
@@ -126,9 +132,13 @@ def make_dataset(texts, labels, preprocessor, head_type, batch_size, shuffle=Fal
             padding_values=({k: (tf.constant(pad_id, v.dtype) if k == "token_ids" else tf.zeros([], v.dtype))
                              for k, v in ds.element_spec[0].items()}, 0, 0))
         if shuffle:
-            ds = ds.shuffle(256, seed=seed, reshuffle_each_iteration=True)
+            # Mixes the buckets' batches (and the partial batches every bucket flushes at the end of an epoch).
+            # A small buffer: the first step waits until it is full.
+            ds = ds.shuffle(_BATCH_SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
         ds = ds.map(lambda x, y, i: _pack(x, y, i, head_type, with_index))
     else:
+        if shuffle:
+            ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
         ds = ds.batch(batch_size).map(lambda x, y, i: _pack(preprocessor(x), y, i, head_type, with_index),
                                       num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
