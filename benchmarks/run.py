@@ -32,8 +32,8 @@ _RECIPES = flags.DEFINE_list("recipes", None, "Recipes to run (default: every re
                              "resolve, filtered by --backbones and --datasets).")
 _BACKBONES = flags.DEFINE_list("backbones", None, "Only recipes of these backbones.")
 _DATASETS = flags.DEFINE_list("datasets", None, "Only recipes of these datasets.")
-_BUDGET = flags.DEFINE_enum("budget", "quick", list(catalog.BUDGETS), "quick: the whole default matrix in about "
-                            "an hour on a 2-core CPU (45 minutes is the aim); full: the published settings, for a "
+_BUDGET = flags.DEFINE_enum("budget", "quick", list(catalog.BUDGETS), "quick: the whole default matrix aimed at "
+                            "45 minutes on a 2-core CPU; full: the published settings, for a "
                             "GPU; tiny: smoke test.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "benchmarks/results", "Where results, runs and exports go.")
 _INCLUDE_RANDOM_INIT = flags.DEFINE_bool("include_random_init", False, "Also run BERT recipes whose pretrained "
