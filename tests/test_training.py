@@ -192,3 +192,24 @@ def test_list_prints_every_recipe():
     assert result.returncode == 0
     for name in catalog.names():
         assert name in result.stdout
+
+
+def test_early_stopping_carries_on_after_a_resume():
+    """Best val_loss at epoch 2 of 4 run before the interruption, patience 3: one more bad epoch stops training."""
+    previous = [{"epoch": 1, "val_loss": 0.9}, {"epoch": 2, "val_loss": 0.5}, {"epoch": 3, "val_loss": 0.6},
+                {"epoch": 4, "val_loss": 0.7}]
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    stopping = training.ResumableEarlyStopping(previous, patience=3)
+    stopping.set_model(model)
+    stopping.on_train_begin()
+    assert stopping.best == 0.5 and stopping.wait == 2
+    stopping.on_epoch_end(4, {"val_loss": 0.8})
+    assert model.stop_training
+
+    fresh = training.ResumableEarlyStopping([], patience=3)
+    fresh.set_model(model)
+    model.stop_training = False
+    fresh.on_train_begin()
+    for epoch, loss in enumerate([0.5, 0.6, 0.7]):
+        fresh.on_epoch_end(epoch, {"val_loss": loss})
+    assert not model.stop_training  # Waited 2 epochs of 3.

@@ -236,6 +236,24 @@ def read_history(path, before_epoch=None):
     return rows
 
 
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """EarlyStopping on val_loss that carries on from an interrupted run: BackupAndRestore restores the weights, the
+    optimizer and the epoch but no callback state, so the best val_loss and the epochs waited since come from the
+    history of the epochs already run. Without this, a resumed run would wait `patience` epochs afresh."""
+
+    def __init__(self, previous_history, **kwargs):
+        super().__init__(monitor="val_loss", **kwargs)
+        self.previous = [r for r in previous_history if "val_loss" in r]
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.previous:
+            best = min(self.previous, key=lambda r: r["val_loss"])
+            self.best = best["val_loss"]
+            self.best_epoch = best["epoch"] - 1  # Keras counts epochs from 0, history.jsonl from 1.
+            self.wait = self.previous[-1]["epoch"] - best["epoch"]
+
+
 def resumed_epoch(backup_dir):
     """The epoch a BackupAndRestore backup in `backup_dir` resumes at (0 when there is none)."""
     metadata = pathlib.Path(backup_dir) / "training_metadata.json"
@@ -265,7 +283,7 @@ def fit(core, train_ds, validation_ds, run_dir, epochs, patience, class_weight=N
         HistoryWriter(history_file),  # Before the backup: an epoch in the backup is always in the history.
         keras.callbacks.ModelCheckpoint(str(best_file), monitor="val_loss", save_best_only=True,
                                         save_weights_only=True, initial_value_threshold=best_so_far),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=False),
+        ResumableEarlyStopping(previous, patience=patience, restore_best_weights=False),
         keras.callbacks.TensorBoard(str(run_dir / "tensorboard")),
         *extra_callbacks,
         keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=True),
