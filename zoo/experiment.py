@@ -93,10 +93,8 @@ def train_and_evaluate(recipe, run_dir, runtime, dataset=None, export_dir=None, 
                                          recipe["head_dropout"])
         batch_size = recipe["batch_size"] * runtime.strategy.num_replicas_in_sync
         bucket_width = recipe["bucket_width"] if backbone.family == "transformer" else None
-        # Bucketed training data is an endless stream, fit with steps_per_epoch (see training.make_dataset).
-        repeat = bool(bucket_width)
         steps_per_epoch = training.estimated_batches(len(train), batch_size, bucket_width,
-                                                     recipe["sequence_length"], repeat=repeat)
+                                                     recipe["sequence_length"])
         optimizer = training.make_optimizer(backbone.family, recipe["learning_rate"],
                                             steps_per_epoch * recipe["epochs"], recipe["warmup_fraction"],
                                             recipe["weight_decay"])
@@ -118,13 +116,12 @@ def train_and_evaluate(recipe, run_dir, runtime, dataset=None, export_dir=None, 
         config["warning"] = backbone.weights.get("warning")
     (run_dir / "config.json").write_text(json.dumps(config, indent=2, default=str))
 
-    make = lambda split, shuffle, with_index=False, repeat=False: training.make_dataset(  # noqa: E731
+    make = lambda split, shuffle, with_index=False: training.make_dataset(  # noqa: E731
         split.texts, split.labels, backbone.preprocessor, head_type, batch_size, shuffle=shuffle,
-        seed=runtime.seed, bucket_width=bucket_width, with_index=with_index, repeat=repeat)
+        seed=runtime.seed, bucket_width=bucket_width, with_index=with_index)
     fit_started = time.time()
-    history, best_epoch = training.fit(core, make(train, True, repeat=repeat), make(validation, False), run_dir,
-                                       recipe["epochs"], recipe["patience"], dataset.class_weight, callbacks,
-                                       steps_per_epoch=steps_per_epoch if repeat else None)
+    history, best_epoch = training.fit(core, make(train, True), make(validation, False), run_dir,
+                                       recipe["epochs"], recipe["patience"], dataset.class_weight, callbacks)
     fit_seconds = time.time() - fit_started
     (run_dir / "history.json").write_text(json.dumps(history, indent=2))
 

@@ -102,16 +102,13 @@ _BATCH_SHUFFLE_BUFFER = 16
 
 
 def make_dataset(texts, labels, preprocessor, head_type, batch_size, shuffle=False, seed=None, bucket_width=None,
-                 with_index=False, repeat=False):
+                 with_index=False):
     """A tf.data pipeline: (text, label) -> batches of (preprocessed inputs, labels in the head's form[, index]).
 
     With `bucket_width` (transformer inputs with a `padding_mask`), examples are grouped by token length in buckets
     of that width and each batch is padded only to its longest example: no compute is spent on padding, which is
     where BERT's time goes on a CPU. Shuffled before and after bucketing, so batches stay random.
     `with_index` adds each example's position, to put predictions back in order.
-    `repeat` (bucketed training data) makes the stream endless: fit it with `steps_per_epoch`. Keras then keeps one
-    iterator for the whole run; a finite bucketed dataset made Keras spend 14-36 s at the start of every epoch after
-    the first, outside any step (measured on Reuters R8), and left a partial batch per bucket at every epoch end.
     """
     n = len(texts)
     ds = tf.data.Dataset.from_tensor_slices((tf.constant(list(texts), dtype=tf.string),
@@ -124,8 +121,6 @@ def make_dataset(texts, labels, preprocessor, head_type, batch_size, shuffle=Fal
         ds = ds.batch(256).map(lambda x, y, i: (preprocessor(x), y, i), num_parallel_calls=tf.data.AUTOTUNE)
         ds = ds.unbatch().map(lambda x, y, i: (_trim_example(x), y, i), num_parallel_calls=tf.data.AUTOTUNE)
         ds = ds.cache()
-        if repeat:
-            ds = ds.repeat()
         if shuffle:
             ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
         length = lambda x, y, i: tf.shape(x["token_ids"])[0]  # noqa: E731
@@ -144,8 +139,6 @@ def make_dataset(texts, labels, preprocessor, head_type, batch_size, shuffle=Fal
     else:
         if shuffle:
             ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-        if repeat:
-            ds = ds.repeat()
         ds = ds.batch(batch_size).map(lambda x, y, i: _pack(preprocessor(x), y, i, head_type, with_index),
                                       num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
@@ -161,11 +154,10 @@ def _pack(x, y, i, head_type, with_index):
     return (x, y, i) if with_index else (x, y)
 
 
-def estimated_batches(n, batch_size, bucket_width=None, sequence_length=None, repeat=False):
-    """Batches per epoch: bucketing a finite dataset adds at most one partial batch per bucket; an endless
-    (`repeat`) one has none, and an epoch is n / batch_size steps."""
+def estimated_batches(n, batch_size, bucket_width=None, sequence_length=None):
+    """Batches per epoch: bucketing adds at most one partial batch per bucket."""
     batches = -(-n // batch_size)
-    if bucket_width and sequence_length and not repeat:
+    if bucket_width and sequence_length:
         batches += -(-sequence_length // bucket_width)
     return batches
 
@@ -270,8 +262,7 @@ def resumed_epoch(backup_dir):
     return int(json.loads(metadata.read_text())["epoch"])
 
 
-def fit(core, train_ds, validation_ds, run_dir, epochs, patience, class_weight=None, extra_callbacks=(),
-        steps_per_epoch=None):
+def fit(core, train_ds, validation_ds, run_dir, epochs, patience, class_weight=None, extra_callbacks=()):
     """Keras fit with early stopping, best-weights checkpoint, BackupAndRestore, TensorBoard and history files.
 
     A killed run started again with the same run_dir resumes after the last finished epoch. Returns the
@@ -298,8 +289,8 @@ def fit(core, train_ds, validation_ds, run_dir, epochs, patience, class_weight=N
         keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=True),
     ]
     verbose = 1 if sys.stdout.isatty() else 2
-    core.fit(train_ds, validation_data=validation_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
-             callbacks=callbacks, class_weight=class_weight, verbose=verbose, shuffle=False)  # tf.data shuffles already.
+    core.fit(train_ds, validation_data=validation_ds, epochs=epochs, callbacks=callbacks,
+             class_weight=class_weight, verbose=verbose, shuffle=False)  # tf.data shuffles already.
     if best_file.exists():
         core.load_weights(str(best_file))
     history = read_history(history_file)
