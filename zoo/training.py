@@ -136,6 +136,12 @@ def make_dataset(texts, labels, preprocessor, head_type, batch_size, shuffle=Fal
             # A small buffer: the first step waits until it is full.
             ds = ds.shuffle(_BATCH_SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
         ds = ds.map(lambda x, y, i: _pack(x, y, i, head_type, with_index))
+        # tf.data's default graph rewrites run each time an iterator is made (every epoch, every evaluation) and,
+        # over a graph holding keras-hub's tokenizer, took ~11 s each (measured on Reuters R8: epoch 2 of 400
+        # examples 33 s -> 21 s without them). This pipeline sets its own parallelism and prefetching.
+        options = tf.data.Options()
+        options.experimental_optimization.apply_default_optimizations = False
+        ds = ds.with_options(options)
     else:
         if shuffle:
             ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
