@@ -25,6 +25,7 @@ from absl import flags  # noqa: E402
 
 from benchmarks import report  # noqa: E402
 from recipes import catalog  # noqa: E402
+from zoo import backbones  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -197,7 +198,8 @@ def main(argv):
         try:
             row = run_recipe(name, _BUDGET.value, output_dir, _SEED.value, _TIMEOUT.value,
                              output_dir / "logs" / f"{name}.log", [f"--dtype_policy={_DTYPE_POLICY.value}"])
-            if _BF16_PARITY.value and "error" not in row and catalog.RECIPES[name]["backbone"].startswith("bert"):
+            family = backbones.family(catalog.RECIPES[name]["backbone"])
+            if _BF16_PARITY.value and "error" not in row and family == "transformer":
                 row["bf16_parity"] = bf16_parity(row, _BUDGET.value, output_dir, _SEED.value, _TIMEOUT.value)
         except Exception as e:  # Recorded; the benchmark goes on with the next recipe.
             row = {"recipe": name, "budget": _BUDGET.value, "error": f"{type(e).__name__}: {e}",
