@@ -87,10 +87,10 @@ def test_export_stores_each_weight_once(tiny_runs):
     assert weight_bytes * 0.95 < stored < weight_bytes * 1.05
 
 
-# Directory size / (float32 weights + vocabulary file), measured on the tiny runs: bert_small 1.02, bert_base 1.13,
-# ngram_linear 1.12, glove_bilstm 1.19. The GloVe BiLSTM's graph (the two masked LSTM loops, about 0.23 MB of
-# saved_model.pb whatever the model's size) is more than 15 % of its tiny 1.4 MB model; at the quick budget it is 1.06.
-SIZE_BOUND = {"bert_small": 1.15, "bert_base": 1.15, "ngram_linear": 1.15, "glove_bilstm": 1.25}
+# Directory size / (float32 weights + vocabulary file): at most 1.15. The tiny GloVe BiLSTM (1.4 MB of weights) is
+# held to 1.17: its saved_model.pb, ~0.2 MB whatever the model's size (two masked LSTM loops, more than half of it
+# TensorFlow's scoped node names), is more than 15 % of so small a model; at the quick budget it is 1.06.
+SIZE_BOUND = {"bert_small": 1.15, "bert_base": 1.15, "ngram_linear": 1.15, "glove_bilstm": 1.17}
 
 
 @pytest.mark.parametrize("backbone", backbones.names())
@@ -102,7 +102,9 @@ def test_export_size_close_to_weights_and_vocabulary(tiny_runs, backbone):
     vocabulary = next((run / "model" / "preprocessor").rglob("vocabulary.txt"))
     # The vocabulary is an asset file, byte for byte, not graph constants.
     assert (path / "assets" / "vocabulary.txt").read_bytes() == vocabulary.read_bytes()
-    assert export.directory_size(path) <= SIZE_BOUND[backbone] * (weight_bytes + vocabulary.stat().st_size)
+    ratio = export.directory_size(path) / (weight_bytes + vocabulary.stat().st_size)
+    print(f"{backbone}: {export.directory_size(path)} bytes, {ratio:.3f} x weights and vocabulary")
+    assert ratio <= SIZE_BOUND[backbone], f"{backbone}: export is {ratio:.3f} x its weights and vocabulary"
 
 
 @pytest.mark.parametrize("backbone", backbones.names())
@@ -123,8 +125,46 @@ def test_export_graph_embeds_no_vocabulary_or_duplicate_functions(tiny_runs, bac
     size, where, name = max((n.ByteSize(), where, n.name) for where, n in nodes if n.op == "Const")
     # A vocabulary, an IDF vector or a WordPiece model buffer would be hundreds of KB.
     assert size < 16_000, f"{where}/{name}: a {size}-byte constant"
-    # The model's graph is traced once: a second trace would store the whole network twice (see zoo.export).
-    assert sum(f.signature.name.startswith("__inference_probabilities_of") for f in graph.library.function) == 1
+    # The model's graph and each endpoint are traced once: a second trace would store them twice (see zoo.export).
+    for name in ("probabilities_of", "serve", "classify"):
+        assert sum(f.signature.name.startswith(f"__inference_{name}_") for f in graph.library.function) == 1, name
+
+
+@pytest.mark.parametrize("backbone", backbones.names())
+def test_serving_graph_only_reads_state(tiny_runs, backbone):
+    """No request writes a variable or draws random numbers (Keras RNNs draw dropout masks even when not training:
+    zoo.export._rnn_dropout_off)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    _, metrics = tiny_runs[backbone]
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((pathlib.Path(metrics["export"]) / "saved_model.pb").read_bytes())
+    library = proto.meta_graphs[0].graph_def.library.function
+    # Restoring the checkpoint assigns variables; it runs at load time, never per request.
+    serving = [f for f in library if not f.signature.name.startswith("__inference__traced_restore")]
+    writes = {(f.signature.name, n.op) for f in serving for n in f.node_def
+              if n.op.startswith(("Assign", "ResourceApply", "ScatterNd")) or "Random" in n.op}
+    assert not writes
+
+
+@pytest.mark.parametrize("backbone", backbones.names())
+def test_warmup_requests_replay_on_the_export(tiny_runs, backbone):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    _, metrics = tiny_runs[backbone]
+    path = pathlib.Path(metrics["export"])
+    loaded = tf.saved_model.load(str(path)).signatures["serving_default"]
+    sizes = []
+    for record in tf.data.TFRecordDataset(str(path / "assets.extra" / "tf_serving_warmup_requests")):
+        request = prediction_log_pb2.PredictionLog.FromString(record.numpy()).predict_log.request
+        assert request.model_spec.name == f"{backbone}_bbc_news"
+        assert request.model_spec.signature_name == "serving_default"
+        texts = tf.make_ndarray(request.inputs["text"])
+        assert all(0 < len(t.decode("utf-8")) <= export.WARMUP_TEXT_CHARS for t in texts)
+        probabilities = loaded(text=tf.constant(texts))["probabilities"].numpy()
+        np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+        sizes.append(len(texts))
+    assert sizes == [1, 8]
 
 
 def test_serving_wordpiece_gives_keras_hub_ids(tiny_runs):

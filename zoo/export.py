@@ -17,6 +17,7 @@ Beside the model: `assets.extra/tf_serving_warmup_requests`, `assets/labels.txt`
 `<export_dir>/models.config` (every model under export_dir) plus `<export_dir>/batching_parameters.txt`.
 """
 
+import contextlib
 import datetime
 import json
 import logging
@@ -62,15 +63,16 @@ def _serving_fns(model, preprocessor):
     # Traced once, here: ExportArchive traces the endpoints before saving and SavedModel again while saving (a
     # different tracing context), and each trace of a tf.function called inside them would be a second copy of the
     # whole model graph in saved_model.pb. A concrete function is one graph whatever calls it.
-    probabilities_of = probabilities_of.get_concrete_function()
+    with _rnn_dropout_off(core):
+        probabilities_of = probabilities_of.get_concrete_function()
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    # Plain functions: ExportArchive wraps them in tf.function(input_signature) itself, traced only while saving. A
+    # tf.function traced here would be traced again in SavedModel's saving context and stored twice.
     def serve(text):
         probabilities = probabilities_of(text)
         label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
         return {"probabilities": probabilities, "label": tf.gather(class_names, label_id), "label_id": label_id}
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
     def classify(inputs):
         features = tf.io.parse_example(inputs, {"text": tf.io.FixedLenFeature([], tf.string, default_value="")})
         scores = probabilities_of(features["text"])
@@ -78,6 +80,28 @@ def _serving_fns(model, preprocessor):
         return {"classes": classes, "scores": scores}
 
     return serve, classify
+
+
+# The endpoints' inputs: the names are the request keys (`"text"` for Predict; Classify sends `inputs`).
+SERVE_INPUT = [tf.TensorSpec([None], tf.string, name="text")]
+CLASSIFY_INPUT = [tf.TensorSpec([None], tf.string, name="inputs")]
+
+
+@contextlib.contextmanager
+def _rnn_dropout_off(core):
+    """Keras 3's RNN layers draw their dropout masks on every call, training or not (`RNN._maybe_config_dropout_masks`,
+    Keras 3.15), and use them only when training: traced for serving, each request would run the random ops and
+    write the seed generator's state variable, a stateful op in a graph that only reads. Dropout is the identity at
+    inference, so the serving graph is traced with the rates at 0."""
+    cells = [layer for layer in core._flatten_layers() if hasattr(layer, "get_recurrent_dropout_mask")]
+    saved = [(cell.dropout, cell.recurrent_dropout) for cell in cells]
+    for cell in cells:
+        cell.dropout = cell.recurrent_dropout = 0.0
+    try:
+        yield
+    finally:
+        for cell, (dropout, recurrent_dropout) in zip(cells, saved):
+            cell.dropout, cell.recurrent_dropout = dropout, recurrent_dropout
 
 
 def _store_weights_once(archive):
@@ -121,14 +145,19 @@ def write_saved_model(model, path):
         archive = keras.export.ExportArchive()
         archive.track(model.core)
         archive.track(preprocessor)
-        archive.add_endpoint("serving_default", serve)
-        archive.add_endpoint("classify", classify)
+        archive.add_endpoint("serving_default", serve, input_signature=SERVE_INPUT)
+        archive.add_endpoint("classify", classify, input_signature=CLASSIFY_INPUT)
         _store_weights_once(archive)
         labels = pathlib.Path(tmp) / "labels.txt"
         labels.write_text("\n".join(model.class_names) + "\n", encoding="utf-8")
         archive._tf_trackable.labels = tf.saved_model.Asset(str(labels))
         archive.write_out(str(path), verbose=False)
     _set_classify_method(path)
+
+
+# Warm-up texts are cut to this many characters: enough to fill a 256-token BERT input, so the replay runs the same
+# kernels at the same shapes as real requests, without storing whole articles in every export.
+WARMUP_TEXT_CHARS = 2_000
 
 
 def _warmup_requests(path, model_name, texts):
@@ -139,6 +168,7 @@ def _warmup_requests(path, model_name, texts):
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with tf.io.TFRecordWriter(str(path)) as writer:
+        texts = [text[:WARMUP_TEXT_CHARS] for text in texts]
         for batch in (texts[:1], texts[:8]):
             request = predict_pb2.PredictRequest(
                 model_spec=model_pb2.ModelSpec(name=model_name, signature_name="serving_default"))
