@@ -32,11 +32,15 @@ def preprocess(backbone, texts):
     return next(iter(ds))
 
 
+def dense(x):
+    return tf.sparse.to_dense(x) if isinstance(x, tf.SparseTensor) else x
+
+
 def test_preprocessor_and_network_contract(built):
     inputs = preprocess(built, TEXTS[:3] + ["", "\u00e9t\u00e9 \U0001F600 \u4e2d\u6587"])
     outputs = built.network(inputs)
     assert isinstance(outputs, dict) and "pooled_output" in outputs
-    pooled = np.asarray(outputs["pooled_output"])
+    pooled = np.asarray(dense(outputs["pooled_output"]))
     assert pooled.ndim == 2 and pooled.shape[0] == 5 and np.isfinite(pooled).all()
     assert built.family in ("transformer", "recurrent", "bag_of_words")
     assert "source" in built.weights and "pretrained" in built.weights
@@ -47,7 +51,7 @@ def test_preprocessor_files_round_trip(built, tmp_path):
     restored = backbones.load_preprocessor(built.name, tmp_path / "preprocessor")
     original = preprocess(built, TEXTS[:4])
     again = tf.data.Dataset.from_tensor_slices(tf.constant(TEXTS[:4])).batch(4).map(restored)
-    tf.nest.map_structure(np.testing.assert_array_equal, original, next(iter(again)))
+    tf.nest.map_structure(lambda a, b: np.testing.assert_array_equal(dense(a), dense(b)), original, next(iter(again)))
 
 
 def test_classifier_end_to_end_probabilities_and_save_load(built, tmp_path):
@@ -147,3 +151,37 @@ def test_heads_shapes_losses_and_probabilities(head_type, num_classes, width):
     labels = heads.prepare_labels(tf.constant([0, 1, 1, 0, 1, 0, 1]), head_type)
     assert np.isfinite(float(loss(labels, raw)))
     assert metric.name == "accuracy"
+
+
+@pytest.mark.parametrize("sublinear_tf", [True, False])
+def test_tf_idf_layer_sparse_equals_dense_reference(sublinear_tf):
+    from zoo.backbones import ngram_linear
+
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(0.3, size=(6, 40)).astype(np.float32)
+    counts[3] = 0  # An empty text stays all zeros.
+    idf = rng.uniform(0.5, 3.0, size=40).astype(np.float32)
+    tf_part = np.where(counts > 0, 1 + np.log(np.maximum(counts, 1)), 0) if sublinear_tf else counts
+    weighted = tf_part * idf
+    norms = np.linalg.norm(weighted, axis=1, keepdims=True)
+    expected = np.divide(weighted, norms, out=np.zeros_like(weighted), where=norms > 0)
+    layer = ngram_linear.TfIdf(40, sublinear_tf=sublinear_tf, normalize=True)
+    layer.set_weights([idf])
+    sparse = layer(tf.sparse.from_dense(counts))
+    assert isinstance(sparse, tf.SparseTensor)
+    np.testing.assert_allclose(tf.sparse.to_dense(sparse).numpy(), expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(np.asarray(layer(tf.constant(counts))), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_ngram_counts_are_sparse_and_old_dense_runs_still_load(tmp_path):
+    import json
+
+    built = backbones.build("ngram_linear", {"max_tokens": 500}, None, TEXTS)
+    assert isinstance(preprocess(built, TEXTS[:2]), tf.SparseTensor)
+    built.save_preprocessor(tmp_path / "p")
+    config = json.loads((tmp_path / "p" / "config.json").read_text())
+    assert config["sparse"] is True
+    del config["sparse"]  # As written before the sparse counts: such a run's network takes dense counts.
+    (tmp_path / "p" / "config.json").write_text(json.dumps(config))
+    old = backbones.load_preprocessor("ngram_linear", tmp_path / "p")
+    np.testing.assert_array_equal(np.asarray(old(tf.constant(TEXTS[:2]))), dense(preprocess(built, TEXTS[:2])))

@@ -25,7 +25,8 @@ from zoo import heads  # noqa: E402
 def _inputs_like(network):
     """Fresh Inputs with the network's input structure, so the backbone stays one nested layer of the model."""
     return keras.tree.map_structure(
-        lambda t: keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t.name.split(":")[0].split("/")[0]),
+        lambda t: keras.Input(shape=t.shape[1:], dtype=t.dtype, sparse=t.sparse,
+                              name=t.name.split(":")[0].split("/")[0]),
         network.input)
 
 
@@ -44,6 +45,25 @@ def trim_padding(inputs):
     longest = tf.reduce_max(tf.reduce_sum(tf.cast(inputs["padding_mask"], tf.int32), axis=1))
     longest = tf.maximum(longest, 1)  # An empty batch reduces to the smallest int32.
     return {k: v[:, :longest] for k, v in inputs.items()}
+
+
+# Inputs longer than this many bytes are cut before preprocessing (the datasets cut texts at 1,000,000 characters):
+# one huge request must not take a server's memory.
+MAX_INPUT_BYTES = 1_000_000
+
+
+def preprocess_batch(preprocessor, texts):
+    """`preprocessor(texts)` for a batch of any size, 0 included: TensorFlow's sparse n-gram count
+    (RaggedCountSparseOutput) rejects a batch of 0, so one empty text is added and its row dropped."""
+    count = tf.shape(texts)[0]
+    outputs = preprocessor(tf.concat([texts, tf.constant([""])], axis=0))
+
+    def first_rows(x):
+        if isinstance(x, tf.SparseTensor):
+            return tf.sparse.slice(x, [0, 0], tf.stack([tf.cast(count, tf.int64), x.dense_shape[1]]))
+        return x[:count]
+
+    return tf.nest.map_structure(first_rows, outputs, expand_composites=False)
 
 
 # Serving sorts a request batch by token length and runs it in chunks of this many texts, each padded only to its
@@ -86,16 +106,21 @@ class TextClassifier:
         self.class_names = list(class_names)
         self.head_type = head_type
 
-    def probabilities_fn(self):
-        """A tf.function: a [batch] string tensor -> [batch, num_classes] float32 probabilities."""
-        preprocessor, core, head_type = self.preprocessor, self.core, self.head_type
+    def probabilities_fn(self, preprocessor=None):
+        """A tf.function: a [batch] string tensor -> [batch, num_classes] float32 probabilities. The export traces
+        this same function (with `preprocessor` read from files), so in-memory and served outputs agree."""
+        preprocessor, core, head_type = preprocessor or self.preprocessor, self.core, self.head_type
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-        def probabilities(texts):
-            outputs = run_core(core, preprocessor(texts))
+        def probabilities_of(texts):
+            # Cut first, then repair: a cut in the middle of a UTF-8 sequence, and any invalid bytes a client sent,
+            # become U+FFFD instead of failing the tokenizers.
+            texts = tf.strings.substr(texts, 0, MAX_INPUT_BYTES)
+            texts = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
+            outputs = run_core(core, preprocess_batch(preprocessor, texts))
             return tf.cast(heads.class_probabilities(outputs, head_type), tf.float32)
 
-        return probabilities
+        return probabilities_of
 
     def predict_proba(self, texts, batch_size=64):
         if self._probabilities is None:  # One traced function for every call, not a fresh trace per call.

@@ -118,7 +118,8 @@ def train_and_evaluate(recipe, run_dir, runtime, dataset=None, export_dir=None, 
 
     make = lambda split, shuffle, with_index=False: training.make_dataset(  # noqa: E731
         split.texts, split.labels, backbone.preprocessor, head_type, batch_size, shuffle=shuffle,
-        seed=runtime.seed, bucket_width=bucket_width, with_index=with_index)
+        seed=runtime.seed, bucket_width=bucket_width, with_index=with_index,
+        dense=runtime.strategy.num_replicas_in_sync > 1)
     fit_started = time.time()
     history, best_epoch = training.fit(core, make(train, True), make(validation, False), run_dir,
                                        recipe["epochs"], recipe["patience"], dataset.class_weight, callbacks)

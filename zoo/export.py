@@ -36,11 +36,8 @@ import tensorflow as tf  # noqa: E402
 
 from zoo import backbones  # noqa: E402
 from zoo import classifier as classifier_lib  # noqa: E402
-from zoo import heads  # noqa: E402
 
-# Inputs longer than this many bytes are cut before preprocessing (the datasets cut texts at 1,000,000 characters):
-# one huge request must not take a server's memory.
-MAX_INPUT_BYTES = 1_000_000
+MAX_INPUT_BYTES = classifier_lib.MAX_INPUT_BYTES
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 SERVING_CHECK = pathlib.Path(__file__).with_name("serving_check.py")
 
@@ -48,22 +45,14 @@ SERVING_CHECK = pathlib.Path(__file__).with_name("serving_check.py")
 def _serving_fns(model, preprocessor):
     """The two endpoint functions of `model` (a TextClassifier) with `preprocessor` in the graph."""
     class_names = tf.constant(model.class_names)
-    core, head_type = model.core, model.head_type
-
-    # One traced function that both signatures call: the graph library holds the model once.
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-    def probabilities_of(text):
-        # Cut first, then repair: a cut in the middle of a UTF-8 sequence, and any invalid bytes the client sent,
-        # become U+FFFD instead of failing the tokenizers.
-        text = tf.strings.substr(text, 0, MAX_INPUT_BYTES)
-        text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
-        outputs = classifier_lib.run_core(core, preprocessor(text))
-        return tf.cast(heads.class_probabilities(outputs, head_type), tf.float32)
+    # The in-memory model's own function (one piece of code for text -> probabilities), which both signatures call:
+    # the graph library holds the model once.
+    probabilities_of = model.probabilities_fn(preprocessor)
 
     # Traced once, here: ExportArchive traces the endpoints before saving and SavedModel again while saving (a
     # different tracing context), and each trace of a tf.function called inside them would be a second copy of the
     # whole model graph in saved_model.pb. A concrete function is one graph whatever calls it.
-    with _rnn_dropout_off(core):
+    with _rnn_dropout_off(model.core):
         probabilities_of = probabilities_of.get_concrete_function()
 
     # Plain functions: ExportArchive wraps them in tf.function(input_signature) itself, traced only while saving. A

@@ -102,13 +102,15 @@ _BATCH_SHUFFLE_BUFFER = 16
 
 
 def make_dataset(texts, labels, preprocessor, head_type, batch_size, shuffle=False, seed=None, bucket_width=None,
-                 with_index=False):
+                 with_index=False, dense=False):
     """A tf.data pipeline: (text, label) -> batches of (preprocessed inputs, labels in the head's form[, index]).
 
     With `bucket_width` (transformer inputs with a `padding_mask`), examples are grouped by token length in buckets
     of that width and each batch is padded only to its longest example: no compute is spent on padding, which is
     where BERT's time goes on a CPU. Shuffled before and after bucketing, so batches stay random.
-    `with_index` adds each example's position, to put predictions back in order.
+    `with_index` adds each example's position, to put predictions back in order. `dense` turns sparse inputs (the
+    n-gram counts) dense: tf.distribute cannot split a SparseTensor batch between replicas (Keras 3.15, TF 2.20:
+    "SparseTensor has no attribute device"), and the network takes either.
     """
     n = len(texts)
     ds = tf.data.Dataset.from_tensor_slices((tf.constant(list(texts), dtype=tf.string),
@@ -145,9 +147,14 @@ def make_dataset(texts, labels, preprocessor, head_type, batch_size, shuffle=Fal
     else:
         if shuffle:
             ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-        ds = ds.batch(batch_size).map(lambda x, y, i: _pack(preprocessor(x), y, i, head_type, with_index),
+        ds = ds.batch(batch_size).map(lambda x, y, i: _pack(_densify(preprocessor(x)) if dense else preprocessor(x),
+                                                            y, i, head_type, with_index),
                                       num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _densify(x):
+    return tf.nest.map_structure(lambda t: tf.sparse.to_dense(t) if isinstance(t, tf.SparseTensor) else t, x)
 
 
 def _trim_example(x):

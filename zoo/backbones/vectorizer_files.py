@@ -23,7 +23,8 @@ def save(vectorizer, options, sequence_length, directory):
     # Tokens come from splitting on whitespace, so none holds a newline: one token per line is lossless.
     (directory / "vocabulary.txt").write_text("".join(f"{token}\n" for token in vocabulary), encoding="utf-8")
     config = {"options": options, "sequence_length": sequence_length,
-              "output_mode": vectorizer.get_config()["output_mode"], "vocabulary_size": len(vocabulary)}
+              "output_mode": vectorizer.get_config()["output_mode"], "sparse": vectorizer.get_config()["sparse"],
+              "vocabulary_size": len(vocabulary)}
     (directory / "config.json").write_text(json.dumps(config, indent=2))
 
 
