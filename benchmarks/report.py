@@ -31,8 +31,8 @@ def read_rows(results_file, run_id=None):
     return list(latest.values()), run_id
 
 
-def _fmt(value, spec):
-    return format(value, spec) if isinstance(value, (int, float)) else "-"
+def _fmt(value, spec, suffix=""):
+    return format(value, spec) + suffix if isinstance(value, (int, float)) else "-"
 
 
 def markdown(rows, run_id):
@@ -70,9 +70,9 @@ def markdown(rows, run_id):
             f"| {_fmt(r['accuracy'], '.4f')} | {_fmt(r['macro_f1'], '.4f')} | {_fmt(ref.get('accuracy'), '.4f')} "
             f"| {_fmt(r.get('train_examples_per_second_epoch'), '.1f')} "
             f"({_fmt(r.get('train_examples_per_second_steady'), '.1f')}) "
-            f"| {_fmt(r.get('train_speedup_vs_stock'), '.2f')}x "
+            f"| {_fmt(r.get('train_speedup_vs_stock'), '.2f', 'x')} "
             f"| {_fmt(served.get('32'), '.1f')} / {_fmt(served.get('256'), '.1f')} "
-            f"| {_fmt(r.get('inference_speedup_vs_stock'), '.2f')}x "
+            f"| {_fmt(r.get('inference_speedup_vs_stock'), '.2f', 'x')} "
             f"| {_fmt(r.get('in_memory_examples_per_second', {}).get('32'), '.1f')} "
             f"| {_fmt(latency.get('p50_ms'), '.1f')} / {_fmt(latency.get('p95_ms'), '.1f')} "
             f"| {_fmt((r.get('export_size_bytes') or 0) / 1e6, '.1f')} | {_fmt(r.get('peak_memory_mb'), '.0f')} "

@@ -123,6 +123,7 @@ def test_report_marks_random_weights_only_for_random_initialisation(tmp_path):
     text = report.markdown(rows, "x")
     assert "random initialisation (RANDOM)" in text
     assert "| ngram_linear_bbc_news | none |" in text
+    assert "-x" not in text  # No stock ratio: a dash, not "-x".
 
 
 def test_readme_section_is_regenerated_from_results(tmp_path):
