@@ -133,7 +133,7 @@ def test_export_graph_embeds_no_vocabulary_or_duplicate_functions(tiny_runs, bac
 @pytest.mark.parametrize("backbone", backbones.names())
 def test_serving_graph_only_reads_state(tiny_runs, backbone):
     """No request writes a variable or draws random numbers (Keras RNNs draw dropout masks even when not training:
-    zoo.export._rnn_dropout_off)."""
+    zoo.classifier.rnn_dropout_off)."""
     from tensorflow.core.protobuf import saved_model_pb2
 
     _, metrics = tiny_runs[backbone]

@@ -7,6 +7,7 @@ On disk (`<run_dir>/model/`): `core.keras` (the network and head, Keras format),
 files, or a keras-hub preset), and `classifier.json` (backbone name, class names, head type).
 """
 
+import contextlib
 import json
 import os
 import pathlib
@@ -94,6 +95,23 @@ def run_core(core, inputs, chunk_size=SERVING_CHUNK):
     return tf.gather(outputs, tf.math.invert_permutation(order))
 
 
+@contextlib.contextmanager
+def rnn_dropout_off(core):
+    """Keras 3's RNN layers draw their dropout masks on every call, training or not (`RNN._maybe_config_dropout_masks`,
+    Keras 3.15), and use them only when training: a graph traced for prediction would run the random ops and write
+    the seed generator's state variable on every call (in a served model, a stateful op in a graph that only reads).
+    Dropout is the identity at inference, so prediction graphs are traced with the rates at 0."""
+    cells = [layer for layer in core._flatten_layers() if hasattr(layer, "get_recurrent_dropout_mask")]
+    saved = [(cell.dropout, cell.recurrent_dropout) for cell in cells]
+    for cell in cells:
+        cell.dropout = cell.recurrent_dropout = 0.0
+    try:
+        yield
+    finally:
+        for cell, (dropout, recurrent_dropout) in zip(cells, saved):
+            cell.dropout, cell.recurrent_dropout = dropout, recurrent_dropout
+
+
 class TextClassifier:
     """Strings in, class probabilities out: a preprocessor layer and the trained core model."""
 
@@ -107,8 +125,8 @@ class TextClassifier:
         self.head_type = head_type
 
     def probabilities_fn(self, preprocessor=None):
-        """A tf.function: a [batch] string tensor -> [batch, num_classes] float32 probabilities. The export traces
-        this same function (with `preprocessor` read from files), so in-memory and served outputs agree."""
+        """A concrete function: a [batch] string tensor -> [batch, num_classes] float32 probabilities. The export
+        uses this same function (with `preprocessor` read from files), so in-memory and served outputs agree."""
         preprocessor, core, head_type = preprocessor or self.preprocessor, self.core, self.head_type
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
@@ -120,7 +138,8 @@ class TextClassifier:
             outputs = run_core(core, preprocess_batch(preprocessor, texts))
             return tf.cast(heads.class_probabilities(outputs, head_type), tf.float32)
 
-        return probabilities_of
+        with rnn_dropout_off(core):
+            return probabilities_of.get_concrete_function()
 
     def predict_proba(self, texts, batch_size=64):
         if self._probabilities is None:  # One traced function for every call, not a fresh trace per call.

@@ -17,7 +17,6 @@ Beside the model: `assets.extra/tf_serving_warmup_requests`, `assets/labels.txt`
 `<export_dir>/models.config` (every model under export_dir) plus `<export_dir>/batching_parameters.txt`.
 """
 
-import contextlib
 import datetime
 import json
 import logging
@@ -45,15 +44,10 @@ SERVING_CHECK = pathlib.Path(__file__).with_name("serving_check.py")
 def _serving_fns(model, preprocessor):
     """The two endpoint functions of `model` (a TextClassifier) with `preprocessor` in the graph."""
     class_names = tf.constant(model.class_names)
-    # The in-memory model's own function (one piece of code for text -> probabilities), which both signatures call:
-    # the graph library holds the model once.
+    # The in-memory model's own function (one piece of code for text -> probabilities), a concrete function that both
+    # signatures call: the graph library holds the model once (a tf.function would be traced again in SavedModel's
+    # saving context, a second copy of the whole model graph in saved_model.pb).
     probabilities_of = model.probabilities_fn(preprocessor)
-
-    # Traced once, here: ExportArchive traces the endpoints before saving and SavedModel again while saving (a
-    # different tracing context), and each trace of a tf.function called inside them would be a second copy of the
-    # whole model graph in saved_model.pb. A concrete function is one graph whatever calls it.
-    with _rnn_dropout_off(model.core):
-        probabilities_of = probabilities_of.get_concrete_function()
 
     # Plain functions: ExportArchive wraps them in tf.function(input_signature) itself, traced only while saving. A
     # tf.function traced here would be traced again in SavedModel's saving context and stored twice.
@@ -74,23 +68,6 @@ def _serving_fns(model, preprocessor):
 # The endpoints' inputs: the names are the request keys (`"text"` for Predict; Classify sends `inputs`).
 SERVE_INPUT = [tf.TensorSpec([None], tf.string, name="text")]
 CLASSIFY_INPUT = [tf.TensorSpec([None], tf.string, name="inputs")]
-
-
-@contextlib.contextmanager
-def _rnn_dropout_off(core):
-    """Keras 3's RNN layers draw their dropout masks on every call, training or not (`RNN._maybe_config_dropout_masks`,
-    Keras 3.15), and use them only when training: traced for serving, each request would run the random ops and
-    write the seed generator's state variable, a stateful op in a graph that only reads. Dropout is the identity at
-    inference, so the serving graph is traced with the rates at 0."""
-    cells = [layer for layer in core._flatten_layers() if hasattr(layer, "get_recurrent_dropout_mask")]
-    saved = [(cell.dropout, cell.recurrent_dropout) for cell in cells]
-    for cell in cells:
-        cell.dropout = cell.recurrent_dropout = 0.0
-    try:
-        yield
-    finally:
-        for cell, (dropout, recurrent_dropout) in zip(cells, saved):
-            cell.dropout, cell.recurrent_dropout = dropout, recurrent_dropout
 
 
 def _store_weights_once(archive):
