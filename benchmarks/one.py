@@ -164,6 +164,12 @@ def main(argv):
         stock = stock_keras_hub(recipe, weights_dir, dataset, batch_size, _STOCK_STEPS.value, _WARMUP_STEPS.value,
                                 _INFERENCE_BATCHES.value, model.preprocessor)
         row["parity_max_abs_diff"] = stock.pop("parity_max_abs_diff")
+        # The same pipeline the training epochs ran (same seed and buckets), without the model.
+        train = dataset.splits["train"]
+        batches = training.make_dataset(train.texts, train.labels, model.preprocessor, metrics["head_type"],
+                                        batch_size, shuffle=True, seed=runtime.seed,
+                                        bucket_width=recipe["bucket_width"])
+        row["train_token_share_of_stock"] = timing.token_share(batches, len(train), recipe["sequence_length"])
         row["stock_keras_hub"] = stock
         if stock["train_examples_per_second"] and row["train_examples_per_second_epoch"]:
             row["train_speedup_vs_stock"] = row["train_examples_per_second_epoch"] / stock["train_examples_per_second"]

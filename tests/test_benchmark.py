@@ -126,6 +126,20 @@ def test_report_marks_random_weights_only_for_random_initialisation(tmp_path):
     assert "-x" not in text  # No stock ratio: a dash, not "-x".
 
 
+def test_report_puts_the_token_share_beside_the_training_speedup():
+    rows = [{"run_id": "x", "recipe": "bert_small_reuters_r8", "backbone": "bert_small", "dataset": "reuters_r8",
+             "accuracy": 0.95, "macro_f1": 0.9, "train_speedup_vs_stock": 2.2, "train_token_share_of_stock": 0.446},
+            {"run_id": "x", "recipe": "ngram_linear_reuters_r8", "backbone": "ngram_linear",
+             "dataset": "reuters_r8", "accuracy": 0.9, "macro_f1": 0.9}]
+    table = [line for line in report.markdown(rows, "x").splitlines() if line.startswith("|")]
+    header = [c.strip() for c in table[0].strip("|").split("|")]
+    assert all(line.count("|") == table[0].count("|") for line in table)
+    bert = [c.strip() for c in table[2].strip("|").split("|")]
+    assert bert[header.index("tokens")] == "0.45" and bert[header.index("tokens") - 1] == "2.20x"
+    ngram = [c.strip() for c in table[3].strip("|").split("|")]
+    assert ngram[header.index("tokens")] == "-"
+
+
 def test_readme_section_is_regenerated_from_results(tmp_path):
     rows = [{"run_id": "r1", "recipe": "ngram_linear_bbc_news", "backbone": "ngram_linear", "dataset": "bbc_news",
              "accuracy": 0.97, "macro_f1": 0.96, "weights_source": "none"}]

@@ -67,3 +67,23 @@ def test_serving_chunks_sorted_by_length_give_the_same_outputs(bert):
     empty = tf.function(lambda x: classifier.run_core(core, x, chunk_size=4))(
         preprocess(tf.constant([], dtype=tf.string)))
     assert empty.shape == (0, 3)
+
+
+def test_token_share_counts_the_positions_bucketed_batches_compute_on(bert):
+    from benchmarks import timing
+
+    backbone, _ = bert
+    labels = np.zeros(len(TEXTS), dtype=int)
+    words = [len(t.split()) for t in TEXTS]
+    one_each = training.make_dataset(TEXTS, labels, backbone.preprocessor, "softmax", 1, bucket_width=32)
+    # Batches of one: every text costs its own tokens, [CLS] and [SEP] included.
+    assert timing.token_share(one_each, len(TEXTS), 128) == pytest.approx(sum(n + 2 for n in words) / (12 * 128))
+    bucketed = training.make_dataset(TEXTS, labels, backbone.preprocessor, "softmax", 4, bucket_width=32)
+    computed = sum(int(np.prod(x["token_ids"].shape)) for x, _ in bucketed)
+    assert timing.token_share(bucketed, len(TEXTS), 128) == pytest.approx(computed / (12 * 128))
+    # Shuffled, every epoch batches differently, but never below the texts' own tokens nor up to full padding.
+    shuffled = training.make_dataset(TEXTS, labels, backbone.preprocessor, "softmax", 4, shuffle=True, seed=1,
+                                     bucket_width=32)
+    assert sum(n + 2 for n in words) / (12 * 128) < timing.token_share(shuffled, len(TEXTS), 128) < 0.5
+    padded = training.make_dataset(TEXTS, labels, backbone.preprocessor, "softmax", 4)
+    assert timing.token_share(padded, len(TEXTS), 128) == 1.0  # Fixed-length padding: the stock pipeline's cost.
