@@ -31,6 +31,16 @@ def read_rows(results_file, run_id=None):
     return list(latest.values()), run_id
 
 
+CONTENTION_WARNING = 0.05
+
+
+def cpu_taken_by_others(row):
+    """Share of the machine's CPU that other processes and steal took while the recipe ran (0 if not recorded)."""
+    taken = (row.get("other_processes_cpu_seconds") or 0) + (row.get("cpu_steal_seconds") or 0)
+    capacity = (row.get("wall_seconds") or 0) * (row.get("cpu_count") or 0)
+    return taken / capacity if capacity else 0.0
+
+
 def _fmt(value, spec, suffix=""):
     return format(value, spec) + suffix if isinstance(value, (int, float)) else "-"
 
@@ -98,6 +108,11 @@ def markdown(rows, run_id):
             lines.append(f"- {r['recipe']}: " + (
                 f"{p['delta_points']:+.2f} points (float32 {p['accuracy_float32']:.4f}, bf16 {r['accuracy']:.4f})"
                 if "delta_points" in p else f"not checked: {p.get('skipped') or p.get('error')}"))
+    contended = [(r, share) for r in done if (share := cpu_taken_by_others(r)) > CONTENTION_WARNING]
+    if contended:
+        lines += ["", "WARNING: other processes (or the hypervisor's steal) took CPU during these recipes, so their "
+                  "throughput numbers are low by about that share; re-run them on an idle machine with --run_id: "
+                  + ", ".join(f"{r['recipe']} {share:.0%}" for r, share in contended)]
     if failed:
         lines += ["", "Failed:", ""] + [f"- {r['recipe']}: {r['error'][-300:]}" for r in failed]
     if skipped:

@@ -24,6 +24,7 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
 from benchmarks import report  # noqa: E402
+from benchmarks import timing  # noqa: E402
 from recipes import catalog  # noqa: E402
 from zoo import backbones  # noqa: E402
 
@@ -131,18 +132,20 @@ def run_recipe(name, budget, output_dir, seed, timeout, log_file, extra_flags=()
     command = [sys.executable, "-m", "benchmarks.one", f"--recipe={name}", f"--budget={budget}",
                f"--output_dir={output_dir}", f"--result_file={result_file}", f"--seed={seed}", *extra_flags]
     started = time.time()
-    with open(log_file, "w") as log:
+    with open(log_file, "w") as log, timing.OtherCpu() as other:
         try:
             result = subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, timeout=timeout)
             code = result.returncode
         except subprocess.TimeoutExpired:
             code = "timeout"
+    machine = {"other_processes_cpu_seconds": other.other_seconds, "cpu_steal_seconds": other.steal_seconds,
+               "cpu_count": os.cpu_count()}
     if code == 0 and result_file.exists():
-        return json.loads(result_file.read_text())
+        return {**json.loads(result_file.read_text()), **machine}
     tail = pathlib.Path(log_file).read_text(errors="replace").strip().splitlines()[-15:]
     return {"recipe": name, "budget": budget, "error": f"exit {code}: " + " | ".join(tail)[-3000:],
-            "wall_seconds": round(time.time() - started, 1), **{k: catalog.RECIPES[name][k]
-                                                              for k in ("backbone", "dataset")}}
+            "wall_seconds": round(time.time() - started, 1), **machine,
+            **{k: catalog.RECIPES[name][k] for k in ("backbone", "dataset")}}
 
 
 def bf16_parity(row, budget, output_dir, seed, timeout):
@@ -211,6 +214,8 @@ def main(argv):
             print(f"    accuracy {row['accuracy']:.4f}, train {row.get('train_examples_per_second_epoch') or 0:.1f}"
                   f" ex/s, served {row['inference_examples_per_second']['32']:.1f} ex/s, "
                   f"{row['wall_seconds']:.0f}s")
+            if (share := report.cpu_taken_by_others(row)) > report.CONTENTION_WARNING:
+                print(f"    WARNING: other processes took {share:.0%} of the CPU meanwhile; its timings are low.")
     report.write(output_dir, run_id)
     print(f"Results: {results_file}, {output_dir / 'RESULTS.md'}, {output_dir / 'accuracy_vs_throughput.png'}")
 

@@ -2,6 +2,9 @@
 
 import json
 import pathlib
+import subprocess
+import sys
+import time
 
 import pytest
 from absl import flags
@@ -100,7 +103,8 @@ def test_real_tiny_recipe_row_is_well_formed(tmp_path):
     assert "error" not in row, row.get("error")
     for key in ("dataset_variant", "weights_source", "head", "examples", "accuracy", "macro_f1",
                 "train_examples_per_second_steady", "train_examples_per_second_epoch", "export_size_bytes",
-                "peak_memory_mb", "wall_seconds", "device", "dtype_policy", "library_versions", "latency_batch_1"):
+                "peak_memory_mb", "wall_seconds", "device", "dtype_policy", "library_versions", "latency_batch_1",
+                "other_processes_cpu_seconds", "cpu_steal_seconds", "cpu_count"):
         assert row.get(key) is not None, key
     assert set(row["inference_examples_per_second"]) == {"32", "256"}
     assert all(v > 0 for v in row["inference_examples_per_second"].values())
@@ -187,3 +191,29 @@ def test_report_keeps_the_last_row_of_a_rerun_recipe(tmp_path):
     kept, run_id = report.read_rows(tmp_path / "results.jsonl", "r1")
     assert run_id == "r1"
     assert {r["recipe"]: r.get("accuracy") for r in kept} == {"a": 0.9, "b": 0.5}
+
+
+def test_other_cpu_counts_other_processes_not_our_own_children():
+    busy = [sys.executable, "-c", "import time\nt = time.time()\nwhile time.time() - t < 1.5: pass"]
+    with timing.OtherCpu() as ours:
+        subprocess.run(busy, check=True)  # A waited-for child, as run_recipe runs a recipe: ours.
+    other_process = subprocess.Popen(busy)
+    with timing.OtherCpu() as others:
+        time.sleep(1.5)
+    other_process.wait()  # Waited for only after the block: someone else's work while it ran.
+    assert ours.other_seconds is not None and ours.steal_seconds is not None
+    assert ours.other_seconds < 0.5
+    assert others.other_seconds > 1.0
+
+
+def test_report_warns_about_recipes_that_shared_the_cpu():
+    rows = [{"run_id": "x", "recipe": "bert_small_reuters_r8", "backbone": "bert_small", "dataset": "reuters_r8",
+             "accuracy": 0.95, "macro_f1": 0.9, "wall_seconds": 100, "cpu_count": 2,
+             "other_processes_cpu_seconds": 60, "cpu_steal_seconds": 0},
+            {"run_id": "x", "recipe": "ngram_linear_reuters_r8", "backbone": "ngram_linear",
+             "dataset": "reuters_r8", "accuracy": 0.9, "macro_f1": 0.9, "wall_seconds": 100, "cpu_count": 2,
+             "other_processes_cpu_seconds": 2, "cpu_steal_seconds": 1}]
+    warning = [line for line in report.markdown(rows, "x").splitlines() if line.startswith("WARNING")]
+    assert len(warning) == 1 and "bert_small_reuters_r8 30%" in warning[0]
+    assert "ngram_linear" not in warning[0]
+    assert not [line for line in report.markdown(rows[1:], "x").splitlines() if line.startswith("WARNING")]
