@@ -9,7 +9,7 @@ Signatures:
 - `classify` (Classify API, method tensorflow/serving/classify): `inputs` [batch] serialized tf.Example with a
   `text` bytes feature -> `classes` [batch, num_classes] string, `scores` [batch, num_classes] float32.
 
-Size: each weight is stored once (`_store_weights_once`), the model graph once (a concrete function), and the
+Size: each served weight is stored once (`_store_served_weights_once`), the model graph once (a concrete function), and the
 preprocessor is read back from its files (`backbones.serving_preprocessor`) so vocabularies are asset files in
 `assets/`, not graph constants.
 
@@ -62,7 +62,7 @@ def _serving_fns(model, preprocessor):
         classes = tf.tile(class_names[tf.newaxis, :], [tf.shape(scores)[0], 1])
         return {"classes": classes, "scores": scores}
 
-    return serve, classify
+    return serve, classify, probabilities_of
 
 
 # The endpoints' inputs: the names are the request keys (`"text"` for Predict; Classify sends `inputs`).
@@ -70,20 +70,27 @@ SERVE_INPUT = [tf.TensorSpec([None], tf.string, name="text")]
 CLASSIFY_INPUT = [tf.TensorSpec([None], tf.string, name="inputs")]
 
 
-def _store_weights_once(archive):
-    """Work-around for keras-team/keras#23553 (Keras 3.15; fix PR #23563 pending).
+def _store_served_weights_once(archive, served):
+    """Keeps in the archive's variable lists only the weights the endpoints read (those `served`, a concrete
+    function, captures), each stored once.
 
-    `ExportArchive.track()` lists the Keras variables under `variables` (and `trainable_variables`,
-    `non_trainable_variables`), while `write_out()` lists the tf.Variables the endpoints capture (the ones those
-    Keras variables wrap) under `_all_variables`: SavedModel serialises both, so every weight is stored twice (a
-    BERT-base export is 660 MB instead of 332 MB). Pointing the tracked lists at the wrapped tf.Variables makes all
-    lists reference the same objects, which SavedModel stores once; the reloaded archive keeps its `.variables`.
+    Once: a work-around for keras-team/keras#23553 (Keras 3.15; fix PR #23563 pending). `ExportArchive.track()`
+    lists the Keras variables under `variables` (and `trainable_variables`, `non_trainable_variables`), while
+    `write_out()` lists the tf.Variables the endpoints capture (the ones those Keras variables wrap) under
+    `_all_variables`: SavedModel serialises both, so every weight is stored twice (a BERT-base export is 660 MB
+    instead of 332 MB). Pointing the tracked lists at the wrapped tf.Variables makes all lists reference the same
+    objects, which SavedModel stores once; the reloaded archive keeps its `.variables`.
     Re-check on every Keras upgrade: `test_export_stores_each_weight_once` fails if this stops working.
+
+    Only the served ones: the dropout layers' seed-generator states are model variables too, which no serving graph
+    reads (it runs no random op); each stored variable also costs save and restore graph nodes (~1.5 KB).
     """
+    served = {v.ref() for v in served.variables}
     trackable = archive._tf_trackable
     for name in ("variables", "trainable_variables", "non_trainable_variables"):
         # `_value` is the tf.Variable a TensorFlow-backend keras.Variable wraps (`.value` may be an autocast copy).
-        setattr(trackable, name, [getattr(v, "_value", v) for v in getattr(trackable, name)])
+        values = [getattr(v, "_value", v) for v in getattr(trackable, name)]
+        setattr(trackable, name, [v for v in values if v.ref() in served])
 
 
 def _set_classify_method(saved_model_dir):
@@ -107,13 +114,13 @@ def write_saved_model(model, path):
         # files must exist until write_out.
         model.save_preprocessor(pathlib.Path(tmp) / "preprocessor")
         preprocessor = backbones.serving_preprocessor(model.backbone_name, pathlib.Path(tmp) / "preprocessor")
-        serve, classify = _serving_fns(model, preprocessor)
+        serve, classify, probabilities_of = _serving_fns(model, preprocessor)
         archive = keras.export.ExportArchive()
         archive.track(model.core)
         archive.track(preprocessor)
         archive.add_endpoint("serving_default", serve, input_signature=SERVE_INPUT)
         archive.add_endpoint("classify", classify, input_signature=CLASSIFY_INPUT)
-        _store_weights_once(archive)
+        _store_served_weights_once(archive, probabilities_of)
         labels = pathlib.Path(tmp) / "labels.txt"
         labels.write_text("\n".join(model.class_names) + "\n", encoding="utf-8")
         archive._tf_trackable.labels = tf.saved_model.Asset(str(labels))
@@ -121,12 +128,22 @@ def write_saved_model(model, path):
     _set_classify_method(path)
 
 
-# Warm-up texts are cut to this many characters: enough to fill a 256-token BERT input, so the replay runs the same
-# kernels at the same shapes as real requests, without storing whole articles in every export.
+# Warm-up texts are cut to what the model reads: this many characters per token of its sequence length (tokens are
+# words or word pieces, a few characters each), at most WARMUP_TEXT_CHARS (enough for a 256-token BERT input). The
+# replay then runs the same ops at the largest shapes real requests reach, without storing whole articles in every
+# export. Models that read whole texts (bags of n-grams) get WARMUP_TEXT_CHARS.
+WARMUP_CHARS_PER_TOKEN = 8
 WARMUP_TEXT_CHARS = 2_000
 
 
-def _warmup_requests(path, model_name, texts):
+def warmup_text_chars(preprocessor):
+    length = getattr(preprocessor, "sequence_length", None)  # keras-hub preprocessors
+    if length is None and isinstance(preprocessor, keras.layers.TextVectorization):
+        length = preprocessor.get_config().get("output_sequence_length")
+    return min(WARMUP_TEXT_CHARS, WARMUP_CHARS_PER_TOKEN * length) if length else WARMUP_TEXT_CHARS
+
+
+def _warmup_requests(path, model_name, texts, chars=WARMUP_TEXT_CHARS):
     """TF Serving replays these at load time so the first real request does not pay for graph warm-up."""
     from tensorflow_serving.apis import model_pb2
     from tensorflow_serving.apis import predict_pb2
@@ -134,7 +151,7 @@ def _warmup_requests(path, model_name, texts):
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with tf.io.TFRecordWriter(str(path)) as writer:
-        texts = [text[:WARMUP_TEXT_CHARS] for text in texts]
+        texts = [text[:chars] for text in texts]
         for batch in (texts[:1], texts[:8]):
             request = predict_pb2.PredictRequest(
                 model_spec=model_pb2.ModelSpec(name=model_name, signature_name="serving_default"))
@@ -190,7 +207,8 @@ def export_classifier(model, export_dir, model_name, info=None, verify_texts=Non
         staged = work / "model"
         write_saved_model(model, staged)
         texts = list(verify_texts or [])[:64] or ["an example text"]
-        _warmup_requests(staged / "assets.extra" / "tf_serving_warmup_requests", model_name, texts)
+        _warmup_requests(staged / "assets.extra" / "tf_serving_warmup_requests", model_name, texts,
+                         warmup_text_chars(model.preprocessor))
         export_info = {
             "model_name": model_name,
             "class_names": model.class_names,
