@@ -76,12 +76,16 @@ def token_share(batches, examples, sequence_length):
     return computed / (examples * sequence_length)
 
 
-def time_batches(fn, batches, warmup=2, repeats=1, clock=time.perf_counter):
-    """Calls `fn` on each batch, `warmup` calls untimed first; returns examples/s from the median batch time."""
+def time_batches(fn, batches, warmup=2, min_seconds=1.0, clock=time.perf_counter):
+    """Calls `fn` on each batch, `warmup` calls untimed first; returns examples/s from the median batch time.
+
+    Passes over `batches` repeat until `min_seconds` have been timed (as timeit's autorange): a fast model's batch
+    takes about a millisecond, where a single pass of a few batches is mostly noise.
+    """
     for batch in batches[:warmup]:
         fn(batch)
     seconds, sizes = [], []
-    for _ in range(repeats):
+    while not seconds or sum(seconds) < min_seconds:
         for batch in batches:
             start = clock()
             fn(batch)

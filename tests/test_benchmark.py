@@ -48,9 +48,16 @@ def test_step_timer_leaves_warmup_out():
 def test_time_batches_and_latency_leave_warmup_out():
     calls = []
     clock = FakeClock([0, 1, 1, 1.5, 1.5, 2.0])  # Only the timed calls read the clock.
-    rate = timing.time_batches(calls.append, [["a"] * 4, ["b"] * 4, ["c"] * 4], warmup=2, clock=clock)
-    assert len(calls) == 5  # Two warm-up calls, then three timed ones.
+    rate = timing.time_batches(calls.append, [["a"] * 4, ["b"] * 4, ["c"] * 4], warmup=2, min_seconds=1.5,
+                               clock=clock)
+    assert len(calls) == 5  # Two warm-up calls, then three timed ones: 2 s timed, one pass is enough.
     assert rate == pytest.approx(4 / 0.5)
+    calls.clear()
+    # Fast calls: passes repeat until 1.5 s are timed (0.1 s a call: 15 calls, five passes of three batches).
+    clock = FakeClock([v for i in range(15) for v in (i * 0.1, (i + 1) * 0.1)])
+    rate = timing.time_batches(calls.append, [["a"] * 4, ["b"] * 4, ["c"] * 4], warmup=0, min_seconds=1.45,
+                               clock=clock)
+    assert len(calls) == 15 and rate == pytest.approx(4 / 0.1)
     latency = timing.latency_percentiles(lambda x: None, [1, 2, 3], warmup=3, clock=FakeClock([0, 1, 1, 2, 2, 4]))
     assert latency["p50_ms"] == pytest.approx(1000.0)
 
