@@ -185,3 +185,21 @@ def test_ngram_counts_are_sparse_and_old_dense_runs_still_load(tmp_path):
     (tmp_path / "p" / "config.json").write_text(json.dumps(config))
     old = backbones.load_preprocessor("ngram_linear", tmp_path / "p")
     np.testing.assert_array_equal(np.asarray(old(tf.constant(TEXTS[:2]))), dense(preprocess(built, TEXTS[:2])))
+
+
+def test_evaluation_draws_no_rnn_dropout_masks():
+    """Keras 3.15's RNNs draw dropout masks even when not training; evaluation must not (nor advance their seeds)."""
+    from zoo import training
+
+    backbone = backbones.build("glove_bilstm", {"units": 4, "max_tokens": 200, "dropout": 0.5}, 12, TEXTS)
+    core = classifier.build_core(backbone, 2, "softmax")
+    labels = np.arange(len(TEXTS)) % 2
+    dataset = training.make_dataset(TEXTS, labels, backbone.preprocessor, "softmax", 4, with_index=True)
+    seeds = [v for v in core.variables if "seed_generator" in v.path]
+    assert seeds, "the LSTM cells' dropout has no seed generator to check"
+    before = [np.asarray(v) for v in seeds]
+    first = training.predict_in_order(core, dataset, len(TEXTS))
+    for variable, value in zip(seeds, before):
+        np.testing.assert_array_equal(np.asarray(variable), value)
+    np.testing.assert_array_equal(training.predict_in_order(core, dataset, len(TEXTS)), first)
+    assert all(cell.dropout == 0.5 for cell in core._flatten_layers() if hasattr(cell, "get_dropout_mask"))

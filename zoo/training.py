@@ -17,6 +17,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from zoo import classifier  # noqa: E402
 from zoo import heads  # noqa: E402
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
@@ -180,11 +181,12 @@ def predict_in_order(core, dataset, n):
     # A plain call, not predict_on_batch: under a distribution strategy that splits and re-joins the batch.
     predict = tf.function(lambda x: core(x, training=False), reduce_retracing=True)
     outputs = None
-    for x, _, index in dataset:
-        batch = np.asarray(predict(x))
-        if outputs is None:
-            outputs = np.zeros((n,) + batch.shape[1:], dtype=np.float32)
-        outputs[index.numpy()] = batch
+    with classifier.rnn_dropout_off(core):  # Traced (lazily, per shape) without drawing RNN dropout masks.
+        for x, _, index in dataset:
+            batch = np.asarray(predict(x))
+            if outputs is None:
+                outputs = np.zeros((n,) + batch.shape[1:], dtype=np.float32)
+            outputs[index.numpy()] = batch
     return outputs
 
 
