@@ -1,6 +1,7 @@
 """The benchmark runner at the tiny budget: well-formed rows, failures recorded without stopping, warm-up excluded."""
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -224,3 +225,16 @@ def test_report_warns_about_recipes_that_shared_the_cpu():
     assert len(warning) == 1 and "bert_small_reuters_r8 30%" in warning[0]
     assert "ngram_linear" not in warning[0]
     assert not [line for line in report.markdown(rows[1:], "x").splitlines() if line.startswith("WARNING")]
+
+
+def test_recipes_run_without_the_variables_tensorflow_sets_on_import():
+    # A fresh interpreter: in this one TensorFlow is already imported.
+    probe = ("import json, os\nfrom benchmarks import run\n"
+             "print(json.dumps({'child': run.CHILD_ENV, 'own': dict(os.environ)}))")
+    env = {k: v for k, v in os.environ.items() if k not in ("TF2_BEHAVIOR", "KMP_INIT_AT_FORK", "KMP_DUPLICATE_LIB_OK")}
+    out = subprocess.run([sys.executable, "-c", probe], cwd=run.REPO, env=env, capture_output=True, text=True,
+                         check=True).stdout
+    seen = json.loads(out.strip().splitlines()[-1])
+    assert "TF2_BEHAVIOR" in seen["own"]  # Set by importing TensorFlow ...
+    assert "TF2_BEHAVIOR" not in seen["child"] and "KMP_INIT_AT_FORK" not in seen["child"]  # ... not passed on.
+    assert seen["child"]["KERAS_BACKEND"] == "tensorflow"
