@@ -19,9 +19,9 @@ import sys
 import time
 
 # Recipes run with the environment this process started with. Importing TensorFlow (below) sets variables in
-# os.environ (TF2_BEHAVIOR, KMP_INIT_AT_FORK, KMP_DUPLICATE_LIB_OK, TPU_ML_PLATFORM, ...) that every child would
-# inherit; with them, BERT training ran with fewer cores busy: 20 Newsgroups' second epoch took 134 s instead of 93 s
-# (benchmarks.one by hand, same commit, only those variables added).
+# os.environ (TF2_BEHAVIOR, KMP_INIT_AT_FORK, TPU_ML_PLATFORM, ENABLE_RUNTIME_UPTIME_TELEMETRY, ...) that every child
+# would inherit; with ENABLE_RUNTIME_UPTIME_TELEMETRY=1 alone, BERT training ran with fewer cores busy: 20 Newsgroups'
+# second epoch took 135 s instead of 93 s (benchmarks.one by hand, TF 2.21; the KMP_* ones made no difference).
 CHILD_ENV = {**os.environ, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow")}
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # Only the TensorFlow backend takes string inputs.
