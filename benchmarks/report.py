@@ -66,8 +66,8 @@ def markdown(rows, run_id):
         "speed training up by about its inverse in the same dtype, no more (BERT math runs near the CPU's peak).",
         "",
         "| recipe | weights | examples train/val/test | accuracy | macro-F1 | TF-IDF+LR | train ex/s (steady) "
-        "| vs stock | tokens | served ex/s @32 / @256 | vs stock | in-memory @32 | p50 / p95 ms @1 | export MB | peak MB "
-        "| wall s |",
+        "| vs stock | tokens | served ex/s @32 / @256 | vs stock | in-memory @32 | p50 / p95 ms @1 | export MB "
+        "| peak MB | wall s |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in sorted(done, key=lambda r: (r["dataset"], r["backbone"])):

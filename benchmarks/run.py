@@ -22,9 +22,8 @@ import time
 # os.environ (TF2_BEHAVIOR, KMP_INIT_AT_FORK, TPU_ML_PLATFORM, ENABLE_RUNTIME_UPTIME_TELEMETRY, ...) that every child
 # would inherit; with ENABLE_RUNTIME_UPTIME_TELEMETRY=1 alone, BERT training ran with fewer cores busy: 20 Newsgroups'
 # second epoch took 135 s instead of 93 s (benchmarks.one by hand, TF 2.21; the KMP_* ones made no difference).
-CHILD_ENV = {**os.environ, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow")}
-
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # Only the TensorFlow backend takes string inputs.
+CHILD_ENV = dict(os.environ)
 
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402

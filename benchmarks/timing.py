@@ -129,7 +129,7 @@ class OtherCpu:
     """Measures the CPU time other processes took on this machine during a block (and the hypervisor's steal).
 
     Every throughput number assumes the recipe had the machine to itself: on 2 cores, a test suite or a second
-    benchmark running beside it makes BERT epochs 30-60 % slower. Waited-for children of this process count as
+    benchmark running beside it takes CPU from every step. Waited-for children of this process count as
     ours, so run the recipe with subprocess.run inside the block. On systems without /proc/stat both stay None.
     """
 

@@ -9,9 +9,9 @@ Signatures:
 - `classify` (Classify API, method tensorflow/serving/classify): `inputs` [batch] serialized tf.Example with a
   `text` bytes feature -> `classes` [batch, num_classes] string, `scores` [batch, num_classes] float32.
 
-Size: each served weight is stored once (`_store_served_weights_once`), the model graph once (a concrete function), and the
-preprocessor is read back from its files (`backbones.serving_preprocessor`) so vocabularies are asset files in
-`assets/`, not graph constants.
+Size: each served weight is stored once (`_store_served_weights_once`), the model graph once (a concrete
+function), and the preprocessor is read back from its files (`backbones.serving_preprocessor`) so vocabularies are
+asset files in `assets/`, not graph constants.
 
 Beside the model: `assets.extra/tf_serving_warmup_requests`, `assets/labels.txt`, `export_info.json`; and
 `<export_dir>/models.config` (every model under export_dir) plus `<export_dir>/batching_parameters.txt`.
