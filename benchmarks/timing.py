@@ -133,16 +133,18 @@ class OtherCpu:
     ours, so run the recipe with subprocess.run inside the block. On systems without /proc/stat both stay None.
     """
 
-    def __init__(self):
+    def __init__(self, machine_cpu_seconds=_machine_cpu_seconds, own_cpu_seconds=_own_cpu_seconds):
         self.other_seconds = None
         self.steal_seconds = None
+        self._machine_cpu_seconds = machine_cpu_seconds
+        self._own_cpu_seconds = own_cpu_seconds
 
     def __enter__(self):
-        self._start = _machine_cpu_seconds(), _own_cpu_seconds()
+        self._start = self._machine_cpu_seconds(), self._own_cpu_seconds()
         return self
 
     def __exit__(self, *exc_info):
-        machine, own = _machine_cpu_seconds(), _own_cpu_seconds()
+        machine, own = self._machine_cpu_seconds(), self._own_cpu_seconds()
         if machine is not None and self._start[0] is not None:
             busy = machine[0] - self._start[0][0]
             # Clock ticks are coarse (10 ms): never report a negative share.

@@ -15,7 +15,10 @@ from absl import flags  # noqa: E402
 _RUN_DIR = flags.DEFINE_string("run_dir", None, "A finished run directory (with model/ and metrics.json).")
 _EXPORT_DIR = flags.DEFINE_string("export_dir", "exports", "TF Serving model base path: the export goes to "
                                   "<export_dir>/<model_name>/<next version>/.")
-_MODEL_NAME = flags.DEFINE_string("model_name", None, "Model name under export_dir (default: the recipe name).")
+_MODEL_NAME = flags.DEFINE_string("model_name", None, "Model name under export_dir (default: <backbone>_<dataset>, "
+                                  "or <backbone>_<file name> for custom data).")
+_ALLOW_DATASET_CHANGE = flags.DEFINE_bool("allow_dataset_change", False, "Export as the next version of a model "
+                                          "name whose latest version was trained on other data (or labels).")
 _VERIFY = flags.DEFINE_bool("verify", True, "Load the export in a fresh TensorFlow-only process and check it.")
 
 
@@ -30,7 +33,11 @@ def main(argv):
         raise app.UsageError(f"{run_dir} is not a finished run directory: missing {missing}.")
     from zoo import export
 
-    path = export.export_run(run_dir, _EXPORT_DIR.value, model_name=_MODEL_NAME.value, verify=_VERIFY.value)
+    try:
+        path = export.export_run(run_dir, _EXPORT_DIR.value, model_name=_MODEL_NAME.value, verify=_VERIFY.value,
+                                 allow_dataset_change=_ALLOW_DATASET_CHANGE.value)
+    except export.ExportNameError as e:
+        raise app.UsageError(str(e))
     info = json.loads((path / "export_info.json").read_text())
     print(json.dumps({"export": str(path), "size_bytes": info["size_bytes"],
                       "verification": info.get("verification", {}).get("ok")}, indent=2))

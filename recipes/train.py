@@ -11,6 +11,7 @@ interruption resumes the run where it stopped.
 
 import json
 import os
+import sys
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # Only the TensorFlow backend takes string inputs.
 
@@ -31,6 +32,10 @@ _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "The run directory (defaul
                                   "finished run there is never overwritten; an unfinished one is resumed.")
 _EXPORT_DIR = flags.DEFINE_string("export_dir", "exports", "Where the SavedModel is exported "
                                   "(<export_dir>/<model_name>/<version>/); empty to skip the export.")
+_MODEL_NAME = flags.DEFINE_string("model_name", None, "Name of the exported model (default: <backbone>_<dataset>, "
+                                  "or <backbone>_<file name> for custom data).")
+_ALLOW_DATASET_CHANGE = flags.DEFINE_bool("allow_dataset_change", False, "Export as the next version of a model "
+                                          "name whose latest version was trained on other data (or labels).")
 _SEED = flags.DEFINE_integer("seed", 1337, "Seed of the splits, the initialisation and the shuffling.")
 _OFFLINE = flags.DEFINE_bool("offline", None, "Skip network sources of data and weights (default: $TEXTZOO_OFFLINE).")
 
@@ -161,8 +166,17 @@ def main(argv):
     except experiment.RunDirError as e:
         raise app.UsageError(str(e))
     logging.info("Run directory: %s", run_dir)
-    metrics = experiment.train_and_evaluate({**recipe, "seed": _SEED.value}, run_dir, runtime,
-                                            export_dir=_EXPORT_DIR.value or None)
+    from zoo import assets
+    from zoo import datasets
+    from zoo import export
+
+    try:
+        metrics = experiment.train_and_evaluate({**recipe, "seed": _SEED.value}, run_dir, runtime,
+                                                export_dir=_EXPORT_DIR.value or None, model_name=_MODEL_NAME.value,
+                                                allow_dataset_change=_ALLOW_DATASET_CHANGE.value)
+    except (datasets.DatasetError, assets.AssetError, export.ExportNameError) as e:
+        # Bad input, not a bug: the message names the file, line, what was received and what is allowed.
+        sys.exit(f"Error: {e}")
     print(json.dumps({k: metrics[k] for k in ("recipe", "accuracy", "macro_f1", "weights_source", "export")
                       if k in metrics} | {"run_dir": str(run_dir)}, indent=2))
     return 0

@@ -201,17 +201,50 @@ def test_report_keeps_the_last_row_of_a_rerun_recipe(tmp_path):
     assert {r["recipe"]: r.get("accuracy") for r in kept} == {"a": 0.9, "b": 0.5}
 
 
-def test_other_cpu_counts_other_processes_not_our_own_children():
-    busy = [sys.executable, "-c", "import time\nt = time.time()\nwhile time.time() - t < 1.5: pass"]
-    with timing.OtherCpu() as ours:
-        subprocess.run(busy, check=True)  # A waited-for child, as run_recipe runs a recipe: ours.
-    other_process = subprocess.Popen(busy)
-    with timing.OtherCpu() as others:
-        time.sleep(1.5)
-    other_process.wait()  # Waited for only after the block: someone else's work while it ran.
-    assert ours.other_seconds is not None and ours.steal_seconds is not None
-    assert ours.other_seconds < 0.5
-    assert others.other_seconds > 1.0
+class FakeCpuClock:
+    """Scripted (machine busy, steal) and own CPU seconds, read in the order OtherCpu reads them."""
+
+    def __init__(self, machine, own):
+        self.machine, self.own = list(machine), list(own)
+
+    def machine_cpu_seconds(self):
+        return self.machine.pop(0)
+
+    def own_cpu_seconds(self):
+        return self.own.pop(0)
+
+
+@pytest.mark.parametrize("machine,own,other,steal", [
+    # The machine was busy 10 s, 9.5 of them ours (the recipe's process tree): 0.5 s of others, 2 s stolen.
+    ([(100.0, 5.0), (110.0, 7.0)], [1.0, 10.5], 0.5, 2.0),
+    # Clock ticks are coarse: our own count may exceed the machine's by a tick; never a negative share.
+    ([(100.0, 0.0), (101.0, 0.0)], [0.0, 1.01], 0.0, 0.0),
+    # Another process took a whole core while ours slept.
+    ([(50.0, 0.0), (51.5, 0.0)], [2.0, 2.0], 1.5, 0.0),
+])
+def test_other_cpu_is_machine_busy_time_minus_our_own(machine, own, other, steal):
+    clock = FakeCpuClock(machine, own)
+    with timing.OtherCpu(clock.machine_cpu_seconds, clock.own_cpu_seconds) as measured:
+        pass
+    assert measured.other_seconds == pytest.approx(other)
+    assert measured.steal_seconds == pytest.approx(steal)
+
+
+def test_other_cpu_without_proc_stat_reports_none():
+    clock = FakeCpuClock([None, None], [0.0, 1.0])
+    with timing.OtherCpu(clock.machine_cpu_seconds, clock.own_cpu_seconds) as measured:
+        pass
+    assert measured.other_seconds is None and measured.steal_seconds is None
+
+
+def test_own_cpu_seconds_count_waited_for_children():
+    """A recipe runs as a waited-for child: its CPU time is ours, however busy the rest of the machine is."""
+    busy = [sys.executable, "-c", "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.0: pass"]
+    before = timing._own_cpu_seconds()
+    subprocess.run(busy, check=True)
+    assert timing._own_cpu_seconds() - before >= 0.95
+    busy_now, steal_now = timing._machine_cpu_seconds()
+    assert busy_now > 0 and steal_now >= 0
 
 
 def test_report_warns_about_recipes_that_shared_the_cpu():

@@ -229,3 +229,110 @@ def test_email_text_header_modes():
     assert "X-Spam-Status" in datasets.email_text(raw, "all")
     with pytest.raises(datasets.DatasetError, match="Unknown email header mode 'some'"):
         datasets.email_text(raw, "some")
+
+
+def topic_rows(n, offset=0, topics=("sport", "money")):
+    words = {"sport": "goal match league", "money": "shares bank profit", "tech": "chip phone laptop"}
+    return [(f"{words[topics[i % len(topics)]]} item {offset + i}", topics[i % len(topics)]) for i in range(n)]
+
+
+def write_csv(path, rows, header="text,label"):
+    path.write_text(header + "\n" + "".join(f"{t},{y}\n" for t, y in rows))
+    return path
+
+
+def test_unterminated_quote_names_the_line_it_opens_on(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text('text,label\nfine,sport\n"an open quote, never closed,money\nmore,sport\nrows,money\n')
+    with pytest.raises(datasets.DatasetError, match=r"data.csv:3: a quoted field in the row starting on this line "
+                                                    r"is never closed"):
+        datasets.load("custom", path=str(path))
+
+
+def test_quote_closed_in_the_middle_of_a_field_is_malformed(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text('text,label\nfine,sport\n"quoted" then more,money\n')
+    with pytest.raises(datasets.DatasetError, match=r"data.csv:3: malformed row .*doubled"):
+        datasets.load("custom", path=str(path))
+
+
+def test_row_with_wrong_number_of_fields(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("text,label\nfine,sport\nunquoted, comma,money\nshort\n")
+    with pytest.raises(datasets.DatasetError, match=r"data.csv:3: expected 2 fields as in the header "
+                                                    r"\['text', 'label'\], received 3"):
+        datasets.load("custom", path=str(path))
+    path.write_text("text,label\nfine,sport\nshort\n")
+    with pytest.raises(datasets.DatasetError, match=r"data.csv:3: expected 2 fields .* received 1"):
+        datasets.load("custom", path=str(path))
+
+
+def test_quoted_fields_with_commas_and_line_breaks_are_read(tmp_path):
+    path = tmp_path / "data.csv"
+    rows = [(f'"line one, {i}\nline ""two"""', "sport" if i % 2 else "money") for i in range(30)]
+    write_csv(path, rows)
+    dataset = datasets.load("custom", path=str(path))
+    texts = sum((s.texts for s in dataset.splits.values()), [])
+    assert 'line one, 3\nline "two"' in texts and len(texts) == 30
+
+
+def test_single_class_is_refused(tmp_path):
+    path = write_csv(tmp_path / "data.csv", [(f"text {i}", "only") for i in range(20)])
+    with pytest.raises(datasets.DatasetError, match=r"needs examples of at least 2 classes, received 1: "
+                                                    r"\{'only': 20\}"):
+        datasets.load("custom", path=str(path))
+
+
+def test_empty_label_names_the_line(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("text,label\na,x\nb,\n")
+    with pytest.raises(datasets.DatasetError, match=r"data.csv:3: empty label in column 'label'"):
+        datasets.load("custom", path=str(path))
+
+
+def test_directory_of_train_validation_test_files(tmp_path):
+    write_csv(tmp_path / "train.csv", topic_rows(40))
+    write_csv(tmp_path / "dev.csv", topic_rows(10, 100, ("money", "sport")))
+    write_csv(tmp_path / "test.csv", topic_rows(12, 200))
+    dataset = datasets.load("custom", path=str(tmp_path))
+    assert [len(dataset.splits[s]) for s in datasets.SPLITS] == [40, 10, 12]
+    assert dataset.class_names == ["sport", "money"]  # Order of the train file, whatever the other files' order.
+    assert dataset.splits["validation"].texts[0] == "shares bank profit item 100"
+    assert dataset.splits["validation"].labels[0] == 1
+    assert dataset.summary()["splits_from_source"] == ["test", "train", "validation"]
+    assert dataset.variant == "file:train.csv+dev.csv+test.csv"
+
+
+def test_validation_and_test_files_beside_a_train_file(tmp_path):
+    train = write_csv(tmp_path / "tickets.csv", topic_rows(50))
+    test = write_csv(tmp_path / "held_out.jsonl", [], header="")
+    test.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in topic_rows(8, 300)))
+    dataset = datasets.load("custom", path=str(train), test_path=str(test))
+    assert len(dataset.splits["test"]) == 8
+    assert len(dataset.splits["train"]) + len(dataset.splits["validation"]) == 50  # Validation taken from train.
+    validation = write_csv(tmp_path / "val.csv", topic_rows(6, 400))
+    dataset = datasets.load("custom", path=str(train), validation_path=str(validation))
+    assert len(dataset.splits["validation"]) == 6
+    assert len(dataset.splits["train"]) + len(dataset.splits["test"]) == 50  # Test taken from train.
+
+
+def test_test_label_outside_the_train_labels(tmp_path):
+    write_csv(tmp_path / "train.csv", topic_rows(20))
+    write_csv(tmp_path / "test.csv", topic_rows(6, 50, ("sport", "tech")))
+    with pytest.raises(datasets.DatasetError, match=r"test.csv:3: label 'tech' is not in the class set "
+                                                    r"\['sport', 'money'\] \(the labels of train.csv\)"):
+        datasets.load("custom", path=str(tmp_path))
+
+
+def test_directory_without_a_train_file(tmp_path):
+    write_csv(tmp_path / "test.csv", topic_rows(6))
+    with pytest.raises(datasets.DatasetError, match=r"no train file in this directory \(found \['test.csv'\]\)"):
+        datasets.load("custom", path=str(tmp_path))
+
+
+def test_undecodable_bytes_in_a_custom_file_are_counted(tmp_path):
+    path = tmp_path / "data.csv"
+    rows = b"".join(f"text {i},{'a' if i % 2 else 'b'}\n".encode() for i in range(20))
+    path.write_bytes(b"text,label\n" + rows + b"caf\xe9,a\n")
+    dataset = datasets.load("custom", path=str(path))
+    assert dataset.summary()["decoding"]["texts_with_undecodable_bytes"] == 1

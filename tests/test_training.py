@@ -213,3 +213,78 @@ def test_early_stopping_carries_on_after_a_resume():
     for epoch, loss in enumerate([0.5, 0.6, 0.7]):
         fresh.on_epoch_end(epoch, {"val_loss": loss})
     assert not model.stop_training  # Waited 2 epochs of 3.
+
+
+def write_topic_csv(path, topics, n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = [f"{' '.join(rng.choice(TOPICS[t], 6))} row{i},{t}" for i, t in ((i, topics[i % len(topics)])
+                                                                           for i in range(n))]
+    path.write_text("text,label\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_custom_data_exports_under_its_own_name_and_a_clash_is_refused(runtime, tmp_path):
+    """Three CSVs trained with one catalog recipe: three models named after their data, none after the recipe's
+    dataset; a fourth export under a name that serves other data is refused unless asked for."""
+    from zoo import export
+
+    exports = tmp_path / "exports"
+    data = {"tickets": ["sport", "money"], "reviews": ["sport", "tech"], "products": ["money", "tech", "sport"]}
+    paths = {name: write_topic_csv(tmp_path / f"{name}.csv", topics) for name, topics in data.items()}
+    for name, path in paths.items():
+        metrics = experiment.train_and_evaluate(tiny_recipe(path, epochs=1), tmp_path / f"run-{name}", runtime,
+                                                export_dir=exports)
+        assert pathlib.Path(metrics["export"]) == exports / f"ngram_linear_{name}" / "1"
+    assert sorted(p.name for p in exports.iterdir() if p.is_dir()) == [
+        "ngram_linear_products", "ngram_linear_reviews", "ngram_linear_tickets"]
+    assert "ngram_linear_bbc_news" not in (exports / "models.config").read_text()
+
+    # The reviews model under the tickets name: refused (other data, other labels), before any training too.
+    with pytest.raises(export.ExportNameError, match=r"'ngram_linear_tickets' already serves a model trained on "
+                                                     r"other data: version 1 has variant='file:tickets.csv'"):
+        export.export_run(tmp_path / "run-reviews", exports, model_name="ngram_linear_tickets", verify=False)
+    with pytest.raises(export.ExportNameError, match="already serves a model trained on other data"):
+        experiment.train_and_evaluate(tiny_recipe(paths["reviews"], epochs=1), tmp_path / "run-early", runtime,
+                                      export_dir=exports, model_name="ngram_linear_tickets")
+    assert not (tmp_path / "run-early" / "config.json").exists()
+    path = export.export_run(tmp_path / "run-reviews", exports, model_name="ngram_linear_tickets", verify=False,
+                             allow_dataset_change=True)
+    assert path == exports / "ngram_linear_tickets" / "2"
+    # The same data again is simply the next version.
+    again = export.export_run(tmp_path / "run-products", exports, verify=False)
+    assert again == exports / "ngram_linear_products" / "2"
+
+
+def config_of(backbone, dataset, path=None):
+    return {"recipe": {"backbone": backbone}, "dataset": {"dataset": dataset, "source": {"path": path}}}
+
+
+@pytest.mark.parametrize("config,name", [
+    (config_of("bert_small", "reuters_r8"), "bert_small_reuters_r8"),
+    (config_of("glove_bilstm", "custom", "/d/My Tickets.csv"), "glove_bilstm_my_tickets"),
+    (config_of("glove_bilstm", "custom", "/d/support/"), "glove_bilstm_support"),
+    (config_of("glove_bilstm", "custom", "/q/crm/train.csv"), "glove_bilstm_crm"),
+])
+def test_default_model_name_says_what_the_model_is(config, name):
+    from zoo import export
+
+    assert export.default_model_name(config) == name
+
+
+def test_bad_model_name_is_refused():
+    from zoo import export
+
+    for bad in ("", "../x", "a b", "-x", "x" * 129):
+        with pytest.raises(export.ExportNameError, match="Invalid model name"):
+            export.check_model_name(bad)
+
+
+def test_bad_csv_is_one_clear_line_without_traceback(tmp_path):
+    path = tmp_path / "tickets.csv"
+    path.write_text('text,label\nfine,sport\n"never closed,money\nok,sport\n')
+    result = run_cli("--recipe=ngram_linear_bbc_news", "--budget=tiny", "--dataset=custom", f"--dataset_path={path}",
+                     f"--output_dir={tmp_path / 'run'}", "--export_dir=", timeout=120)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and "tickets.csv:3: a quoted field" in errors[0]

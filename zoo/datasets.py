@@ -318,23 +318,23 @@ def read_sms_spam(path):
     return RawData({"all": (texts, labels)}, ["ham", "spam"], "uci-sms-spam-collection", decoder.report())
 
 
-def _records(path):
+_TABLE_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl")
+_CSV_RULES = ("a field holding the delimiter, a quote or a line break is wrapped in double quotes, and a quote "
+              "inside it is doubled (\"\")")
+
+
+def _records(path, decoder):
     """Yields (line_number, dict) from a CSV, TSV, JSON (list of objects) or JSONL file."""
     path = pathlib.Path(path)
     suffix = path.suffix.lower()
-    if suffix not in (".csv", ".tsv", ".json", ".jsonl"):
-        raise DatasetError(f"{path}: unknown file type {suffix!r}. Allowed: .csv, .tsv, .json, .jsonl.")
+    if suffix not in _TABLE_SUFFIXES:
+        raise DatasetError(f"{path}: unknown file type {suffix!r}. Allowed: {', '.join(_TABLE_SUFFIXES)}.")
     raw = path.read_bytes()
     if not raw.strip():
         raise DatasetError(f"{path}: the file is empty.")
-    decoder = text_lib.DecodeCounter()
     content = decoder.decode(raw, where=str(path))
     if suffix in (".csv", ".tsv"):
-        reader = csv.DictReader(content.splitlines(keepends=True), delimiter="," if suffix == ".csv" else "\t")
-        for row in reader:
-            if None in row:
-                raise DatasetError(f"{path}:{reader.line_num}: more fields than the header has columns.")
-            yield reader.line_num, row
+        yield from _csv_records(path, content, "," if suffix == ".csv" else "\t")
         return
     stripped = content.lstrip()
     if suffix == ".json" and stripped.startswith("["):
@@ -359,6 +359,32 @@ def _records(path):
         yield line_number, row
 
 
+def _csv_records(path, content, delimiter):
+    """Rows of a CSV/TSV as dicts, strictly: a quote left open or a row with the wrong number of fields is an error
+    naming the line where the row starts (the lenient default reads an open quote to the end of the file and turns
+    every row after it into one text)."""
+    # Texts up to MAX_TEXT_CHARS are kept; the csv module refuses fields over 128 KiB by default.
+    csv.field_size_limit(max(csv.field_size_limit(), 4 * MAX_TEXT_CHARS))
+    reader = csv.reader(content.splitlines(keepends=True), delimiter=delimiter, strict=True)
+    row_start = 1  # The line the row being read starts on.
+    try:
+        header = next(reader)
+        row_start = reader.line_num + 1
+        for fields in reader:
+            if fields and len(fields) != len(header):
+                raise DatasetError(
+                    f"{path}:{row_start}: expected {len(header)} fields as in the header {header}, received "
+                    f"{len(fields)} (row starts {delimiter.join(fields)[:60]!r}). In a CSV, {_CSV_RULES}.")
+            if fields:
+                yield row_start, dict(zip(header, fields))
+            row_start = reader.line_num + 1
+    except csv.Error as e:
+        if "unexpected end of data" in str(e):
+            raise DatasetError(f"{path}:{row_start}: a quoted field in the row starting on this line is never closed "
+                               f"(the file ends inside it). In a CSV, {_CSV_RULES}.")
+        raise DatasetError(f"{path}:{row_start}: malformed row ({e}). In a CSV, {_CSV_RULES}.")
+
+
 def _column(row, name, path, line_number):
     """Case-insensitive column lookup with an error listing the columns present."""
     if name in row:
@@ -369,7 +395,7 @@ def _column(row, name, path, line_number):
     raise DatasetError(f"{path}:{line_number}: missing column {name!r}. Columns present: {sorted(map(str, row))}.")
 
 
-def _label_ids(values, class_names, path):
+def _label_ids(values, class_names, path, origin=""):
     """Maps label values (strings or integers) to ids; class order is `class_names` or order of first appearance."""
     if class_names:
         index = {str(c): i for i, c in enumerate(class_names)}
@@ -381,7 +407,7 @@ def _label_ids(values, class_names, path):
                     ids.append(int(key))
                     continue
                 raise DatasetError(
-                    f"{path}:{line_number}: label {value!r} is not in the class set {list(class_names)}."
+                    f"{path}:{line_number}: label {value!r} is not in the class set {list(class_names)}{origin}."
                 )
             ids.append(index[key])
         return list(class_names), ids
@@ -397,22 +423,82 @@ def _label_ids(values, class_names, path):
     return names, [names.index(k) for k in keys]
 
 
-def read_table(path, text_columns=("text",), label_column="label", class_names=None, variant=None):
-    """Any CSV/TSV/JSON/JSONL file: several text columns are joined with a blank line; labels strings or ints."""
+_SPLIT_FILE_STEMS = {"train": ("train", "training"), "validation": ("validation", "valid", "val", "dev"),
+                     "test": ("test",)}
+
+
+def _split_files(path, validation_path=None, test_path=None):
+    """{split: file} for a table dataset: one file (split later), or a directory of train/validation/test files, or
+    a train file with the validation and test files given beside it."""
     path = pathlib.Path(path)
+    files = {}
     if path.is_dir():
-        raise DatasetError(f"{path}: expected a file (.csv, .tsv, .json, .jsonl), received a directory.")
-    if isinstance(text_columns, str):
-        text_columns = [c for c in text_columns.split(",") if c]
+        tables = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in _TABLE_SUFFIXES)
+        for split, stems in _SPLIT_FILE_STEMS.items():
+            found = [p for p in tables if p.stem.lower() in stems]
+            if len(found) > 1:
+                raise DatasetError(f"{path}: several {split} files {[p.name for p in found]}; keep one.")
+            if found:
+                files[split] = found[0]
+        if "train" not in files:
+            raise DatasetError(
+                f"{path}: no train file in this directory (found {[p.name for p in tables] or 'no table'}). Allowed: "
+                f"train, and optionally validation (or valid, val, dev) and test, each {'/'.join(_TABLE_SUFFIXES)}.")
+    else:
+        files["train"] = path
+    for split, given in (("validation", validation_path), ("test", test_path)):
+        if given is None:
+            continue
+        if split in files:
+            raise DatasetError(f"{split}_path={given} given, but {path} already has the {split} file "
+                               f"{files[split].name}; keep one.")
+        given = pathlib.Path(given).expanduser()
+        if not given.is_file():
+            raise DatasetError(f"{split}_path={given}: no such file.")
+        files[split] = given
+    return files
+
+
+def _read_table_file(path, text_columns, label_column, decoder):
     texts, values = [], []
-    for line_number, row in _records(path):
+    for line_number, row in _records(path, decoder):
         parts = [_column(row, c, path, line_number) for c in text_columns]
         texts.append("\n\n".join(str(p) for p in parts if p not in (None, ""))[:MAX_TEXT_CHARS])
-        values.append((line_number, _column(row, label_column, path, line_number)))
+        value = _column(row, label_column, path, line_number)
+        if value is None or not str(value).strip():
+            raise DatasetError(f"{path}:{line_number}: empty label in column {label_column!r}.")
+        values.append((line_number, value))
     if not texts:
         raise DatasetError(f"{path}: no records.")
-    names, ids = _label_ids(values, class_names, path)
-    return RawData({"all": (texts, ids)}, names, variant or f"file:{path.name}")
+    return texts, values
+
+
+def read_table(path, text_columns=("text",), label_column="label", class_names=None, variant=None,
+               validation_path=None, test_path=None):
+    """CSV/TSV/JSON/JSONL data: several text columns are joined with a blank line; labels strings or ints.
+
+    Args:
+        path: a file (split 70/10/20 later), or a directory with `train.<ext>` and optionally `validation.<ext>`
+            (or valid, val, dev) and `test.<ext>`.
+        validation_path, test_path: files to use as those splits instead of splitting them off the train data.
+        class_names: the class set, in order; default: the labels of the train data, in order of first appearance
+            (sorted numerically if all are integers). Validation and test labels must be in it.
+    """
+    if isinstance(text_columns, str):
+        text_columns = [c for c in text_columns.split(",") if c]
+    files = _split_files(path, validation_path, test_path)
+    decoder = text_lib.DecodeCounter()
+    read = {split: _read_table_file(file, text_columns, label_column, decoder) for split, file in files.items()}
+    names, train_ids = _label_ids(read["train"][1], class_names, files["train"])
+    splits = {"train": (read["train"][0], train_ids)}
+    for split in ("validation", "test"):
+        if split in read:
+            texts, values = read[split]
+            splits[split] = (texts, _label_ids(values, names, files[split],
+                                               "" if class_names else f" (the labels of {files['train'].name})")[1])
+    if len(splits) == 1:
+        splits = {"all": splits["train"]}
+    return RawData(splits, names, variant or "file:" + "+".join(f.name for f in files.values()), decoder.report())
 
 
 _GITHUB_CLASSES = ["bug", "feature", "question"]
@@ -565,6 +651,16 @@ def _check_class_sizes(labels, class_names, minimum, where):
         )
 
 
+def _check_two_classes(splits, class_names, where):
+    """A classifier needs examples of at least two classes (after de-duplication)."""
+    labels = np.concatenate([np.asarray(y, dtype=np.int64) for _, y in splits.values()])
+    present = np.unique(labels)
+    if len(present) < 2:
+        found = {class_names[i]: int((labels == i).sum()) for i in present}
+        raise DatasetError(f"{where}: a classifier needs examples of at least 2 classes, received "
+                           f"{len(present)}: {found or 'no examples'}.")
+
+
 def _stratified_split(texts, labels, fraction, seed, where):
     try:
         return train_test_split(texts, labels, test_size=fraction, random_state=seed, stratify=labels)
@@ -638,6 +734,8 @@ def load(name, path=None, offline=None, seed=DEFAULT_SEED, validation_fraction=D
     splits, dedup = deduplicate(splits)
 
     where = f"dataset {name!r} ({resolved.source})"
+    _check_two_classes(splits, raw.class_names, where)
+    from_source = sorted(s for s in splits if s != "all")
     if "all" in splits:
         texts, labels = splits.pop("all")
         _check_class_sizes(labels, raw.class_names, 3, where)
@@ -647,6 +745,11 @@ def load(name, path=None, offline=None, seed=DEFAULT_SEED, validation_fraction=D
         validation_share = validation_fraction / (1 - test_fraction)
     else:
         validation_share = validation_fraction
+    if "test" not in splits:  # Train and validation given: the test split is taken from train.
+        texts, labels = splits["train"]
+        _check_class_sizes(labels, raw.class_names, 2, where)
+        train_t, test_t, train_y, test_y = _stratified_split(texts, labels, test_fraction, seed, where)
+        splits["train"], splits["test"] = (train_t, train_y), (test_t, test_y)
     if "validation" not in splits:
         texts, labels = splits["train"]
         _check_class_sizes(labels, raw.class_names, 2, where)
@@ -672,6 +775,7 @@ def load(name, path=None, offline=None, seed=DEFAULT_SEED, validation_fraction=D
         variant=raw.variant,
         stats={
             "found": found,
+            "splits_from_source": from_source,
             "deduplication": dedup,
             "decoding": raw.decode or {"texts_with_undecodable_bytes": 0},
             "options": {"seed": seed, "validation_fraction": validation_fraction, "test_fraction": test_fraction,

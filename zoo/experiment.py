@@ -74,8 +74,13 @@ def load_data(recipe, seed, offline=None):
         **recipe["dataset_options"])
 
 
-def train_and_evaluate(recipe, run_dir, runtime, dataset=None, export_dir=None, callbacks=()):
-    """Trains and evaluates `recipe` (a resolved catalog recipe) in `run_dir`; returns the metrics dict."""
+def train_and_evaluate(recipe, run_dir, runtime, dataset=None, export_dir=None, callbacks=(), model_name=None,
+                       allow_dataset_change=False):
+    """Trains and evaluates `recipe` (a resolved catalog recipe) in `run_dir`; returns the metrics dict.
+
+    With `export_dir`, exports the model as `model_name` (default: `export.default_model_name`); a name that already
+    serves a model of other data is refused before training starts, unless `allow_dataset_change`.
+    """
     started = time.time()
     run_dir = pathlib.Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -84,6 +89,13 @@ def train_and_evaluate(recipe, run_dir, runtime, dataset=None, export_dir=None, 
     print(f"Dataset {dataset.name} ({dataset.variant}, from {dataset.source['source']}): "
           + ", ".join(f"{s} {len(dataset.splits[s])}" for s in datasets.SPLITS)
           + f" examples, {dataset.num_classes} classes.")
+    if export_dir is not None:
+        from zoo import export
+
+        target = {"recipe": recipe, "dataset": dataset.summary()}
+        model_name = model_name or export.default_model_name(target)
+        export.check_export_target(export_dir, model_name, export.data_identity(target, dataset.class_names),
+                                   allow_dataset_change)
 
     train, validation, test = (dataset.splits[s] for s in datasets.SPLITS)
     backbone = backbones.build(recipe["backbone"], recipe["backbone_options"], recipe["sequence_length"],
@@ -146,10 +158,9 @@ def train_and_evaluate(recipe, run_dir, runtime, dataset=None, export_dir=None, 
                                           head_type, backbone.save_preprocessor)
     model.save(run_dir / "model")
     if export_dir is not None:
-        from zoo import export
-
         metrics["export"] = str(export.export_run(run_dir, export_dir, classifier=model, metrics=metrics,
-                                                  verify_texts=test.texts[:32]))
+                                                  verify_texts=test.texts[:32], model_name=model_name,
+                                                  allow_dataset_change=allow_dataset_change))
     metrics["wall_seconds"] = round(time.time() - started, 2)
     # metrics.json last: its presence marks a finished run.
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -187,11 +188,75 @@ def write_models_config(export_dir, base_path="/models"):
     return models
 
 
+class ExportNameError(ValueError):
+    """A model name that is not allowed, or that already serves a model trained on other data."""
+
+
+# A TF Serving model name is a directory under the model base path and a URL path segment.
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+# File names that say nothing about the data: the directory holding them names it instead.
+_GENERIC_STEMS = {"train", "training", "data", "dataset", "all", "full", "labelled", "labeled"}
+
+
+def check_model_name(name):
+    if not isinstance(name, str) or not _MODEL_NAME.fullmatch(name):
+        raise ExportNameError(f"Invalid model name {name!r}: use 1 to 128 letters, digits, '_', '.' or '-', starting "
+                              "with a letter or digit (it becomes a directory and a URL path segment).")
+    return name
+
+
+def default_model_name(config):
+    """What the model is: `<backbone>_<dataset>` for a registered dataset (a catalog recipe's own name), and
+    `<backbone>_<file or directory name>` for custom data, so models of different data never share a name."""
+    recipe, dataset = config["recipe"], config["dataset"]
+    data = dataset["dataset"]
+    if data == "custom":
+        path = pathlib.Path(dataset["source"].get("path") or recipe.get("dataset_path") or "custom")
+        stem = path.stem if path.suffix else path.name
+        if stem.lower() in _GENERIC_STEMS and path.parent.name:
+            stem = path.parent.name
+        data = re.sub(r"[^a-z0-9]+", "_", stem.lower()).strip("_") or "custom"
+    return check_model_name(f"{recipe['backbone']}_{data}")
+
+
+def data_identity(config, class_names):
+    """What a served model answers about: its dataset, the dataset's variant and the label set clients receive."""
+    return {"dataset": config["dataset"]["dataset"], "variant": config["dataset"]["variant"],
+            "class_names": list(class_names)}
+
+
+def check_export_target(export_dir, model_name, identity, allow_dataset_change=False):
+    """Refuses to add a version to `<export_dir>/<model_name>` whose latest version was trained on other data (TF
+    Serving would answer that model's requests with this one), unless `allow_dataset_change`."""
+    check_model_name(model_name)
+    model_dir = pathlib.Path(export_dir) / model_name
+    latest = next_version(model_dir) - 1
+    if latest < 1 or allow_dataset_change:
+        return
+    info_file = model_dir / str(latest) / "export_info.json"
+    if not info_file.exists():
+        raise ExportNameError(
+            f"{model_dir} already holds version {latest}, which has no export_info.json, so what it was trained on "
+            "cannot be checked. Pass another --model_name, or --allow_dataset_change to add a version anyway.")
+    info = json.loads(info_file.read_text())
+    existing = {"dataset": info.get("dataset", {}).get("name"), "variant": info.get("dataset", {}).get("variant"),
+                "class_names": info.get("class_names")}
+    differing = [k for k in identity if identity[k] != existing.get(k)]
+    if differing:
+        received = ", ".join(f"{k}={identity[k]!r}" for k in differing)
+        served = ", ".join(f"{k}={existing.get(k)!r}" for k in differing)
+        raise ExportNameError(
+            f"Model name {model_name!r} already serves a model trained on other data: version {latest} has {served}, "
+            f"this one {received}. Pass another --model_name, or --allow_dataset_change to make this the next "
+            "version of that model.")
+
+
 def directory_size(path):
     return sum(f.stat().st_size for f in pathlib.Path(path).rglob("*") if f.is_file())
 
 
-def export_classifier(model, export_dir, model_name, info=None, verify_texts=None, verify=True):
+def export_classifier(model, export_dir, model_name, info=None, verify_texts=None, verify=True, identity=None,
+                      allow_dataset_change=False):
     """Exports `model` to `<export_dir>/<model_name>/<next version>/`, verifies it, and returns that path.
 
     Args:
@@ -199,7 +264,12 @@ def export_classifier(model, export_dir, model_name, info=None, verify_texts=Non
         info: dict written into export_info.json (recipe, dataset, metrics, weights source ...).
         verify_texts: held-out texts to compare the served outputs against the in-memory model.
         verify: run the serving check in a fresh process (TensorFlow and tensorflow_text only).
+        identity: `data_identity(...)`; with it, a model name whose latest version has other data is refused
+            (`check_export_target`) unless `allow_dataset_change`.
     """
+    check_model_name(model_name)
+    if identity is not None:
+        check_export_target(export_dir, model_name, identity, allow_dataset_change)
     model_dir = pathlib.Path(export_dir) / model_name
     model_dir.mkdir(parents=True, exist_ok=True)
     work = pathlib.Path(tempfile.mkdtemp(prefix=".export-", dir=model_dir))
@@ -268,15 +338,19 @@ def verify_export(path, texts, expected, tolerance=1e-5):
     return report
 
 
-def export_run(run_dir, export_dir, classifier=None, metrics=None, model_name=None, verify=True, verify_texts=None):
-    """Exports a finished (or just trained) run directory; verifies on `verify_texts` (default: test previews)."""
+def export_run(run_dir, export_dir, classifier=None, metrics=None, model_name=None, verify=True, verify_texts=None,
+               allow_dataset_change=False):
+    """Exports a finished (or just trained) run directory; verifies on `verify_texts` (default: test previews).
+
+    The model name defaults to `default_model_name` (backbone and data); see `check_export_target` for the refusal.
+    """
     run_dir = pathlib.Path(run_dir)
     config = json.loads((run_dir / "config.json").read_text())
     model = classifier or classifier_lib.TextClassifier.load(run_dir / "model")
     if metrics is None and (run_dir / "metrics.json").exists():
         metrics = json.loads((run_dir / "metrics.json").read_text())
     metrics = metrics or {}
-    name = model_name or config["recipe"]["recipe"]
+    name = model_name or default_model_name(config)
     held_out = list(verify_texts or [])[:32]
     predictions = run_dir / "test_predictions.jsonl"
     if not held_out and predictions.exists():
@@ -291,4 +365,6 @@ def export_run(run_dir, export_dir, classifier=None, metrics=None, model_name=No
         "run_dir": str(run_dir.resolve()),
     }
     awkward = ["", "   ", "\u00e9t\u00e9 \U0001F600 \u4e2d\u6587 \u0645\u0631\u062d\u0628\u0627"]
-    return export_classifier(model, export_dir, name, info, held_out + awkward, verify=verify)
+    return export_classifier(model, export_dir, name, info, held_out + awkward, verify=verify,
+                             identity=data_identity(config, model.class_names),
+                             allow_dataset_change=allow_dataset_change)
