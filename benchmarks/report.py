@@ -3,6 +3,7 @@
 import json
 import pathlib
 import platform
+import sys
 
 import matplotlib
 
@@ -19,8 +20,23 @@ PUBLISHED = {
 }
 
 
+def read_all_rows(results_file):
+    """Every row of results.jsonl; a line cut short by a killed run is skipped (and said), not fatal."""
+    path = pathlib.Path(results_file)
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines() if path.exists() else [], start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            print(f"{path}:{number}: skipped a line that is not JSON (cut short by an interrupted run?): "
+                  f"{line[:80]!r}", file=sys.stderr)
+    return rows
+
+
 def read_rows(results_file, run_id=None):
-    rows = [json.loads(line) for line in pathlib.Path(results_file).read_text().splitlines() if line.strip()]
+    rows = read_all_rows(results_file)
     if run_id is None and rows:
         run_id = rows[-1]["run_id"]
     latest = {}  # A recipe re-run within the same run (--run_id) counts with its last row.

@@ -4,6 +4,8 @@
     python -m benchmarks.run --backbones=ngram_linear --datasets=bbc_news,reuters_r8 --budget=tiny
 
 Each recipe runs in its own process (its peak memory is its own; a failure is recorded and the run goes on).
+An interrupted run is resumed by the same command: the recipes it finished are kept (`run_state.json` says which run
+is unfinished), an unfinished recipe resumes after its last finished epoch, and `--fresh` starts a new run instead.
 Writes <output_dir>/results.jsonl (one row per recipe per run), RESULTS.md (generated from the rows, with
 published reference numbers) and accuracy_vs_throughput.png. Reference rows measured in the same run on the same
 splits: scikit-learn TF-IDF (uni+bi-grams) + LogisticRegression per dataset, and, inside each BERT row,
@@ -47,13 +49,18 @@ _INCLUDE_RANDOM_INIT = flags.DEFINE_bool("include_random_init", False, "Also run
                                          "weights cannot be found, randomly initialised (flagged in the results).")
 _SEED = flags.DEFINE_integer("seed", 1337, "Seed of every recipe.")
 _RUN_ID = flags.DEFINE_string("run_id", None, "Add rows to this earlier run (e.g. to re-run recipes that failed) "
-                              "instead of starting a new one; the report keeps each recipe's last row.")
+                              "instead of starting a new one; the report keeps each recipe's last row. Every "
+                              "selected recipe runs.")
 _DTYPE_POLICY = flags.DEFINE_enum("dtype_policy", "auto", ["auto", "float32", "mixed_bfloat16", "mixed_float16"],
                                   "Keras dtype policy of every recipe; auto: mixed_float16 on a GPU, mixed_bfloat16 "
                                   "for BERT on a CPU with native bfloat16, float32 otherwise.")
 _BF16_PARITY = flags.DEFINE_bool("bf16_parity", True, "For every BERT recipe trained in mixed_bfloat16, train it "
                                  "again in float32 and record the test accuracy difference.")
 _TIMEOUT = flags.DEFINE_integer("timeout", 3600, "Seconds after which one recipe is stopped and recorded as failed.")
+_FRESH = flags.DEFINE_bool("fresh", False, "Start a new run even if the last run in --output_dir was interrupted "
+                           "(by default the same command resumes it: finished recipes are kept, the rest run).")
+
+STATE_FILE = "run_state.json"
 
 
 def plan(recipes=None, backbone_names=None, dataset_names=None, include_random_init=False):
@@ -173,55 +180,123 @@ def bf16_parity(row, budget, output_dir, seed, timeout):
             "float32_wall_seconds": reference["wall_seconds"]}
 
 
+def benchmark_recipe(name, output_dir):
+    """One recipe's row: trained, exported and timed in its own process, plus its bf16 parity check; errors become
+    the row's `error`."""
+    try:
+        row = run_recipe(name, _BUDGET.value, output_dir, _SEED.value, _TIMEOUT.value,
+                         output_dir / "logs" / f"{name}.log", [f"--dtype_policy={_DTYPE_POLICY.value}"])
+        family = backbones.family(catalog.RECIPES[name]["backbone"])
+        if _BF16_PARITY.value and "error" not in row and family == "transformer":
+            row["bf16_parity"] = bf16_parity(row, _BUDGET.value, output_dir, _SEED.value, _TIMEOUT.value)
+    except Exception as e:  # Recorded; the benchmark goes on with the next recipe.
+        row = {"recipe": name, "budget": _BUDGET.value, "error": f"{type(e).__name__}: {e}",
+               **{k: catalog.RECIPES[name][k] for k in ("backbone", "dataset")}}
+    return row
+
+
+def run_settings():
+    """The flags that define a run: an interrupted run is resumed only by a command with the same ones."""
+    return {"recipes": _RECIPES.value, "backbones": _BACKBONES.value, "datasets": _DATASETS.value,
+            "budget": _BUDGET.value, "include_random_init": _INCLUDE_RANDOM_INIT.value, "seed": _SEED.value,
+            "dtype_policy": _DTYPE_POLICY.value, "bf16_parity": _BF16_PARITY.value}
+
+
+def choose_run(output_dir, settings, run_id=None, fresh=False):
+    """(run_id, resumed): `run_id` if given; else the last run in `output_dir` if it was interrupted and had the
+    same settings (unless `fresh`); else a new one."""
+    if run_id:
+        return run_id, False
+    state_file = output_dir / STATE_FILE
+    state = json.loads(state_file.read_text()) if state_file.exists() else None
+    if state and not state.get("finished") and not fresh:
+        if state.get("settings") == settings:
+            return state["run_id"], True
+        differing = sorted(k for k in settings if settings[k] != state.get("settings", {}).get(k))
+        print(f"The last run, {state['run_id']}, was interrupted with other settings (differing: {differing}): "
+              "starting a new run; run that command again to resume it.")
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ"), False
+
+
+def finished_recipes(results_file, run_id):
+    """Recipes (and references) with a result row in `run_id`: kept when the run is resumed. Failed ones are not
+    (the interruption may be what failed them): they run again."""
+    return {r["recipe"] for r in report.read_all_rows(results_file)
+            if r.get("run_id") == run_id and "error" not in r}
+
+
+def append_row(results_file, row):
+    """Appends one JSON line. A run killed while writing leaves a line without its newline: the next row then starts
+    on a line of its own, so only the cut row is lost."""
+    cut_short = False
+    if results_file.exists() and results_file.stat().st_size:
+        with open(results_file, "rb") as f:
+            f.seek(-1, os.SEEK_END)
+            cut_short = f.read(1) != b"\n"
+    with open(results_file, "a") as f:
+        f.write(("\n" if cut_short else "") + json.dumps(row, default=str) + "\n")
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}.")
     output_dir = pathlib.Path(_OUTPUT_DIR.value)
     (output_dir / "logs").mkdir(parents=True, exist_ok=True)
     runnable, skipped = plan(_RECIPES.value, _BACKBONES.value, _DATASETS.value, _INCLUDE_RANDOM_INIT.value)
-    run_id = _RUN_ID.value or datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    settings = run_settings()
+    run_id, resumed = choose_run(output_dir, settings, _RUN_ID.value, _FRESH.value)
+    results_file = output_dir / "results.jsonl"
+    done = finished_recipes(results_file, run_id) if resumed else set()  # --run_id re-runs what it is given.
+    state_file = output_dir / STATE_FILE
+    state_file.write_text(json.dumps({"run_id": run_id, "settings": settings, "finished": False}, indent=2))
     print(f"Benchmark {run_id}: {len(runnable)} recipes at budget {_BUDGET.value}, {len(skipped)} skipped.")
+    if resumed:
+        kept = [n for n in runnable if n in done]
+        print(f"  Resuming the interrupted run {run_id}: {len(kept)} recipes finished before are kept, "
+              f"{len(runnable) - len(kept)} to run (--fresh starts a new run).")
     for name, reason in skipped.items():
         print(f"  skipped {name}: {reason}")
-    results_file = output_dir / "results.jsonl"
 
     def record(row):
         row = {"run_id": run_id, **row}
-        with open(results_file, "a") as f:
-            f.write(json.dumps(row, default=str) + "\n")
+        append_row(results_file, row)
         return row
 
+    recorded = {r["recipe"] for r in report.read_all_rows(results_file) if r.get("run_id") == run_id}
     for name, reason in skipped.items():
-        record({"recipe": name, "budget": _BUDGET.value, "skipped": reason, **{k: catalog.RECIPES[name][k]
-                                                                            for k in ("backbone", "dataset")}})
+        if name not in recorded:
+            record({"recipe": name, "budget": _BUDGET.value, "skipped": reason,
+                    **{k: catalog.RECIPES[name][k] for k in ("backbone", "dataset")}})
     started = time.time()
-    for dataset_name in sorted({catalog.RECIPES[n]["dataset"] for n in runnable}):
-        try:
-            row = record(sklearn_reference(dataset_name, _BUDGET.value, _SEED.value))
-            print(f"  reference {dataset_name}: TF-IDF + LogisticRegression accuracy {row['accuracy']:.4f}")
-        except Exception as e:  # A failed reference is recorded; the benchmark goes on.
-            record({"recipe": f"reference_sklearn_tfidf_lr_{dataset_name}", "dataset": dataset_name,
-                    "error": f"{type(e).__name__}: {e}"})
-    for i, name in enumerate(runnable, start=1):
-        print(f"[{i}/{len(runnable)}] {name} ({time.time() - started:.0f}s elapsed) ...", flush=True)
-        try:
-            row = run_recipe(name, _BUDGET.value, output_dir, _SEED.value, _TIMEOUT.value,
-                             output_dir / "logs" / f"{name}.log", [f"--dtype_policy={_DTYPE_POLICY.value}"])
-            family = backbones.family(catalog.RECIPES[name]["backbone"])
-            if _BF16_PARITY.value and "error" not in row and family == "transformer":
-                row["bf16_parity"] = bf16_parity(row, _BUDGET.value, output_dir, _SEED.value, _TIMEOUT.value)
-        except Exception as e:  # Recorded; the benchmark goes on with the next recipe.
-            row = {"recipe": name, "budget": _BUDGET.value, "error": f"{type(e).__name__}: {e}",
-                   **{k: catalog.RECIPES[name][k] for k in ("backbone", "dataset")}}
-        row = record(row)
-        if "error" in row:
-            print(f"    FAILED: {row['error'][-300:]}")
-        else:
-            print(f"    accuracy {row['accuracy']:.4f}, train {row.get('train_examples_per_second_epoch') or 0:.1f}"
-                  f" ex/s, served {row['inference_examples_per_second']['32']:.1f} ex/s, "
-                  f"{row['wall_seconds']:.0f}s")
-            if (share := report.cpu_taken_by_others(row)) > report.CONTENTION_WARNING:
-                print(f"    WARNING: other processes took {share:.0%} of the CPU meanwhile; its timings are low.")
+    try:
+        for dataset_name in sorted({catalog.RECIPES[n]["dataset"] for n in runnable}):
+            if f"reference_sklearn_tfidf_lr_{dataset_name}" in done:
+                continue
+            try:
+                row = record(sklearn_reference(dataset_name, _BUDGET.value, _SEED.value))
+                print(f"  reference {dataset_name}: TF-IDF + LogisticRegression accuracy {row['accuracy']:.4f}")
+            except Exception as e:  # A failed reference is recorded; the benchmark goes on.
+                record({"recipe": f"reference_sklearn_tfidf_lr_{dataset_name}", "dataset": dataset_name,
+                        "error": f"{type(e).__name__}: {e}"})
+        for i, name in enumerate(runnable, start=1):
+            if name in done:
+                print(f"[{i}/{len(runnable)}] {name}: finished before the interruption, kept.")
+                continue
+            print(f"[{i}/{len(runnable)}] {name} ({time.time() - started:.0f}s elapsed) ...", flush=True)
+            row = record(benchmark_recipe(name, output_dir))
+            if "error" in row:
+                print(f"    FAILED: {row['error'][-300:]}")
+            else:
+                print(f"    accuracy {row['accuracy']:.4f}, train "
+                      f"{row.get('train_examples_per_second_epoch') or 0:.1f} ex/s, served "
+                      f"{row['inference_examples_per_second']['32']:.1f} ex/s, {row['wall_seconds']:.0f}s")
+                if (share := report.cpu_taken_by_others(row)) > report.CONTENTION_WARNING:
+                    print(f"    WARNING: other processes took {share:.0%} of the CPU meanwhile; its timings are low.")
+    except KeyboardInterrupt:
+        print(f"\nInterrupted. Run the same command again to resume run {run_id} (finished recipes are kept); "
+              "--fresh starts a new run.", file=sys.stderr)
+        raise
+    state_file.write_text(json.dumps({"run_id": run_id, "settings": settings, "finished": True}, indent=2))
     report.write(output_dir, run_id)
     print(f"Results: {results_file}, {output_dir / 'RESULTS.md'}, {output_dir / 'accuracy_vs_throughput.png'}")
 

@@ -106,19 +106,51 @@ def test_failing_recipe_is_recorded_and_the_run_goes_on(tmp_path, monkeypatch, p
     assert (tmp_path / "accuracy_vs_throughput.png").stat().st_size > 0
 
 
-def test_real_tiny_recipe_row_is_well_formed(tmp_path):
-    row = run.run_recipe("ngram_linear_bbc_news", "tiny", tmp_path, 1337, 600, tmp_path / "log.txt")
-    assert "error" not in row, row.get("error")
-    for key in ("dataset_variant", "weights_source", "head", "examples", "accuracy", "macro_f1",
-                "train_examples_per_second_steady", "train_examples_per_second_epoch", "export_size_bytes",
-                "peak_memory_mb", "wall_seconds", "device", "dtype_policy", "library_versions", "latency_batch_1",
-                "other_processes_cpu_seconds", "cpu_steal_seconds", "cpu_count"):
-        assert row.get(key) is not None, key
-    assert set(row["inference_examples_per_second"]) == {"32", "256"}
-    assert all(v > 0 for v in row["inference_examples_per_second"].values())
-    assert row["latency_batch_1"]["p95_ms"] >= row["latency_batch_1"]["p50_ms"] > 0
-    assert pathlib.Path(row["export"], "saved_model.pb").exists()
-    json.dumps(row)
+def test_real_tiny_run_interrupted_then_resumed_with_well_formed_rows(tmp_path):
+    """`benchmarks.run` at the tiny budget, Ctrl-C'd (SIGINT to its process group, as a terminal sends it) while its
+    second recipe runs; the same command again runs only that recipe and writes the report."""
+    import signal
+
+    command = [sys.executable, "-m", "benchmarks.run", "--recipes=ngram_linear_bbc_news,ngram_linear_reuters_r8",
+               "--budget=tiny", f"--output_dir={tmp_path}"]
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    results = tmp_path / "results.jsonl"
+
+    def recipe_rows():
+        lines = results.read_text().splitlines() if results.exists() else []
+        return [r for r in map(json.loads, lines) if r["recipe"].startswith("ngram_linear")]
+
+    first = subprocess.Popen(command, cwd=run.REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, start_new_session=True)
+    deadline = time.time() + 300
+    while not recipe_rows() and first.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    os.killpg(first.pid, signal.SIGINT)
+    _, stderr = first.communicate(timeout=120)
+    assert first.returncode != 0 and "Run the same command again to resume run" in stderr, stderr[-2000:]
+    assert [r["recipe"] for r in recipe_rows()] == ["ngram_linear_bbc_news"]
+    assert not (tmp_path / "RESULTS.md").exists()
+
+    second = subprocess.run(command, cwd=run.REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "[1/2] ngram_linear_bbc_news: finished before the interruption, kept." in second.stdout
+    assert "[2/2] ngram_linear_reuters_r8 (" in second.stdout
+    rows = recipe_rows()
+    assert [r["recipe"] for r in rows] == ["ngram_linear_bbc_news", "ngram_linear_reuters_r8"]
+    assert len({r["run_id"] for r in rows}) == 1
+    references = [r for r in map(json.loads, results.read_text().splitlines()) if r["recipe"].startswith("reference")]
+    assert sorted(r["dataset"] for r in references) == ["bbc_news", "reuters_r8"]  # Each once, in the first run.
+    assert "| ngram_linear_reuters_r8 |" in (tmp_path / "RESULTS.md").read_text()
+    for row in rows:
+        for key in ("dataset_variant", "weights_source", "head", "examples", "accuracy", "macro_f1",
+                    "train_examples_per_second_steady", "train_examples_per_second_epoch", "export_size_bytes",
+                    "peak_memory_mb", "wall_seconds", "device", "dtype_policy", "library_versions", "latency_batch_1",
+                    "other_processes_cpu_seconds", "cpu_steal_seconds", "cpu_count"):
+            assert row.get(key) is not None, key
+        assert set(row["inference_examples_per_second"]) == {"32", "256"}
+        assert all(v > 0 for v in row["inference_examples_per_second"].values())
+        assert row["latency_batch_1"]["p95_ms"] >= row["latency_batch_1"]["p50_ms"] > 0
+        assert pathlib.Path(row["export"], "saved_model.pb").exists()
 
 
 def test_timeout_is_recorded_as_a_failure(tmp_path):
@@ -271,3 +303,67 @@ def test_recipes_run_without_the_variables_tensorflow_sets_on_import():
     assert "TF2_BEHAVIOR" in seen["own"]  # Set by importing TensorFlow ...
     assert "TF2_BEHAVIOR" not in seen["child"] and "KMP_INIT_AT_FORK" not in seen["child"]  # ... not passed on.
     assert seen["child"]["KERAS_BACKEND"] == "tensorflow"
+
+
+def fake_row(name, budget):
+    return {"recipe": name, "budget": budget, "backbone": name.split("_bbc")[0], "dataset": "bbc_news",
+            "accuracy": 0.9, "macro_f1": 0.9, "inference_examples_per_second": {"32": 1.0, "256": 2.0},
+            "train_examples_per_second_epoch": 100.0, "wall_seconds": 1.0}
+
+
+def test_interrupted_run_resumes_with_only_the_missing_recipes(tmp_path, monkeypatch, parsed_flags):
+    ran, interrupt_at = [], ["ngram_linear_bbc_news"]
+
+    def fake_run_recipe(name, budget, output_dir, seed, timeout, log_file, extra_flags=(), tag=""):
+        if name in interrupt_at:
+            interrupt_at.remove(name)
+            raise KeyboardInterrupt  # Ctrl-C while this recipe runs.
+        ran.append(name)
+        return fake_row(name, budget)
+
+    references = []
+    real_reference = run.sklearn_reference
+    monkeypatch.setattr(run, "run_recipe", fake_run_recipe)
+    monkeypatch.setattr(run, "sklearn_reference", lambda *a: references.append(a[0]) or real_reference(*a))
+    parsed_flags.output_dir = str(tmp_path)
+    parsed_flags.budget = "tiny"
+    parsed_flags.recipes = ["glove_bilstm_bbc_news", "ngram_linear_bbc_news"]
+    with pytest.raises(KeyboardInterrupt):
+        run.main(["benchmarks.run"])
+    assert ran == ["glove_bilstm_bbc_news"] and references == ["bbc_news"]
+    assert not (tmp_path / "RESULTS.md").exists()
+
+    run.main(["benchmarks.run"])  # The same command: resumes.
+    assert ran == ["glove_bilstm_bbc_news", "ngram_linear_bbc_news"]
+    assert references == ["bbc_news"]  # The reference finished before: kept.
+    rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert len({r["run_id"] for r in rows}) == 1
+    assert sorted(r["recipe"] for r in rows) == ["glove_bilstm_bbc_news", "ngram_linear_bbc_news",
+                                                  "reference_sklearn_tfidf_lr_bbc_news"]
+    assert "| glove_bilstm_bbc_news |" in (tmp_path / "RESULTS.md").read_text()
+
+    run.main(["benchmarks.run"])  # The run finished: the next command starts a new one.
+    assert ran.count("ngram_linear_bbc_news") == 2
+    assert len({json.loads(line)["run_id"] for line in (tmp_path / "results.jsonl").read_text().splitlines()}) == 2
+
+
+def test_resume_needs_the_same_settings_and_fresh_starts_anew(tmp_path):
+    settings = {"budget": "quick", "recipes": None}
+    (tmp_path / run.STATE_FILE).write_text(json.dumps({"run_id": "R1", "settings": settings, "finished": False}))
+    assert run.choose_run(tmp_path, settings) == ("R1", True)
+    assert run.choose_run(tmp_path, settings, fresh=True)[0] != "R1"
+    assert run.choose_run(tmp_path, {**settings, "budget": "tiny"})[0] != "R1"
+    assert run.choose_run(tmp_path, settings, run_id="R0") == ("R0", False)
+    (tmp_path / run.STATE_FILE).write_text(json.dumps({"run_id": "R1", "settings": settings, "finished": True}))
+    assert run.choose_run(tmp_path, settings)[0] != "R1"
+
+
+def test_a_row_cut_short_by_a_kill_is_skipped_and_the_next_row_is_whole(tmp_path, capsys):
+    results = tmp_path / "results.jsonl"
+    results.write_text(json.dumps({"run_id": "R1", "recipe": "a"}) + "\n" + '{"run_id": "R1", "reci')
+    assert [r["recipe"] for r in report.read_all_rows(results)] == ["a"]
+    assert "results.jsonl:2: skipped a line that is not JSON" in capsys.readouterr().err
+    assert run.finished_recipes(results, "R1") == {"a"}
+    run.append_row(results, {"run_id": "R1", "recipe": "b"})
+    run.append_row(results, {"run_id": "R1", "recipe": "c", "error": "exit 1"})
+    assert run.finished_recipes(results, "R1") == {"a", "b"}  # A failed recipe runs again on resume.
