@@ -177,6 +177,10 @@ def main(argv):
     except (datasets.DatasetError, assets.AssetError, export.ExportNameError) as e:
         # Bad input, not a bug: the message names the file, line, what was received and what is allowed.
         sys.exit(f"Error: {e}")
+    if metrics is None:  # A multi-worker task other than the chief.
+        print(json.dumps({"task": list(runtime.task), "trained": True,
+                          "results": f"written by the chief to {run_dir}"}))
+        return 0
     print(json.dumps({k: metrics[k] for k in ("recipe", "accuracy", "macro_f1", "weights_source", "export")
                       if k in metrics} | {"run_dir": str(run_dir)}, indent=2))
     return 0

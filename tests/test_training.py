@@ -5,6 +5,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import time
 
 import keras
 import numpy as np
@@ -288,3 +289,103 @@ def test_bad_csv_is_one_clear_line_without_traceback(tmp_path):
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
     assert len(errors) == 1 and "tickets.csv:3: a quoted field" in errors[0]
+
+
+def free_ports(n):
+    import socket
+
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def start_workers(args, logs_dir, count=2):
+    """`recipes.train` as `count` MultiWorkerMirroredStrategy tasks on 127.0.0.1 (TF_CONFIG), worker 0 the chief."""
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(count)]}
+    processes = []
+    for index in range(count):
+        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "TF_CONFIG": tf_config}
+        log = open(logs_dir / f"worker{index}.log", "a")
+        processes.append(subprocess.Popen([sys.executable, "-m", "recipes.train", *args, "--strategy=multi_worker"],
+                                          cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
+    return processes
+
+
+def wait_all(processes, logs_dir, timeout=300):
+    for index, process in enumerate(processes):
+        try:
+            code = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for p in processes:
+                p.kill()
+            code = "timeout"
+        log = (logs_dir / f"worker{index}.log").read_text()[-3000:]
+        assert code == 0, f"worker {index} exit {code}: {log}"
+
+
+def multi_worker_args(topic_csv, out, **flags):
+    flags = {"recipe": "ngram_linear_bbc_news", "budget": "tiny", "dataset": "custom", "dataset_path": topic_csv,
+             "output_dir": out / "run", "export_dir": out / "exports", "epochs": 6, "patience": 6, "batch_size": 8,
+             **flags}
+    return [f"--{k}={v}" for k, v in flags.items()]
+
+
+def test_multi_worker_training_only_the_chief_writes_and_matches_one_worker(topic_csv, tmp_path):
+    workers = tmp_path / "workers"
+    workers.mkdir()
+    wait_all(start_workers(multi_worker_args(topic_csv, workers), workers), workers)
+    run = workers / "run"
+    config = json.loads((run / "config.json").read_text())
+    # MultiWorkerMirroredStrategy is the public name of CollectiveAllReduceStrategy.
+    assert config["runtime"]["strategy"] == "CollectiveAllReduceStrategy" and config["runtime"]["replicas"] == 2
+    assert config["runtime"]["task"] == ["worker", 0]
+    # One writer: one export version, no file of the other worker's anywhere in the run or export directories.
+    assert [p.name for p in (workers / "exports" / "ngram_linear_topics").iterdir()] == ["1"]
+    assert "written by the chief" in (workers / "worker1.log").read_text()
+    assert not any("worker-1" in str(p) or "textzoo-worker" in str(p) for p in workers.rglob("*"))
+    assert not (run / "backup").exists()
+
+    # One worker with the same global batch (2 replicas x 8): the same training, step by step.
+    single = tmp_path / "single"
+    result = run_cli(*multi_worker_args(topic_csv, single, batch_size=16, export_dir=""))
+    assert result.returncode == 0, result.stderr[-3000:]
+    ours, reference = (json.loads((d / "run" / "history.json").read_text()) for d in (workers, single))
+    assert len(ours) == len(reference) == 6
+    for a, b in zip(ours, reference):
+        for key in ("loss", "val_loss", "accuracy", "val_accuracy"):
+            assert a[key] == pytest.approx(b[key], abs=1e-4), (a, b)
+    metrics, expected = (json.loads((d / "run" / "metrics.json").read_text()) for d in (workers, single))
+    assert metrics["accuracy"] == pytest.approx(expected["accuracy"], abs=1e-6)
+    assert metrics["macro_f1"] == pytest.approx(expected["macro_f1"], abs=1e-6)
+
+
+def test_multi_worker_training_resumes_after_a_worker_is_killed(topic_csv, tmp_path):
+    args = multi_worker_args(topic_csv, tmp_path, epochs=40, patience=40, export_dir="")
+    processes = start_workers(args, tmp_path)
+    metadata = tmp_path / "run" / "backup" / "training_metadata.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and all(p.poll() is None for p in processes):
+        if metadata.exists() and json.loads(metadata.read_text() or "{}").get("epoch", 0) >= 3:
+            break
+        time.sleep(0.05)
+    assert all(p.poll() is None for p in processes), "training ended before the kill"
+    processes[1].kill()  # Mid-epoch: the chief now waits for it in every collective.
+    time.sleep(2)
+    processes[0].kill()
+    for p in processes:
+        p.wait(timeout=60)
+    backed_up = json.loads(metadata.read_text())["epoch"]
+    assert 3 <= backed_up < 40
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+    wait_all(start_workers(args, tmp_path), tmp_path)  # Both restarted, with the same command.
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [h["epoch"] for h in history] == list(range(1, 41))
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs_run"] == 40
+    for index in (0, 1):  # Both resumed from the chief's backup, at the same epoch (else their steps would not pair).
+        assert f"after epoch {backed_up} (BackupAndRestore)" in (tmp_path / f"worker{index}.log").read_text()

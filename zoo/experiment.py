@@ -16,6 +16,7 @@ import logging
 import math
 import pathlib
 import platform
+import tempfile
 import time
 
 from zoo import backbones
@@ -80,7 +81,22 @@ def train_and_evaluate(recipe, run_dir, runtime, dataset=None, export_dir=None, 
 
     With `export_dir`, exports the model as `model_name` (default: `export.default_model_name`); a name that already
     serves a model of other data is refused before training starts, unless `allow_dataset_change`.
+    Under multi-worker training only the chief writes `run_dir` and the export and returns the metrics; the other
+    tasks train in step with it and return None.
     """
+    if not runtime.is_chief:
+        # A multi-worker task other than the chief trains in step with it and writes only to a temporary directory
+        # (as the tf.distribute guide prescribes); it resumes from the chief's backup in `run_dir`.
+        with tempfile.TemporaryDirectory(prefix=f"textzoo-{runtime.task[0]}-{runtime.task[1]}-") as own_dir:
+            # It checks the export name as the chief does (so that both stop, or neither), and never exports.
+            return _train_and_evaluate(recipe, own_dir, runtime, dataset, export_dir, callbacks, model_name,
+                                       allow_dataset_change, shared_run_dir=run_dir)
+    return _train_and_evaluate(recipe, run_dir, runtime, dataset, export_dir, callbacks, model_name,
+                               allow_dataset_change)
+
+
+def _train_and_evaluate(recipe, run_dir, runtime, dataset, export_dir, callbacks, model_name, allow_dataset_change,
+                        shared_run_dir=None):
     started = time.time()
     run_dir = pathlib.Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -134,8 +150,12 @@ def train_and_evaluate(recipe, run_dir, runtime, dataset=None, export_dir=None, 
         dense=runtime.strategy.num_replicas_in_sync > 1)
     fit_started = time.time()
     history, best_epoch = training.fit(core, make(train, True), make(validation, False), run_dir,
-                                       recipe["epochs"], recipe["patience"], dataset.class_weight, callbacks)
+                                       recipe["epochs"], recipe["patience"], dataset.class_weight, callbacks,
+                                       shared_run_dir=shared_run_dir)
     fit_seconds = time.time() - fit_started
+    if not runtime.is_chief:
+        logging.info("Task %s %s finished training; the chief evaluates, saves and exports.", *runtime.task)
+        return None
     (run_dir / "history.json").write_text(json.dumps(history, indent=2))
 
     outputs = training.predict_in_order(core, make(test, False, with_index=True), len(test))

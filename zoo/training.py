@@ -4,12 +4,14 @@ The preprocessor runs in tf.data (asynchronously, on the CPU), so the model trai
 vectors and the same preprocessor layer is folded into the exported graph afterwards.
 """
 
+import contextlib
 import dataclasses
 import json
 import logging
 import os
 import pathlib
 import sys
+import types
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # Only the TensorFlow backend takes string inputs.
 
@@ -40,11 +42,23 @@ class Runtime:
     jit_compile: bool
     device: str
     seed: int
+    # Multi-worker training: this process's task ("worker", 1) and whether it is the chief, the one process that
+    # writes the run directory, the metrics and the export. A single process is its own chief.
+    task: tuple = (None, None)
+    is_chief: bool = True
 
     def record(self):
         return {"strategy": type(self.strategy).__name__, "replicas": self.strategy.num_replicas_in_sync,
                 "dtype_policy": self.dtype_policy, "jit_compile": self.jit_compile, "device": self.device,
-                "seed": self.seed}
+                "seed": self.seed, **({"task": list(self.task)} if self.task[0] else {})}
+
+
+def is_chief(task_type, task_id, cluster_spec=None):
+    """The tf.distribute convention: the "chief" task, or worker 0 of a cluster without one."""
+    if task_type is None or task_type == "chief":
+        return True
+    has_chief = bool(cluster_spec) and "chief" in cluster_spec
+    return task_type == "worker" and task_id == 0 and not has_chief
 
 
 def configure_runtime(seed=1337, dtype_policy="auto", jit_compile=None, strategy="default", family="transformer",
@@ -88,6 +102,10 @@ def configure_runtime(seed=1337, dtype_policy="auto", jit_compile=None, strategy
         distribution = tf.distribute.MirroredStrategy(devices=devices)
     elif strategy == "multi_worker":
         distribution = tf.distribute.MultiWorkerMirroredStrategy()
+        resolver = distribution.cluster_resolver
+        task = (resolver.task_type, resolver.task_id)
+        chief = is_chief(*task, resolver.cluster_spec().as_dict())
+        device = f"{device}, task {task[0]} {task[1]} of {len(resolver.cluster_spec().as_dict().get('worker', []))}"
     elif strategy == "tpu":
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address or "")
         tf.config.experimental_connect_to_cluster(resolver)
@@ -96,7 +114,9 @@ def configure_runtime(seed=1337, dtype_policy="auto", jit_compile=None, strategy
         device = "TPU"
     else:
         distribution = tf.distribute.get_strategy()
-    return Runtime(distribution, dtype_policy, bool(jit_compile), device, seed)
+    if strategy != "multi_worker":
+        task, chief = (None, None), True
+    return Runtime(distribution, dtype_policy, bool(jit_compile), device, seed, task, chief)
 
 
 _BATCH_SHUFFLE_BUFFER = 16
@@ -269,6 +289,74 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
             self.wait = self.previous[-1]["epoch"] - best["epoch"]
 
 
+class SharedBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore for multi-worker training, as the tf.distribute guide prescribes: every worker restores
+    from the chief's backup (`read_dir`, on storage all workers share), so all resume at the same epoch with the same
+    weights; each writes its own backup to `write_dir` (the chief's is `read_dir`; the others', a temporary
+    directory). Keras 3's callback has no notion of a chief. One process: both are the same directory."""
+
+    def __init__(self, read_dir, write_dir):
+        super().__init__(str(read_dir), delete_checkpoint=True)
+        self._write_dir = str(write_dir)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)  # Restores from read_dir; backups from here on go to write_dir.
+        self.backup_dir = self._write_dir
+        self._weights_path = os.path.join(self._write_dir, "latest.weights.h5")
+        self._training_metadata_path = os.path.join(self._write_dir, "training_metadata.json")
+        self._prev_weights_path = f"{self._weights_path}.bkp"
+        self._prev_training_metadata_path = f"{self._training_metadata_path}.bkp"
+
+
+@contextlib.contextmanager
+def keras_multi_worker_fixes(core):
+    """Makes Keras 3.15's `fit` work under MultiWorkerMirroredStrategy with more than one worker; elsewhere it does
+    nothing. Keras' TensorFlow trainer fails there in two places (keras-team/keras#20329 is an open report of
+    multi-worker failures):
+    - `_maybe_symbolic_build` reduces the first batch with `strategy.reduce("MEAN", batch)`, which a collective
+      strategy cannot do for a nest ("Attempt to convert a value (PerReplica ..."). The build needs only shapes and
+      dtypes: the dataset's element_spec has them, and reading it does not start an extra pass over the data,
+      which would advance a reshuffling dataset by one epoch (the one-worker run would then see other batches).
+    - `reduce_per_replica` averages the logs with `strategy.reduce("MEAN", v, axis=0)`, and the logs are scalars
+      ("Invalid reduction dimension 0 for input with 0 dimensions"); averaging across replicas only (`axis=None`)
+      gives every worker the same loss and metrics, which early stopping and the checkpoints must agree on.
+    Tested (tests/test_training.py::test_multi_worker_*): the workers' weights equal a one-worker run of the same
+    global batch. Re-check on every Keras upgrade."""
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    strategy = core.distribute_strategy
+    if not tf_trainer._collective_all_reduce_multi_worker(strategy):
+        yield
+        return
+
+    def symbolic_build(self, iterator=None, data_batch=None):
+        if data_batch is None and iterator is not None:
+            data_batch = iterator.data_adapter.get_tf_dataset().element_spec
+        with strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
+
+    original_reduce = tf_trainer.reduce_per_replica
+
+    def reduce_per_replica(values, strategy, reduction="auto"):
+        if reduction not in ("auto", "mean"):
+            return original_reduce(values, strategy, reduction)
+
+        def mean(v):
+            if not tf_trainer._is_per_replica_instance(v):
+                return v
+            return strategy.reduce("MEAN", v, axis=None)
+
+        return tf.nest.map_structure(mean, values)
+
+    core._maybe_symbolic_build = types.MethodType(symbolic_build, core)
+    tf_trainer.reduce_per_replica = reduce_per_replica
+    try:
+        yield
+    finally:
+        tf_trainer.reduce_per_replica = original_reduce
+        del core._maybe_symbolic_build
+
+
 def resumed_epoch(backup_dir):
     """The epoch a BackupAndRestore backup in `backup_dir` resumes at (0 when there is none)."""
     metadata = pathlib.Path(backup_dir) / "training_metadata.json"
@@ -277,17 +365,21 @@ def resumed_epoch(backup_dir):
     return int(json.loads(metadata.read_text())["epoch"])
 
 
-def fit(core, train_ds, validation_ds, run_dir, epochs, patience, class_weight=None, extra_callbacks=()):
+def fit(core, train_ds, validation_ds, run_dir, epochs, patience, class_weight=None, extra_callbacks=(),
+        shared_run_dir=None):
     """Keras fit with early stopping, best-weights checkpoint, BackupAndRestore, TensorBoard and history files.
 
     A killed run started again with the same run_dir resumes after the last finished epoch. Returns the
     per-epoch history (all epochs, including those before a resume) and the epoch of the best weights.
+    `shared_run_dir`: for a multi-worker task other than the chief, the chief's run directory, where the backup
+    and history it resumes from are read; this task writes only into `run_dir` (a temporary directory).
     """
     run_dir = pathlib.Path(run_dir)
+    shared_run_dir = pathlib.Path(shared_run_dir or run_dir)
     backup_dir = run_dir / "backup"
-    start = resumed_epoch(backup_dir)
+    start = resumed_epoch(shared_run_dir / "backup")
     history_file = run_dir / "history.jsonl"
-    previous = read_history(history_file, before_epoch=start)
+    previous = read_history(shared_run_dir / "history.jsonl", before_epoch=start)
     history_file.write_text("".join(json.dumps(r) + "\n" for r in previous))
     if start:
         logging.info("Resuming %s after epoch %d (BackupAndRestore).", run_dir, start)
@@ -301,11 +393,12 @@ def fit(core, train_ds, validation_ds, run_dir, epochs, patience, class_weight=N
         ResumableEarlyStopping(previous, patience=patience, restore_best_weights=False),
         keras.callbacks.TensorBoard(str(run_dir / "tensorboard")),
         *extra_callbacks,
-        keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=True),
+        SharedBackupAndRestore(shared_run_dir / "backup", backup_dir),
     ]
     verbose = 1 if sys.stdout.isatty() else 2
-    core.fit(train_ds, validation_data=validation_ds, epochs=epochs, callbacks=callbacks,
-             class_weight=class_weight, verbose=verbose, shuffle=False)  # tf.data shuffles already.
+    with keras_multi_worker_fixes(core):
+        core.fit(train_ds, validation_data=validation_ds, epochs=epochs, callbacks=callbacks,
+                 class_weight=class_weight, verbose=verbose, shuffle=False)  # tf.data shuffles already.
     if best_file.exists():
         core.load_weights(str(best_file))
     history = read_history(history_file)
