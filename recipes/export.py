@@ -6,6 +6,7 @@
 
 import json
 import os
+import sys
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # Only the TensorFlow backend takes string inputs.
 
@@ -37,7 +38,7 @@ def main(argv):
         path = export.export_run(run_dir, _EXPORT_DIR.value, model_name=_MODEL_NAME.value, verify=_VERIFY.value,
                                  allow_dataset_change=_ALLOW_DATASET_CHANGE.value)
     except export.ExportNameError as e:
-        raise app.UsageError(str(e))
+        sys.exit(f"Error: {e}")  # Bad input, not a bug: one line that says what to do.
     info = json.loads((path / "export_info.json").read_text())
     print(json.dumps({"export": str(path), "size_bytes": info["size_bytes"],
                       "verification": info.get("verification", {}).get("ok")}, indent=2))

@@ -212,13 +212,26 @@ def test_unknown_dataset_and_option():
         datasets.load("sms_spam", colour="red")
 
 
-def test_huge_text_is_cut(tmp_path):
+def test_huge_text_is_cut_to_the_served_input_limit(tmp_path):
+    limit = text_lib.MAX_INPUT_BYTES
     path = tmp_path / "data.jsonl"
-    rows = [{"text": ("x" * (datasets.MAX_TEXT_CHARS + 10)) if i == 0 else f"t {i}", "label": i % 2}
+    rows = [{"text": ("x" * (limit + 10)) if i == 0 else ("\u20ac" * limit if i == 1 else f"t {i}"), "label": i % 2}
             for i in range(20)]
     path.write_text("\n".join(json.dumps(r) for r in rows))
     dataset = datasets.load("custom", path=str(path))
-    assert max(len(t) for s in dataset.splits.values() for t in s.texts) == datasets.MAX_TEXT_CHARS
+    texts = [t for s in dataset.splits.values() for t in s.texts]
+    assert max(len(t) for t in texts if t.startswith("x")) == limit
+    euros = next(t for t in texts if t.startswith("\u20ac"))  # 3 bytes each: the cut falls inside one.
+    assert euros == "\u20ac" * (limit // 3) + "\ufffd"
+
+
+def test_input_limit_is_the_same_in_the_loader_and_the_served_graph():
+    import tensorflow as tf
+
+    limit = text_lib.MAX_INPUT_BYTES
+    texts = ["short", "x" * (limit + 5), "\u20ac" * limit, "\u00e9" * limit, "ok \U0001F600" * (limit // 7)]
+    served = text_lib.cut_to_input_limit_tf(tf.constant([t.encode() for t in texts])).numpy()
+    assert [s.decode() for s in served] == [text_lib.cut_to_input_limit(t) for t in texts]
 
 
 def test_email_text_header_modes():

@@ -21,6 +21,7 @@ import tensorflow as tf  # noqa: E402
 
 from zoo import backbones  # noqa: E402
 from zoo import heads  # noqa: E402
+from zoo import text as text_lib  # noqa: E402
 
 
 def _inputs_like(network):
@@ -48,9 +49,7 @@ def trim_padding(inputs):
     return {k: v[:, :longest] for k, v in inputs.items()}
 
 
-# Inputs longer than this many bytes are cut before preprocessing (the datasets cut texts at 1,000,000 characters):
-# one huge request must not take a server's memory.
-MAX_INPUT_BYTES = 1_000_000
+MAX_INPUT_BYTES = text_lib.MAX_INPUT_BYTES
 
 
 def preprocess_batch(preprocessor, texts):
@@ -131,10 +130,7 @@ class TextClassifier:
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
         def probabilities_of(texts):
-            # Cut first, then repair: a cut in the middle of a UTF-8 sequence, and any invalid bytes a client sent,
-            # become U+FFFD instead of failing the tokenizers.
-            texts = tf.strings.substr(texts, 0, MAX_INPUT_BYTES)
-            texts = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
+            texts = text_lib.cut_to_input_limit_tf(texts)  # The datasets' limit (zoo.text), and UTF-8 repaired.
             outputs = run_core(core, preprocess_batch(preprocessor, texts))
             return tf.cast(heads.class_probabilities(outputs, head_type), tf.float32)
 

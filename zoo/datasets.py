@@ -29,8 +29,9 @@ DEFAULT_SEED = 1337
 # Fractions of the whole dataset, used where the source has no official split.
 DEFAULT_VALIDATION_FRACTION = 0.1
 DEFAULT_TEST_FRACTION = 0.2
-# Texts longer than this are cut when read: a classifier reads far less, and one huge file must not exhaust memory.
-MAX_TEXT_CHARS = 1_000_000
+# Readers read at most this much of one file or field (a guard on memory); every text is then cut to the input limit
+# the served model applies too (zoo.text.MAX_INPUT_BYTES), in `load`.
+_READ_LIMIT_BYTES = 4 * text_lib.MAX_INPUT_BYTES
 BALANCE_MODES = (None, "downsample", "class_weight")
 EMAIL_HEADER_MODES = ("subject", "none", "all")
 
@@ -127,8 +128,8 @@ def _find_file(root, name):
 
 def _read_bytes(path, decoder):
     with open(path, "rb") as f:
-        data = f.read(MAX_TEXT_CHARS * 4)
-    return decoder.decode(data, where=str(path))[:MAX_TEXT_CHARS]
+        data = f.read(_READ_LIMIT_BYTES)
+    return decoder.decode(data, where=str(path))
 
 
 _SPAM_GROUPS = {
@@ -187,7 +188,7 @@ def read_spam_assassin(path, headers="subject"):
                     raw = json.loads(f.read_bytes())["text"]
                 except (ValueError, KeyError) as e:
                     raise DatasetError(f"{f}: expected a JSON object with a 'text' field ({e}).")
-                texts.append(email_text(raw[:MAX_TEXT_CHARS], headers))
+                texts.append(email_text(raw[:_READ_LIMIT_BYTES], headers))
                 labels.append(label)
         else:  # Canonical archives: one raw message per file, plus a `cmds` file.
             for f in sorted(group.iterdir()):
@@ -237,7 +238,7 @@ def _read_orange_tab(path, decoder):
                     f"{path}:{line_number}: expected 2 tab-separated fields (class, text), received {len(fields)}."
                 )
             names.append(fields[0])
-            texts.append(fields[1][:MAX_TEXT_CHARS])
+            texts.append(fields[1])
     if not texts:
         raise DatasetError(f"{path}: no rows after the 3 header rows.")
     return texts, names
@@ -292,7 +293,7 @@ def read_imdb(path):
         )
         texts, labels = [], []
         for text, label in ds.as_numpy_iterator():
-            texts.append(decoder.decode(text, where=f"{root / split}")[:MAX_TEXT_CHARS])
+            texts.append(decoder.decode(text, where=f"{root / split}"))
             labels.append(int(label))
         splits[split] = (texts, labels)
     return RawData(splits, ["neg", "pos"], "aclImdb-v1", decoder.report())
@@ -363,8 +364,8 @@ def _csv_records(path, content, delimiter):
     """Rows of a CSV/TSV as dicts, strictly: a quote left open or a row with the wrong number of fields is an error
     naming the line where the row starts (the lenient default reads an open quote to the end of the file and turns
     every row after it into one text)."""
-    # Texts up to MAX_TEXT_CHARS are kept; the csv module refuses fields over 128 KiB by default.
-    csv.field_size_limit(max(csv.field_size_limit(), 4 * MAX_TEXT_CHARS))
+    # Long texts are kept (and cut in `load`); the csv module refuses fields over 128 KiB by default.
+    csv.field_size_limit(max(csv.field_size_limit(), _READ_LIMIT_BYTES))
     reader = csv.reader(content.splitlines(keepends=True), delimiter=delimiter, strict=True)
     row_start = 1  # The line the row being read starts on.
     try:
@@ -463,7 +464,7 @@ def _read_table_file(path, text_columns, label_column, decoder):
     texts, values = [], []
     for line_number, row in _records(path, decoder):
         parts = [_column(row, c, path, line_number) for c in text_columns]
-        texts.append("\n\n".join(str(p) for p in parts if p not in (None, ""))[:MAX_TEXT_CHARS])
+        texts.append("\n\n".join(str(p) for p in parts if p not in (None, "")))
         value = _column(row, label_column, path, line_number)
         if value is None or not str(value).strip():
             raise DatasetError(f"{path}:{line_number}: empty label in column {label_column!r}.")
@@ -728,7 +729,8 @@ def load(name, path=None, offline=None, seed=DEFAULT_SEED, validation_fraction=D
             np.asarray(y, dtype=np.int64), minlength=len(raw.class_names)).tolist()))}
         for s, (t, y) in raw.splits.items()
     }
-    splits = raw.splits
+    # The served model's input limit, applied to the data it is trained and evaluated on.
+    splits = {s: ([text_lib.cut_to_input_limit(t) for t in texts], labels) for s, (texts, labels) in raw.splits.items()}
     if clean:
         splits = {s: ([text_lib.clean_text(t, clean) for t in texts], labels) for s, (texts, labels) in splits.items()}
     splits, dedup = deduplicate(splits)
