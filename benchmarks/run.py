@@ -16,6 +16,7 @@ import datetime
 import json
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 import time
@@ -237,6 +238,12 @@ def append_row(results_file, row):
         f.write(("\n" if cut_short else "") + json.dumps(row, default=str) + "\n")
 
 
+def _stop(signum, frame):
+    # `kill` (SIGTERM) stops the run as Ctrl-C does: the running recipe's process is killed with it (an orphan would
+    # go on writing its row beside a resumed run), and the same command resumes.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}.")
@@ -302,4 +309,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _stop)
     app.run(main)

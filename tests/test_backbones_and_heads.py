@@ -62,10 +62,14 @@ def test_classifier_end_to_end_probabilities_and_save_load(built, tmp_path):
     probabilities = model.predict_proba(texts)
     assert probabilities.shape == (8, 3)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
-    model.save(tmp_path / "model")
+    # Batched by length and put back in order: each row is its own text's.
+    one_by_one = np.concatenate([model.predict_proba([t]) for t in texts])
+    np.testing.assert_allclose(model.predict_proba(texts, batch_size=3), one_by_one, atol=1e-5)
+    model.save(tmp_path / "model", held_out_texts=texts[:2])
     restored = classifier.TextClassifier.load(tmp_path / "model")
     np.testing.assert_allclose(restored.predict_proba(texts), probabilities, atol=1e-6)
     assert restored.class_names == ["a", "b", "c"]
+    assert restored.held_out_texts() == texts[:2] and model.held_out_texts() == []
 
 
 def test_bert_small_uses_pretrained_weights_and_waterfall():
@@ -188,18 +192,16 @@ def test_ngram_counts_are_sparse_and_old_dense_runs_still_load(tmp_path):
 
 
 def test_evaluation_draws_no_rnn_dropout_masks():
-    """Keras 3.15's RNNs draw dropout masks even when not training; evaluation must not (nor advance their seeds)."""
-    from zoo import training
-
+    """Keras 3.15's RNNs draw dropout masks even when not training; evaluation and serving (one function,
+    TextClassifier.probabilities_fn) must not, nor advance their seeds."""
     backbone = backbones.build("glove_bilstm", {"units": 4, "max_tokens": 200, "dropout": 0.5}, 12, TEXTS)
     core = classifier.build_core(backbone, 2, "softmax")
-    labels = np.arange(len(TEXTS)) % 2
-    dataset = training.make_dataset(TEXTS, labels, backbone.preprocessor, "softmax", 4, with_index=True)
+    model = classifier.TextClassifier("glove_bilstm", backbone.preprocessor, core, ["a", "b"], "softmax")
     seeds = [v for v in core.variables if "seed_generator" in v.path]
     assert seeds, "the LSTM cells' dropout has no seed generator to check"
     before = [np.asarray(v) for v in seeds]
-    first = training.predict_in_order(core, dataset, len(TEXTS))
+    first = model.predict_proba(TEXTS)
     for variable, value in zip(seeds, before):
         np.testing.assert_array_equal(np.asarray(variable), value)
-    np.testing.assert_array_equal(training.predict_in_order(core, dataset, len(TEXTS)), first)
+    np.testing.assert_array_equal(model.predict_proba(TEXTS), first)
     assert all(cell.dropout == 0.5 for cell in core._flatten_layers() if hasattr(cell, "get_dropout_mask"))

@@ -107,8 +107,8 @@ def test_failing_recipe_is_recorded_and_the_run_goes_on(tmp_path, monkeypatch, p
 
 
 def test_real_tiny_run_interrupted_then_resumed_with_well_formed_rows(tmp_path):
-    """`benchmarks.run` at the tiny budget, Ctrl-C'd (SIGINT to its process group, as a terminal sends it) while its
-    second recipe runs; the same command again runs only that recipe and writes the report."""
+    """`benchmarks.run` at the tiny budget, stopped by `kill` (SIGTERM to the runner alone) while its second recipe
+    runs: the recipe's process goes with it. The same command again runs only that recipe and writes the report."""
     import signal
 
     command = [sys.executable, "-m", "benchmarks.run", "--recipes=ngram_linear_bbc_news,ngram_linear_reuters_r8",
@@ -125,9 +125,12 @@ def test_real_tiny_run_interrupted_then_resumed_with_well_formed_rows(tmp_path):
     deadline = time.time() + 300
     while not recipe_rows() and first.poll() is None and time.time() < deadline:
         time.sleep(0.2)
-    os.killpg(first.pid, signal.SIGINT)
+    first.send_signal(signal.SIGTERM)
     _, stderr = first.communicate(timeout=120)
     assert first.returncode != 0 and "Run the same command again to resume run" in stderr, stderr[-2000:]
+    orphans = subprocess.run(["pgrep", "-f", f"benchmarks.one .*--output_dir={tmp_path}"], capture_output=True,
+                             text=True).stdout.split()
+    assert not orphans, "the recipe's process outlived the runner"
     assert [r["recipe"] for r in recipe_rows()] == ["ngram_linear_bbc_news"]
     assert not (tmp_path / "RESULTS.md").exists()
 

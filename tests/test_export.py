@@ -59,6 +59,20 @@ def test_tiny_recipe_writes_every_file_and_real_metrics(tiny_runs, backbone):
 
 
 @pytest.mark.parametrize("backbone", backbones.names())
+def test_test_metrics_are_those_of_the_exported_model(tiny_runs, backbone):
+    """One path from text to probabilities: metrics.json's test predictions equal, example by example, what the
+    export serves for the same texts."""
+    run, metrics = tiny_runs[backbone]
+    config = json.loads((run / "config.json").read_text())
+    texts = experiment.load_data(config["recipe"], seed=config["runtime"]["seed"]).splits["test"].texts
+    rows = [json.loads(line) for line in (run / "test_predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == len(texts) == metrics["num_examples"]
+    serve = tf.saved_model.load(metrics["export"]).signatures["serving_default"]
+    served = serve(text=tf.constant(texts))["probabilities"].numpy()
+    np.testing.assert_allclose(served, [r["probabilities"] for r in rows], atol=1e-5)
+
+
+@pytest.mark.parametrize("backbone", backbones.names())
 def test_tiny_recipe_export_is_verified_and_versioned(tiny_runs, exports, backbone):
     run, metrics = tiny_runs[backbone]
     path = pathlib.Path(metrics["export"])
@@ -234,10 +248,12 @@ def test_op_set_check_fails_on_round_robin_trim(tmp_path):
     backbone = backbones.build("bert_small", {}, 16, None)
     backbone.preprocessor.truncate = "round_robin"
     core = classifier.build_core(backbone, 2, "softmax")
-    model = classifier.TextClassifier("bert_small", backbone.preprocessor, core, ["a", "b"], "softmax",
-                                      backbone.save_preprocessor)
+    classifier.TextClassifier("bert_small", backbone.preprocessor, core, ["a", "b"], "softmax",
+                              backbone.save_preprocessor).save(tmp_path / "model")
+    model = classifier.TextClassifier.load(tmp_path / "model")
+    assert model.preprocessor.truncate == "round_robin"
     with pytest.raises(RuntimeError, match=r"TFText>RoundRobinTrim"):
-        export.export_classifier(model, tmp_path, "round_robin", verify_texts=["a text"])
+        export.export_classifier(model, tmp_path / "exports", "round_robin", verify_texts=["a text"])
 
 
 def run_module(module, *args, stdin=None):

@@ -49,7 +49,7 @@ def trim_padding(inputs):
     return {k: v[:, :longest] for k, v in inputs.items()}
 
 
-MAX_INPUT_BYTES = text_lib.MAX_INPUT_BYTES
+HELD_OUT_FILE = "held_out_texts.json"
 
 
 def preprocess_batch(preprocessor, texts):
@@ -114,10 +114,12 @@ def rnn_dropout_off(core):
 class TextClassifier:
     """Strings in, class probabilities out: a preprocessor layer and the trained core model."""
 
-    def __init__(self, backbone_name, preprocessor, core, class_names, head_type, save_preprocessor=None):
+    def __init__(self, backbone_name, preprocessor, core, class_names, head_type, save_preprocessor=None,
+                 directory=None):
         self.backbone_name = backbone_name
         self._save_preprocessor = save_preprocessor
         self._probabilities = None
+        self.directory = directory  # Where it was loaded from (`load`); an export reads its vocabulary files there.
         self.preprocessor = preprocessor
         self.core = core
         self.class_names = list(class_names)
@@ -138,26 +140,40 @@ class TextClassifier:
             return probabilities_of.get_concrete_function()
 
     def predict_proba(self, texts, batch_size=64):
+        """[len(texts), num_classes] probabilities, in the order of `texts`, through `probabilities_fn` (the
+        function the export serves). Texts go in batches of similar length (sorted by characters, the order put
+        back after): transformer chunks are then padded little."""
         if self._probabilities is None:  # One traced function for every call, not a fresh trace per call.
             self._probabilities = self.probabilities_fn()
         fn = self._probabilities
         texts = list(texts)
         if not texts:
             return np.zeros((0, len(self.class_names)), dtype=np.float32)
-        return np.concatenate([fn(tf.constant(texts[i:i + batch_size], dtype=tf.string)).numpy()
-                               for i in range(0, len(texts), batch_size)])
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        outputs = np.concatenate([fn(tf.constant([texts[i] for i in order[start:start + batch_size]],
+                                                 dtype=tf.string)).numpy()
+                                  for start in range(0, len(texts), batch_size)])
+        return outputs[np.argsort(order)]
 
     def save_preprocessor(self, directory):
         """Writes the preprocessor's state (vocabularies, config) as files under `directory`."""
         self._save_preprocessor(directory)
 
-    def save(self, directory):
+    def save(self, directory, held_out_texts=()):
+        """Writes the classifier to `directory`, with `held_out_texts` (a few test texts) that an export of it is
+        verified on and warms TF Serving up with, whichever command exports it."""
         directory = pathlib.Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.core.save(directory / "core.keras")
         self.save_preprocessor(directory / "preprocessor")
+        (directory / HELD_OUT_FILE).write_text(json.dumps(list(held_out_texts), ensure_ascii=False))
         (directory / "classifier.json").write_text(json.dumps({
             "backbone": self.backbone_name, "class_names": self.class_names, "head_type": self.head_type}, indent=2))
+
+    def held_out_texts(self):
+        """The held-out texts saved with the classifier (none for one built in memory)."""
+        path = self.directory and pathlib.Path(self.directory) / HELD_OUT_FILE
+        return json.loads(path.read_text()) if path and path.exists() else []
 
     @classmethod
     def load(cls, directory):
@@ -172,4 +188,5 @@ class TextClassifier:
         def copy_preprocessor(target):
             shutil.copytree(directory / "preprocessor", target, dirs_exist_ok=True)
 
-        return cls(info["backbone"], preprocessor, core, info["class_names"], info["head_type"], copy_preprocessor)
+        return cls(info["backbone"], preprocessor, core, info["class_names"], info["head_type"], copy_preprocessor,
+                   directory)

@@ -7,7 +7,8 @@ Run directory:
     report.txt             scikit-learn classification report
     confusion_matrix.png, training_curves.png
     test_predictions.jsonl one line per test example
-    model/                 the trained classifier (core.keras, preprocessor/, classifier.json)
+    model/                 the trained classifier (core.keras, preprocessor/, classifier.json, held_out_texts.json):
+                           the test metrics and every export are computed from this directory
     checkpoints/, tensorboard/, backup/ (only while a run is unfinished)
 """
 
@@ -38,6 +39,10 @@ def library_versions():
     return {"python": platform.python_version(), "tensorflow": tensorflow.__version__,
             "tensorflow_text": tensorflow_text.__version__, "keras": keras.__version__,
             "keras_hub": keras_hub.__version__, "scikit_learn": sklearn.__version__, "numpy": numpy.__version__}
+
+
+# Test texts saved with the model: an export is verified on them (and replays them to warm TF Serving up).
+HELD_OUT_TEXTS = 32
 
 
 class RunDirError(ValueError):
@@ -144,10 +149,9 @@ def _train_and_evaluate(recipe, run_dir, runtime, dataset, export_dir, callbacks
         config["warning"] = backbone.weights.get("warning")
     (run_dir / "config.json").write_text(json.dumps(config, indent=2, default=str))
 
-    make = lambda split, shuffle, with_index=False: training.make_dataset(  # noqa: E731
+    make = lambda split, shuffle: training.make_dataset(  # noqa: E731
         split.texts, split.labels, backbone.preprocessor, head_type, batch_size, shuffle=shuffle,
-        seed=runtime.seed, bucket_width=bucket_width, with_index=with_index,
-        dense=runtime.strategy.num_replicas_in_sync > 1)
+        seed=runtime.seed, bucket_width=bucket_width, dense=runtime.strategy.num_replicas_in_sync > 1)
     fit_started = time.time()
     history, best_epoch = training.fit(core, make(train, True), make(validation, False), run_dir,
                                        recipe["epochs"], recipe["patience"], dataset.class_weight, callbacks,
@@ -158,9 +162,14 @@ def _train_and_evaluate(recipe, run_dir, runtime, dataset, export_dir, callbacks
         return None
     (run_dir / "history.json").write_text(json.dumps(history, indent=2))
 
-    outputs = training.predict_in_order(core, make(test, False, with_index=True), len(test))
-    probabilities = heads.class_probabilities(outputs, head_type)
-    probabilities = probabilities.numpy() if hasattr(probabilities, "numpy") else probabilities
+    # The saved model is the one hand-off: the test metrics are those of the classifier read back from
+    # <run_dir>/model/, through the function its export serves, and the export reads the same directory.
+    classifier_lib.TextClassifier(recipe["backbone"], backbone.preprocessor, core, dataset.class_names, head_type,
+                                  backbone.save_preprocessor).save(run_dir / "model", test.texts[:HELD_OUT_TEXTS])
+    model = classifier_lib.TextClassifier.load(run_dir / "model")
+    evaluation_started = time.time()
+    probabilities = model.predict_proba(test.texts)
+    evaluation_seconds = time.time() - evaluation_started
     metrics = evaluation.write_evaluation(run_dir, test.labels, probabilities, dataset.class_names, test.texts,
                                           history, title=recipe["recipe"])
     metrics.update({
@@ -169,17 +178,13 @@ def _train_and_evaluate(recipe, run_dir, runtime, dataset, export_dir, callbacks
         "backbone": recipe["backbone"], "weights_source": backbone.weights.get("source"),
         "pretrained": backbone.weights.get("pretrained"), "head_type": head_type, "best_epoch": best_epoch,
         "epochs_run": len(history), "fit_seconds": round(fit_seconds, 2),
+        "evaluation_seconds": round(evaluation_seconds, 2),
         "examples": {s: len(dataset.splits[s]) for s in datasets.SPLITS},
     })
     if "warning" in config:
         metrics["warning"] = config["warning"]
-
-    model = classifier_lib.TextClassifier(recipe["backbone"], backbone.preprocessor, core, dataset.class_names,
-                                          head_type, backbone.save_preprocessor)
-    model.save(run_dir / "model")
     if export_dir is not None:
-        metrics["export"] = str(export.export_run(run_dir, export_dir, classifier=model, metrics=metrics,
-                                                  verify_texts=test.texts[:32], model_name=model_name,
+        metrics["export"] = str(export.export_run(run_dir, export_dir, metrics=metrics, model_name=model_name,
                                                   allow_dataset_change=allow_dataset_change))
     metrics["wall_seconds"] = round(time.time() - started, 2)
     # metrics.json last: its presence marks a finished run.

@@ -36,8 +36,8 @@ import tensorflow as tf  # noqa: E402
 
 from zoo import backbones  # noqa: E402
 from zoo import classifier as classifier_lib  # noqa: E402
+from zoo import text as text_lib  # noqa: E402
 
-MAX_INPUT_BYTES = classifier_lib.MAX_INPUT_BYTES
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 SERVING_CHECK = pathlib.Path(__file__).with_name("serving_check.py")
 
@@ -108,13 +108,16 @@ def _set_classify_method(saved_model_dir):
 
 
 def write_saved_model(model, path):
-    """Writes `model` (a TextClassifier) as a SavedModel with both signatures and a labels asset."""
+    """Writes `model` (a TextClassifier loaded from its directory) as a SavedModel with both signatures and a labels
+    asset."""
+    if model.directory is None:
+        raise ValueError("Export a classifier loaded from its directory (TextClassifier.load): the export reads its "
+                         "vocabulary files there. Received one built in memory; save it and load it first.")
     model.predict_proba(["build"])  # A classifier loaded from files has unbuilt layers until first called.
     with tempfile.TemporaryDirectory() as tmp:
-        # The exported preprocessor reads its vocabularies from files, which SavedModel copies into assets/; the
-        # files must exist until write_out.
-        model.save_preprocessor(pathlib.Path(tmp) / "preprocessor")
-        preprocessor = backbones.serving_preprocessor(model.backbone_name, pathlib.Path(tmp) / "preprocessor")
+        # The exported preprocessor reads its vocabularies from the saved files, which SavedModel copies into assets/.
+        preprocessor = backbones.serving_preprocessor(model.backbone_name,
+                                                      pathlib.Path(model.directory) / "preprocessor")
         serve, classify, probabilities_of = _serving_fns(model, preprocessor)
         archive = keras.export.ExportArchive()
         archive.track(model.core)
@@ -292,7 +295,7 @@ def export_classifier(model, export_dir, model_name, info=None, verify_texts=Non
                              "outputs": {"classes": "string [batch, num_classes]",
                                          "scores": "float32 [batch, num_classes]"}},
             },
-            "max_input_bytes": MAX_INPUT_BYTES,
+            "max_input_bytes": text_lib.MAX_INPUT_BYTES,
             "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             **(info or {}),
         }
@@ -338,23 +341,19 @@ def verify_export(path, texts, expected, tolerance=1e-5):
     return report
 
 
-def export_run(run_dir, export_dir, classifier=None, metrics=None, model_name=None, verify=True, verify_texts=None,
-               allow_dataset_change=False):
-    """Exports a finished (or just trained) run directory; verifies on `verify_texts` (default: test previews).
+def export_run(run_dir, export_dir, metrics=None, model_name=None, verify=True, allow_dataset_change=False):
+    """Exports the classifier saved in `<run_dir>/model/` (the one hand-off from training); verifies it on the
+    held-out texts saved with it and on awkward inputs.
 
     The model name defaults to `default_model_name` (backbone and data); see `check_export_target` for the refusal.
     """
     run_dir = pathlib.Path(run_dir)
     config = json.loads((run_dir / "config.json").read_text())
-    model = classifier or classifier_lib.TextClassifier.load(run_dir / "model")
+    model = classifier_lib.TextClassifier.load(run_dir / "model")
     if metrics is None and (run_dir / "metrics.json").exists():
         metrics = json.loads((run_dir / "metrics.json").read_text())
     metrics = metrics or {}
     name = model_name or default_model_name(config)
-    held_out = list(verify_texts or [])[:32]
-    predictions = run_dir / "test_predictions.jsonl"
-    if not held_out and predictions.exists():
-        held_out = [json.loads(line)["text_preview"] for line in predictions.read_text().splitlines()[:32]]
     info = {
         "recipe": config["recipe"],
         "dataset": {"name": config["dataset"]["dataset"], "variant": config["dataset"]["variant"],
@@ -365,6 +364,6 @@ def export_run(run_dir, export_dir, classifier=None, metrics=None, model_name=No
         "run_dir": str(run_dir.resolve()),
     }
     awkward = ["", "   ", "\u00e9t\u00e9 \U0001F600 \u4e2d\u6587 \u0645\u0631\u062d\u0628\u0627"]
-    return export_classifier(model, export_dir, name, info, held_out + awkward, verify=verify,
+    return export_classifier(model, export_dir, name, info, model.held_out_texts() + awkward, verify=verify,
                              identity=data_identity(config, model.class_names),
                              allow_dataset_change=allow_dataset_change)

@@ -19,7 +19,6 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from zoo import classifier  # noqa: E402
 from zoo import heads  # noqa: E402
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
@@ -123,42 +122,40 @@ _BATCH_SHUFFLE_BUFFER = 16
 
 
 def make_dataset(texts, labels, preprocessor, head_type, batch_size, shuffle=False, seed=None, bucket_width=None,
-                 with_index=False, dense=False):
-    """A tf.data pipeline: (text, label) -> batches of (preprocessed inputs, labels in the head's form[, index]).
+                 dense=False):
+    """A tf.data pipeline: (text, label) -> batches of (preprocessed inputs, labels in the head's form).
 
     With `bucket_width` (transformer inputs with a `padding_mask`), examples are grouped by token length in buckets
     of that width and each batch is padded only to its longest example: no compute is spent on padding, which is
     where BERT's time goes on a CPU. Shuffled before and after bucketing, so batches stay random.
-    `with_index` adds each example's position, to put predictions back in order. `dense` turns sparse inputs (the
-    n-gram counts) dense: tf.distribute cannot split a SparseTensor batch between replicas (Keras 3.15, TF 2.20:
-    "SparseTensor has no attribute device"), and the network takes either.
+    `dense` turns sparse inputs (the n-gram counts) dense: tf.distribute cannot split a SparseTensor batch between
+    replicas (Keras 3.15, TF 2.20: "SparseTensor has no attribute device"), and the network takes either.
     """
     n = len(texts)
     ds = tf.data.Dataset.from_tensor_slices((tf.constant(list(texts), dtype=tf.string),
-                                             tf.constant(np.asarray(labels), dtype=tf.int32),
-                                             tf.range(n, dtype=tf.int32)))
+                                             tf.constant(np.asarray(labels), dtype=tf.int32)))
     if bucket_width:
         # Tokenise once, in chunks (fast), and keep the examples trimmed to their own length in memory (a few
         # hundred bytes each): later epochs spend no CPU on tokenising, which on a 2-core machine competes with
         # training (long texts: BBC News epochs ran 30 % slower than their median step before this).
-        ds = ds.batch(256).map(lambda x, y, i: (preprocessor(x), y, i), num_parallel_calls=tf.data.AUTOTUNE)
-        ds = ds.unbatch().map(lambda x, y, i: (_trim_example(x), y, i), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.batch(256).map(lambda x, y: (preprocessor(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.unbatch().map(lambda x, y: (_trim_example(x), y), num_parallel_calls=tf.data.AUTOTUNE)
         ds = ds.cache()
         if shuffle:
             ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-        length = lambda x, y, i: tf.shape(x["token_ids"])[0]  # noqa: E731
+        length = lambda x, y: tf.shape(x["token_ids"])[0]  # noqa: E731
         longest = int(preprocessor.sequence_length)
         boundaries = list(range(bucket_width + 1, longest + 1, bucket_width))
         pad_id = preprocessor.tokenizer.pad_token_id
         ds = ds.bucket_by_sequence_length(
             length, bucket_boundaries=boundaries, bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
             padding_values=({k: (tf.constant(pad_id, v.dtype) if k == "token_ids" else tf.zeros([], v.dtype))
-                             for k, v in ds.element_spec[0].items()}, 0, 0))
+                             for k, v in ds.element_spec[0].items()}, 0))
         if shuffle:
             # Mixes the buckets' batches (and the partial batches every bucket flushes at the end of an epoch).
             # A small buffer: the first step waits until it is full.
             ds = ds.shuffle(_BATCH_SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
-        ds = ds.map(lambda x, y, i: _pack(x, y, i, head_type, with_index))
+        ds = ds.map(lambda x, y: (x, heads.prepare_labels(y, head_type)))
         # tf.data's default graph rewrites run each time an iterator is made (every epoch, every evaluation) and,
         # over a graph holding keras-hub's tokenizer, took ~11 s each (measured on Reuters R8: epoch 2 of 400
         # examples 33 s -> 21 s without them). This pipeline sets its own parallelism and prefetching.
@@ -168,8 +165,8 @@ def make_dataset(texts, labels, preprocessor, head_type, batch_size, shuffle=Fal
     else:
         if shuffle:
             ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-        ds = ds.batch(batch_size).map(lambda x, y, i: _pack(_densify(preprocessor(x)) if dense else preprocessor(x),
-                                                            y, i, head_type, with_index),
+        ds = ds.batch(batch_size).map(lambda x, y: (_densify(preprocessor(x)) if dense else preprocessor(x),
+                                                    heads.prepare_labels(y, head_type)),
                                       num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
@@ -183,31 +180,12 @@ def _trim_example(x):
     return {k: v[:length] for k, v in x.items()}
 
 
-def _pack(x, y, i, head_type, with_index):
-    y = heads.prepare_labels(y, head_type)
-    return (x, y, i) if with_index else (x, y)
-
-
 def estimated_batches(n, batch_size, bucket_width=None, sequence_length=None):
     """Batches per epoch: bucketing adds at most one partial batch per bucket."""
     batches = -(-n // batch_size)
     if bucket_width and sequence_length:
         batches += -(-sequence_length // bucket_width)
     return batches
-
-
-def predict_in_order(core, dataset, n):
-    """Model outputs for a `with_index` dataset, in the original example order (bucketing reorders them)."""
-    # A plain call, not predict_on_batch: under a distribution strategy that splits and re-joins the batch.
-    predict = tf.function(lambda x: core(x, training=False), reduce_retracing=True)
-    outputs = None
-    with classifier.rnn_dropout_off(core):  # Traced (lazily, per shape) without drawing RNN dropout masks.
-        for x, _, index in dataset:
-            batch = np.asarray(predict(x))
-            if outputs is None:
-                outputs = np.zeros((n,) + batch.shape[1:], dtype=np.float32)
-            outputs[index.numpy()] = batch
-    return outputs
 
 
 @keras.saving.register_keras_serializable(package="textzoo")
