@@ -4,12 +4,11 @@ Run by `benchmarks.run`; by hand: python -m benchmarks.one --recipe=ngram_linear
 """
 
 import json
-import os
 import pathlib
 import resource
 import time
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # Only the TensorFlow backend takes string inputs.
+import zoo  # Sets KERAS_BACKEND before keras is imported.
 
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
@@ -19,7 +18,7 @@ _BUDGET = flags.DEFINE_enum("budget", "quick", ["tiny", "quick", "full"], "Recip
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "benchmarks/results", "Results directory (runs/ and exports/ "
                                   "go under it).")
 _RESULT_FILE = flags.DEFINE_string("result_file", None, "Where to write this recipe's result row (JSON).")
-_SEED = flags.DEFINE_integer("seed", 1337, "Seed.")
+_SEED = flags.DEFINE_integer("seed", zoo.DEFAULT_SEED, "Seed.")
 _STOCK_STEPS = flags.DEFINE_integer("stock_steps", 5, "Timed training steps of the keras-hub stock pipeline.")
 _WARMUP_STEPS = flags.DEFINE_integer("warmup_steps", 3, "Steps left out of every training timing.")
 _INFERENCE_BATCHES = flags.DEFINE_integer("inference_batches", 6, "Timed batches per inference batch size.")
@@ -140,8 +139,8 @@ def main(argv):
                "wall_seconds": round(time.time() - started, 1)}
         pathlib.Path(_RESULT_FILE.value).write_text(json.dumps(row, indent=2))
         return
-    batch_size = recipe["batch_size"] * runtime.strategy.num_replicas_in_sync
     config = json.loads((run_dir / "config.json").read_text())
+    batch_size = config["input"]["batch_size"]  # As the experiment decided and recorded.
     export_path = pathlib.Path(metrics["export"])
     export_info = json.loads((export_path / "export_info.json").read_text())
     row = {
@@ -151,7 +150,7 @@ def main(argv):
         "pretrained": config["weights"].get("pretrained"), "head": metrics["head_type"],
         "examples": metrics["examples"], "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
         "epochs_run": metrics["epochs_run"], "sequence_length": recipe["sequence_length"],
-        "batch_size": batch_size, "bucket_width": recipe["bucket_width"] if family == "transformer" else None,
+        "batch_size": batch_size, "bucket_width": config["input"]["bucket_width"],
         **timer.summary(batch_size, len(dataset.splits["train"])),
         "export": str(export_path), "export_size_bytes": export_info["size_bytes"],
         "device": runtime.device, "dtype_policy": runtime.dtype_policy, "run_dir": str(run_dir),
@@ -166,9 +165,8 @@ def main(argv):
         row["parity_max_abs_diff"] = stock.pop("parity_max_abs_diff")
         # The same pipeline the training epochs ran (same seed and buckets), without the model.
         train = dataset.splits["train"]
-        batches = training.make_dataset(train.texts, train.labels, model.preprocessor, metrics["head_type"],
-                                        batch_size, shuffle=True, seed=runtime.seed,
-                                        bucket_width=recipe["bucket_width"])
+        batches = experiment.input_pipeline(config["input"], train, model.preprocessor, metrics["head_type"],
+                                            runtime.seed, shuffle=True)
         row["train_token_share_of_stock"] = timing.token_share(batches, len(train), recipe["sequence_length"])
         row["stock_keras_hub"] = stock
         if stock["train_examples_per_second"] and row["train_examples_per_second_epoch"]:

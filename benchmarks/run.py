@@ -25,7 +25,8 @@ import time
 # os.environ (TF2_BEHAVIOR, KMP_INIT_AT_FORK, TPU_ML_PLATFORM, ENABLE_RUNTIME_UPTIME_TELEMETRY, ...) that every child
 # would inherit; with ENABLE_RUNTIME_UPTIME_TELEMETRY=1 alone, BERT training ran with fewer cores busy: 20 Newsgroups'
 # second epoch took 135 s instead of 93 s (benchmarks.one by hand, TF 2.21; the KMP_* ones made no difference).
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # Only the TensorFlow backend takes string inputs.
+import zoo  # noqa: E402  Sets KERAS_BACKEND (and imports no TensorFlow).
+
 CHILD_ENV = dict(os.environ)
 
 from absl import app  # noqa: E402
@@ -48,7 +49,7 @@ _BUDGET = flags.DEFINE_enum("budget", "quick", list(catalog.BUDGETS), "quick: th
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "benchmarks/results", "Where results, runs and exports go.")
 _INCLUDE_RANDOM_INIT = flags.DEFINE_bool("include_random_init", False, "Also run BERT recipes whose pretrained "
                                          "weights cannot be found, randomly initialised (flagged in the results).")
-_SEED = flags.DEFINE_integer("seed", 1337, "Seed of every recipe.")
+_SEED = flags.DEFINE_integer("seed", zoo.DEFAULT_SEED, "Seed of every recipe.")
 _RUN_ID = flags.DEFINE_string("run_id", None, "Add rows to this earlier run (e.g. to re-run recipes that failed) "
                               "instead of starting a new one; the report keeps each recipe's last row. Every "
                               "selected recipe runs.")

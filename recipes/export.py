@@ -5,10 +5,9 @@
 """
 
 import json
-import os
 import sys
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # Only the TensorFlow backend takes string inputs.
+import zoo  # noqa: F401  Sets KERAS_BACKEND before keras is imported.
 
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402

@@ -8,11 +8,10 @@ or a run directory (its model/ is loaded with the project's code).
 """
 
 import json
-import os
 import pathlib
 import sys
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # Only the TensorFlow backend takes string inputs.
+import zoo  # noqa: F401  Sets KERAS_BACKEND before keras is imported.
 
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402

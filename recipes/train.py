@@ -13,7 +13,7 @@ import json
 import os
 import sys
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # Only the TensorFlow backend takes string inputs.
+import zoo  # Sets KERAS_BACKEND before keras is imported.
 
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
@@ -36,7 +36,7 @@ _MODEL_NAME = flags.DEFINE_string("model_name", None, "Name of the exported mode
                                   "or <backbone>_<file name> for custom data).")
 _ALLOW_DATASET_CHANGE = flags.DEFINE_bool("allow_dataset_change", False, "Export as the next version of a model "
                                           "name whose latest version was trained on other data (or labels).")
-_SEED = flags.DEFINE_integer("seed", 1337, "Seed of the splits, the initialisation and the shuffling.")
+_SEED = flags.DEFINE_integer("seed", zoo.DEFAULT_SEED, "Seed of the splits, the initialisation and the shuffling.")
 _OFFLINE = flags.DEFINE_bool("offline", None, "Skip network sources of data and weights (default: $TEXTZOO_OFFLINE).")
 
 # === Runtime ===

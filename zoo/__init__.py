@@ -1,0 +1,10 @@
+"""textzoo: interchangeable text-classification backbones, recipes, a benchmark and TF Serving exports."""
+
+import os
+
+# Only the TensorFlow backend takes string inputs. Set here, on the package's import, before anything imports keras:
+# every entry point imports the package first.
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+# The seed of splits, initialisation and shuffling wherever none is given.
+DEFAULT_SEED = 1337

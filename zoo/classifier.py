@@ -9,19 +9,17 @@ files, or a keras-hub preset), and `classifier.json` (backbone name, class names
 
 import contextlib
 import json
-import os
 import pathlib
 import shutil
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # Only the TensorFlow backend takes string inputs.
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
 
-from zoo import backbones  # noqa: E402
-from zoo import heads  # noqa: E402
-from zoo import text as text_lib  # noqa: E402
+from zoo import backbones
+from zoo import heads
+from zoo import text as text_lib
 
 
 def _inputs_like(network):

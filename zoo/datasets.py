@@ -21,11 +21,12 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.utils.class_weight import compute_class_weight
 
+import zoo
 from zoo import assets
 from zoo import text as text_lib
 
 SPLITS = ("train", "validation", "test")
-DEFAULT_SEED = 1337
+DEFAULT_SEED = zoo.DEFAULT_SEED
 # Fractions of the whole dataset, used where the source has no official split.
 DEFAULT_VALIDATION_FRACTION = 0.1
 DEFAULT_TEST_FRACTION = 0.2

@@ -80,6 +80,22 @@ def load_data(recipe, seed, offline=None):
         **recipe["dataset_options"])
 
 
+def input_settings(recipe, family, replicas):
+    """How batches are made: the global batch size, the bucket width (transformers only) and whether sparse inputs go
+    dense (tf.distribute cannot split them between replicas). Recorded in config.json; the benchmark reads them."""
+    return {"batch_size": recipe["batch_size"] * replicas,
+            "bucket_width": recipe["bucket_width"] if family == "transformer" else None,
+            "dense": replicas > 1}
+
+
+def input_pipeline(settings, split, preprocessor, head_type, seed, shuffle):
+    """The tf.data pipeline of one split, made as `settings` (`input_settings`) say: what training runs on, and
+    what the benchmark measures the token share of."""
+    return training.make_dataset(split.texts, split.labels, preprocessor, head_type, settings["batch_size"],
+                                 shuffle=shuffle, seed=seed, bucket_width=settings["bucket_width"],
+                                 dense=settings["dense"])
+
+
 def train_and_evaluate(recipe, run_dir, runtime, dataset=None, export_dir=None, callbacks=(), model_name=None,
                        allow_dataset_change=False):
     """Trains and evaluates `recipe` (a resolved catalog recipe) in `run_dir`; returns the metrics dict.
@@ -124,9 +140,8 @@ def _train_and_evaluate(recipe, run_dir, runtime, dataset, export_dir, callbacks
     with runtime.strategy.scope():
         core = classifier_lib.build_core(backbone, dataset.num_classes, head_type, recipe["head_hidden_units"],
                                          recipe["head_dropout"])
-        batch_size = recipe["batch_size"] * runtime.strategy.num_replicas_in_sync
-        bucket_width = recipe["bucket_width"] if backbone.family == "transformer" else None
-        steps_per_epoch = training.estimated_batches(len(train), batch_size, bucket_width,
+        inputs = input_settings(recipe, backbone.family, runtime.strategy.num_replicas_in_sync)
+        steps_per_epoch = training.estimated_batches(len(train), inputs["batch_size"], inputs["bucket_width"],
                                                      recipe["sequence_length"])
         optimizer = training.make_optimizer(backbone.family, recipe["learning_rate"],
                                             steps_per_epoch * recipe["epochs"], recipe["warmup_fraction"],
@@ -138,6 +153,7 @@ def _train_and_evaluate(recipe, run_dir, runtime, dataset, export_dir, callbacks
         "recipe": recipe,
         "head_type": head_type,
         "runtime": runtime.record(),
+        "input": inputs,
         "weights": backbone.weights,
         "dataset": dataset.summary(),
         "library_versions": library_versions(),
@@ -149,9 +165,8 @@ def _train_and_evaluate(recipe, run_dir, runtime, dataset, export_dir, callbacks
         config["warning"] = backbone.weights.get("warning")
     (run_dir / "config.json").write_text(json.dumps(config, indent=2, default=str))
 
-    make = lambda split, shuffle: training.make_dataset(  # noqa: E731
-        split.texts, split.labels, backbone.preprocessor, head_type, batch_size, shuffle=shuffle,
-        seed=runtime.seed, bucket_width=bucket_width, dense=runtime.strategy.num_replicas_in_sync > 1)
+    make = lambda split, shuffle: input_pipeline(  # noqa: E731
+        inputs, split, backbone.preprocessor, head_type, runtime.seed, shuffle)
     fit_started = time.time()
     history, best_epoch = training.fit(core, make(train, True), make(validation, False), run_dir,
                                        recipe["epochs"], recipe["patience"], dataset.class_weight, callbacks,

@@ -28,15 +28,13 @@ import subprocess
 import sys
 import tempfile
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # Only the TensorFlow backend takes string inputs.
+import keras
+import numpy as np
+import tensorflow as tf
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from zoo import backbones  # noqa: E402
-from zoo import classifier as classifier_lib  # noqa: E402
-from zoo import text as text_lib  # noqa: E402
+from zoo import backbones
+from zoo import classifier as classifier_lib
+from zoo import text as text_lib
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 SERVING_CHECK = pathlib.Path(__file__).with_name("serving_check.py")

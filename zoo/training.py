@@ -13,13 +13,12 @@ import pathlib
 import sys
 import types
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # Only the TensorFlow backend takes string inputs.
+import keras
+import numpy as np
+import tensorflow as tf
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from zoo import heads  # noqa: E402
+import zoo
+from zoo import heads
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 DTYPE_POLICIES = ("auto", "float32", "mixed_float16", "mixed_bfloat16", "bfloat16", "float16")
@@ -60,8 +59,8 @@ def is_chief(task_type, task_id, cluster_spec=None):
     return task_type == "worker" and task_id == 0 and not has_chief
 
 
-def configure_runtime(seed=1337, dtype_policy="auto", jit_compile=None, strategy="default", family="transformer",
-                      logical_cpu_devices=None, tpu_address=None, deterministic=True):
+def configure_runtime(seed=zoo.DEFAULT_SEED, dtype_policy="auto", jit_compile=None, strategy="default",
+                      family="transformer", logical_cpu_devices=None, tpu_address=None, deterministic=True):
     """Seeds everything and picks devices, dtype policy, XLA and the distribution strategy.
 
     Args:

@@ -153,9 +153,3 @@ def serving_preprocessor(directory):
         token_out_type=tf.as_dtype(tokenizer.compute_dtype), unknown_token=tokenizer.oov_token)
     return preprocessor
 
-
-def model_inputs(sequence_length=None):
-    return {
-        name: keras.Input(shape=(sequence_length,), dtype="int32", name=name)
-        for name in ("token_ids", "segment_ids", "padding_mask")
-    }
