@@ -70,22 +70,22 @@ def plan(recipes=None, backbone_names=None, dataset_names=None, include_random_i
     from zoo import datasets
     from zoo import pretrained
 
-    names = recipes or catalog.names()
-    unknown = sorted(set(names) - set(catalog.RECIPES))
+    entries = catalog.recipes()
+    names = recipes or sorted(entries)
+    unknown = sorted(set(names) - set(entries))
     if unknown:
         raise app.UsageError(f"Unknown recipes {unknown}. Allowed: {catalog.names()}.")
-    for label, given, allowed in (("backbones", backbone_names, catalog.BACKBONE_SETTINGS),
+    for label, given, allowed in (("backbones", backbone_names, backbones.names()),
                                   ("datasets", dataset_names, catalog.DATASET_SETTINGS)):
         bad = sorted(set(given or []) - set(allowed))
         if bad:
             raise app.UsageError(f"Unknown {label} {bad}. Allowed: {sorted(allowed)}.")
     selected = [n for n in names
-                if (not backbone_names or catalog.RECIPES[n]["backbone"] in backbone_names)
-                and (not dataset_names or catalog.RECIPES[n]["dataset"] in dataset_names)]
+                if (not backbone_names or entries[n]["backbone"] in backbone_names)
+                and (not dataset_names or entries[n]["dataset"] in dataset_names)]
     runnable, skipped, data_problems, weight_problems = [], {}, {}, {}
     for name in selected:
-        recipe = catalog.RECIPES[name]
-        dataset, backbone = recipe["dataset"], recipe["backbone"]
+        dataset, backbone = entries[name]["dataset"], entries[name]["backbone"]
         if dataset not in data_problems:
             try:
                 datasets.get_spec(dataset).asset.resolve()
@@ -160,7 +160,7 @@ def run_recipe(name, budget, output_dir, seed, timeout, log_file, extra_flags=()
     tail = pathlib.Path(log_file).read_text(errors="replace").strip().splitlines()[-15:]
     return {"recipe": name, "budget": budget, "error": f"exit {code}: " + " | ".join(tail)[-3000:],
             "wall_seconds": round(time.time() - started, 1), **machine,
-            **{k: catalog.RECIPES[name][k] for k in ("backbone", "dataset")}}
+            **{k: catalog.recipe(name)[k] for k in ("backbone", "dataset")}}
 
 
 def bf16_parity(row, budget, output_dir, seed, timeout):
@@ -188,12 +188,12 @@ def benchmark_recipe(name, output_dir):
     try:
         row = run_recipe(name, _BUDGET.value, output_dir, _SEED.value, _TIMEOUT.value,
                          output_dir / "logs" / f"{name}.log", [f"--dtype_policy={_DTYPE_POLICY.value}"])
-        family = backbones.family(catalog.RECIPES[name]["backbone"])
+        family = backbones.family(catalog.recipe(name)["backbone"])
         if _BF16_PARITY.value and "error" not in row and family == "transformer":
             row["bf16_parity"] = bf16_parity(row, _BUDGET.value, output_dir, _SEED.value, _TIMEOUT.value)
     except Exception as e:  # Recorded; the benchmark goes on with the next recipe.
         row = {"recipe": name, "budget": _BUDGET.value, "error": f"{type(e).__name__}: {e}",
-               **{k: catalog.RECIPES[name][k] for k in ("backbone", "dataset")}}
+               **{k: catalog.recipe(name)[k] for k in ("backbone", "dataset")}}
     return row
 
 
@@ -274,10 +274,10 @@ def main(argv):
     for name, reason in skipped.items():
         if name not in recorded:
             record({"recipe": name, "budget": _BUDGET.value, "skipped": reason,
-                    **{k: catalog.RECIPES[name][k] for k in ("backbone", "dataset")}})
+                    **{k: catalog.recipe(name)[k] for k in ("backbone", "dataset")}})
     started = time.time()
     try:
-        for dataset_name in sorted({catalog.RECIPES[n]["dataset"] for n in runnable}):
+        for dataset_name in sorted({catalog.recipe(n)["dataset"] for n in runnable}):
             if f"reference_sklearn_tfidf_lr_{dataset_name}" in done:
                 continue
             try:

@@ -1,9 +1,10 @@
 """The recipe catalog: recipes are data.
 
 A recipe pairs a backbone with a dataset and fixes the head and the training hyperparameters. The catalog holds
-every backbone with every dataset it makes sense for (all of them: each backbone reads raw text), named
+every registered backbone with every dataset it makes sense for (all of them: each backbone reads raw text), named
 `<backbone>_<dataset>`. `resolve(name, budget, overrides)` gives the full, flat recipe: the field defaults, the
-backbone's settings, the budget's settings for that backbone, then the overrides (flags), in that order.
+backbone's settings, the dataset's settings, the budget's settings for that backbone (the backbone's settings and
+budgets come from its module's `recipe_settings`), then the overrides (flags), in that order.
 
 Budgets: `tiny` runs in seconds (tests), `quick` in minutes on a 2-core CPU, `full` is the published setting
 (meant for a GPU).
@@ -41,57 +42,6 @@ FIELDS = {
     "backbone_options": {},
 }
 
-_TINY_DATA = {"train": 64, "validation": 32, "test": 32}
-
-# Per backbone: its settings, then per budget what changes. Published settings ("full"): BERT fine-tuning as in
-# Devlin et al. (AdamW, warmup 10 %, 2-4 epochs, lr 2e-5..5e-5); GloVe RNN and TF-IDF as the keras-io examples.
-BACKBONE_SETTINGS = {
-    "bert_small": {
-        "settings": {"sequence_length": 256, "batch_size": 32, "bucket_width": 32, "learning_rate": 1e-4,
-                     "epochs": 3, "warmup_fraction": 0.1, "weight_decay": 0.01, "patience": 2},
-        "budgets": {
-            "tiny": {"epochs": 1, "sequence_length": 32, "batch_size": 16, "max_examples": _TINY_DATA},
-            # Sized for the whole quick benchmark (every recipe) in 45 minutes on a 2-core CPU.
-            "quick": {"epochs": 2, "max_examples": {"train": 800, "validation": 150, "test": 500}},
-            "full": {"epochs": 4, "sequence_length": 512, "learning_rate": 5e-5},
-        },
-    },
-    "bert_base": {
-        "settings": {"sequence_length": 256, "batch_size": 16, "bucket_width": 32, "learning_rate": 3e-5,
-                     "epochs": 3, "warmup_fraction": 0.1, "weight_decay": 0.01, "patience": 2},
-        "budgets": {
-            "tiny": {"epochs": 1, "sequence_length": 32, "batch_size": 16, "max_examples": _TINY_DATA,
-                     "backbone_options": {"num_layers": 2, "hidden_dim": 64, "num_heads": 2, "intermediate_dim": 128}},
-            "quick": {"epochs": 1, "sequence_length": 128, "max_examples": {"train": 400, "validation": 200,
-                                                                             "test": 400}},
-            "full": {"epochs": 4, "sequence_length": 512, "learning_rate": 2e-5, "batch_size": 32},
-        },
-    },
-    "glove_bilstm": {
-        "settings": {"sequence_length": 256, "batch_size": 32, "learning_rate": 2e-3, "epochs": 15,
-                     "patience": 3, "head_hidden_units": [64], "head_dropout": 0.2},
-        "budgets": {
-            "tiny": {"epochs": 1, "sequence_length": 32, "max_examples": _TINY_DATA},
-            # Validation accuracy flattens after 8-11 epochs on every dataset but 20 Newsgroups (measured).
-            "quick": {"epochs": 10, "max_examples": {"train": 4000, "validation": 500, "test": 2000}},
-            "full": {"epochs": 30, "sequence_length": 400, "patience": 5,
-                     "backbone_options": {"glove_dim": 100, "layers": 2}},
-        },
-    },
-    "ngram_linear": {
-        # L2-normalised TF-IDF inputs need large weights: a high learning rate (0.05 gave 0.979 on BBC News, 0.005
-        # underfit at 0.958).
-        "settings": {"sequence_length": None, "batch_size": 32, "learning_rate": 0.05, "epochs": 30,
-                     "patience": 3},
-        "budgets": {
-            "tiny": {"epochs": 2, "max_examples": _TINY_DATA},
-            # Validation accuracy flattens after about 10 epochs (measured on all four default datasets).
-            "quick": {"epochs": 12},
-            "full": {"epochs": 40, "patience": 5, "backbone_options": {"max_tokens": 200000}},
-        },
-    },
-}
-
 # Datasets in the catalog (`custom` is used through --dataset on any recipe), and what a dataset changes.
 DATASET_SETTINGS = {
     "bbc_news": {},
@@ -108,15 +58,23 @@ def _name(backbone, dataset):
     return f"{backbone}_{dataset}"
 
 
-RECIPES = {
-    _name(backbone, dataset): {"backbone": backbone, "dataset": dataset, **DATASET_SETTINGS[dataset]}
-    for backbone in BACKBONE_SETTINGS
-    for dataset in DATASET_SETTINGS
-}
+def recipes():
+    """Every recipe: each registered backbone (`zoo.backbones.names()`) with each dataset, by name. Built from the
+    registries on each call, so a backbone added there is in the catalog, the tests and the benchmark."""
+    return {_name(backbone, dataset): {"backbone": backbone, "dataset": dataset, **DATASET_SETTINGS[dataset]}
+            for backbone in backbones.names() for dataset in DATASET_SETTINGS}
 
 
 def names():
-    return sorted(RECIPES)
+    return sorted(recipes())
+
+
+def recipe(name):
+    """The catalog entry `name` (backbone, dataset and what the dataset changes), or a ValueError naming them all."""
+    entries = recipes()
+    if name not in entries:
+        raise ValueError(f"Unknown recipe {name!r}. Allowed: {sorted(entries)} (see `python -m recipes.train --list`).")
+    return entries[name]
 
 
 def _merge(base, update):
@@ -135,21 +93,19 @@ def resolve(name, budget="quick", overrides=None):
     Raises:
         ValueError: unknown recipe, budget or field, naming the allowed ones.
     """
-    if name not in RECIPES:
-        raise ValueError(f"Unknown recipe {name!r}. Allowed: {names()} (see `python -m recipes.train --list`).")
+    entry = recipe(name)
     if budget not in BUDGETS:
         raise ValueError(f"Unknown budget {budget!r}. Allowed: {list(BUDGETS)}.")
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(FIELDS))
     if unknown:
         raise ValueError(f"Unknown recipe fields {unknown}. Allowed: {sorted(FIELDS)}.")
-    recipe = RECIPES[name]
-    backbone = overrides.get("backbone", recipe["backbone"])
-    if backbone not in BACKBONE_SETTINGS:
-        raise ValueError(f"Unknown backbone {backbone!r}. Allowed: {sorted(BACKBONE_SETTINGS)}.")
-    settings = BACKBONE_SETTINGS[backbone]
+    backbone = overrides.get("backbone", entry["backbone"])
+    if backbone not in backbones.names():
+        raise ValueError(f"Unknown backbone {backbone!r}. Allowed: {backbones.names()}.")
+    settings = backbones.recipe_settings(backbone)
     resolved = _merge(FIELDS, settings["settings"])
-    resolved = _merge(resolved, {k: v for k, v in recipe.items() if k != "backbone"})
+    resolved = _merge(resolved, {k: v for k, v in entry.items() if k != "backbone"})
     resolved = _merge(resolved, settings["budgets"][budget])
     resolved = _merge(resolved, overrides)
     resolved["backbone"] = backbone

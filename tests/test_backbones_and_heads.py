@@ -11,18 +11,17 @@ from zoo import heads
 TEXTS = ["the cat sat on the mat", "stocks fell sharply on monday", "a great football match tonight",
          "the new phone has a faster chip"] * 4
 
-TINY = {
-    "ngram_linear": ({"max_tokens": 500}, None),
-    "glove_bilstm": ({"units": 4, "max_tokens": 200}, 12),
-    "bert_small": ({}, 16),
-    "bert_base": ({"random_init": True, "num_layers": 1, "hidden_dim": 8, "num_heads": 2, "intermediate_dim": 16},
-                  12),
-}
+def tiny_options(name):
+    """A backbone's options and sequence length at its own `tiny` budget (its module's recipe_settings)."""
+    settings = backbones.recipe_settings(name)
+    tiny = {**settings["settings"], **settings["budgets"]["tiny"]}
+    return tiny.get("backbone_options", {}), tiny.get("sequence_length")
 
 
-@pytest.fixture(scope="module", params=sorted(TINY))
+# Every registered backbone: a new one is checked against the contract without touching this file.
+@pytest.fixture(scope="module", params=backbones.names())
 def built(request):
-    options, length = TINY[request.param]
+    options, length = tiny_options(request.param)
     return backbones.build(request.param, options, length, TEXTS)
 
 
@@ -83,9 +82,9 @@ def test_bert_small_uses_pretrained_weights_and_waterfall():
 
 
 def test_bert_random_initialisation_is_flagged(caplog):
-    options, length = TINY["bert_base"]
+    options = {"random_init": True, "num_layers": 1, "hidden_dim": 8, "num_heads": 2, "intermediate_dim": 16}
     with caplog.at_level("WARNING"):
-        backbone = backbones.build("bert_base", options, length, None)
+        backbone = backbones.build("bert_base", options, 12, None)
     assert backbone.weights["pretrained"] is False
     assert "RANDOM" in backbone.weights["warning"]
     assert any("RANDOM INITIALISATION" in r.getMessage() for r in caplog.records)

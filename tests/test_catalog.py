@@ -1,3 +1,5 @@
+import pathlib
+
 import pytest
 
 from recipes import catalog
@@ -6,9 +8,12 @@ from zoo import datasets
 
 
 def test_catalog_covers_every_backbone_with_every_dataset():
+    entries = catalog.recipes()
+    assert len(entries) == len(backbones.names()) * len(catalog.DATASET_SETTINGS)
     for backbone in backbones.names():
         for dataset in catalog.DATASET_SETTINGS:
-            assert f"{backbone}_{dataset}" in catalog.RECIPES
+            assert entries[f"{backbone}_{dataset}"]["backbone"] == backbone
+            assert entries[f"{backbone}_{dataset}"]["dataset"] == dataset
     assert set(catalog.DATASET_SETTINGS) == set(datasets.names()) - {"custom"}
 
 
@@ -22,7 +27,8 @@ def test_every_recipe_resolves_at_every_budget(budget):
 
 def test_precedence_defaults_backbone_budget_overrides():
     quick = catalog.resolve("bert_small_bbc_news", "quick")
-    assert quick["learning_rate"] == catalog.BACKBONE_SETTINGS["bert_small"]["settings"]["learning_rate"]
+    assert quick["learning_rate"] == backbones.recipe_settings("bert_small")["settings"]["learning_rate"] == 1e-4
+    assert quick["max_examples"] == backbones.recipe_settings("bert_small")["budgets"]["quick"]["max_examples"]
     tiny = catalog.resolve("bert_small_bbc_news", "tiny")
     assert tiny["sequence_length"] == 32 and tiny["epochs"] == 1
     overridden = catalog.resolve("bert_small_bbc_news", "tiny", {"epochs": 7, "backbone_options": {"dropout": 0.2}})
@@ -55,3 +61,43 @@ def test_bad_recipes_give_clear_errors(args, message):
     with pytest.raises(ValueError) as error:
         catalog.resolve(*args)
     assert message in str(error.value)
+
+
+# The one registry line a new backbone needs (its module is tests/throwaway/mean_embedding.py).
+REGISTER = ("import sys; sys.path.insert(0, {tests!r}); from zoo import backbones; "
+            "backbones.BACKBONES['mean_embedding'] = 'throwaway.mean_embedding'; ")
+
+
+def run_registered(code):
+    import os
+    import subprocess
+    import sys
+
+    repo = pathlib.Path(__file__).resolve().parents[1]
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run([sys.executable, "-c", REGISTER.format(tests=str(repo / "tests")) + code], cwd=repo,
+                          env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_a_new_backbone_is_one_module_and_one_registry_line(monkeypatch):
+    """The throwaway backbone shows up in `recipes.train --list`, in the contract tests (which it passes) and in the
+    benchmark's recipe selection, without touching any other file."""
+    listed = run_registered("from absl import app; from recipes import train; "
+                            "app.run(train.main, argv=['train', '--list', '--budget=tiny'])")
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    rows = [line.split() for line in listed.stdout.splitlines() if line.startswith("mean_embedding_")]
+    assert sorted(r[0] for r in rows) == sorted(f"mean_embedding_{d}" for d in catalog.DATASET_SETTINGS)
+    assert rows[0][3:] == ["64", "32", "1e-02", "1"]  # Its own settings at the tiny budget.
+
+    contract = run_registered("import pytest; sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', "
+                              "'tests/test_backbones_and_heads.py', '-k', 'mean_embedding']))")
+    assert contract.returncode == 0, contract.stdout[-3000:]
+    assert "\n3 passed" in contract.stdout, contract.stdout[-1000:]
+
+    from benchmarks import run
+    from zoo import backbones as registry
+
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).parent))
+    monkeypatch.setitem(registry.BACKBONES, "mean_embedding", "throwaway.mean_embedding")
+    assert run.plan(backbone_names=["mean_embedding"], dataset_names=["bbc_news", "reuters_r8"]) == (
+        ["mean_embedding_bbc_news", "mean_embedding_reuters_r8"], {})

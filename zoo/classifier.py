@@ -141,17 +141,25 @@ class TextClassifier:
         """[len(texts), num_classes] probabilities, in the order of `texts`, through `probabilities_fn` (the
         function the export serves). Texts go in batches of similar length (sorted by characters, the order put
         back after): transformer chunks are then padded little."""
-        if self._probabilities is None:  # One traced function for every call, not a fresh trace per call.
-            self._probabilities = self.probabilities_fn()
-        fn = self._probabilities
         texts = list(texts)
         if not texts:
             return np.zeros((0, len(self.class_names)), dtype=np.float32)
         order = np.argsort([len(t) for t in texts], kind="stable")
-        outputs = np.concatenate([fn(tf.constant([texts[i] for i in order[start:start + batch_size]],
-                                                 dtype=tf.string)).numpy()
+        outputs = np.concatenate([self.probabilities_of_request([texts[i] for i in order[start:start + batch_size]])
                                   for start in range(0, len(texts), batch_size)])
         return outputs[np.argsort(order)]
+
+    def probabilities_of_request(self, texts):
+        """Probabilities of `texts` sent as one request: the very computation a served call with this batch runs.
+        (Under bfloat16 or float16, how a batch falls into length-sorted chunks shows in the third decimal.)"""
+        if self._probabilities is None:  # One traced function for every call, not a fresh trace per call.
+            self._probabilities = self.probabilities_fn()
+        return self._probabilities(tf.constant(list(texts), dtype=tf.string)).numpy()
+
+    def compute_dtype(self):
+        """The narrowest compute dtype of the network's layers (float32, or bfloat16/float16 under mixed precision)."""
+        dtypes = {layer.dtype_policy.compute_dtype for layer in self.core._flatten_layers()}
+        return next((d for d in ("float16", "bfloat16") if d in dtypes), "float32")
 
     def save_preprocessor(self, directory):
         """Writes the preprocessor's state (vocabularies, config) as files under `directory`."""

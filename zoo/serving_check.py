@@ -89,7 +89,7 @@ def main(path, request_file):
     texts, expected, tolerance = request["texts"], np.asarray(request["expected"]), request["tolerance"]
     with open(os.path.join(path, "assets", "labels.txt"), encoding="utf-8") as f:
         class_names = f.read().splitlines()
-    report = {"problems": []}
+    report = {"problems": [], "tolerance": tolerance}
     problems = report["problems"]
 
     ops = graph_op_types(path)

@@ -14,7 +14,9 @@ Contract (what makes backbones interchangeable):
   so vocabularies become SavedModel assets.
 
 Adding a backbone is one module with `build(name, options, sequence_length, train_texts)`,
-`load_preprocessor(directory)`, `default_options(name)` and `FAMILY`, plus one line in `BACKBONES`.
+`load_preprocessor(directory)`, `default_options(name)`, `recipe_settings(name)` (its training settings and what
+each budget changes: the catalog, the tests and the benchmark take them from there) and `FAMILY`, plus one line in
+`BACKBONES`.
 """
 
 import dataclasses
@@ -41,6 +43,10 @@ BACKBONES = {
 }
 
 
+# The data of every backbone's `tiny` budget (seconds; the tests run it).
+TINY_DATA = {"train": 64, "validation": 32, "test": 32}
+
+
 def names():
     return sorted(BACKBONES)
 
@@ -57,6 +63,11 @@ def default_options(name):
 
 def family(name):
     return module(name).FAMILY
+
+
+def recipe_settings(name):
+    """{"settings": recipe fields, "budgets": {"tiny" | "quick" | "full": fields that budget changes}}."""
+    return module(name).recipe_settings(name)
 
 
 def check_options(name, options):

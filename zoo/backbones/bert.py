@@ -16,6 +16,7 @@ import tensorflow_text as tf_text
 from keras_hub.src.tokenizers.word_piece_tokenizer import MAX_BYTES_PER_WORD
 
 from zoo import pretrained
+from zoo.backbones import TINY_DATA
 
 # keras-hub's default `truncate="round_robin"` emits TFText>RoundRobinTrim, which TF Serving 2.12-2.19 do not
 # link; "waterfall" gives the same result for one segment with core ops only.
@@ -31,6 +32,32 @@ _MAX_POSITIONS = 512
 
 
 FAMILY = "transformer"
+
+
+def recipe_settings(name):
+    """Published settings ("full"): BERT fine-tuning as in Devlin et al. (AdamW, warm-up 10 %, 2-4 epochs, lr 2e-5 to
+    5e-5); `quick` is sized for the whole quick benchmark (every recipe) in 45 minutes on a 2-core CPU."""
+    if name == "bert_small":
+        return {
+            "settings": {"sequence_length": 256, "batch_size": 32, "bucket_width": 32, "learning_rate": 1e-4,
+                         "epochs": 3, "warmup_fraction": 0.1, "weight_decay": 0.01, "patience": 2},
+            "budgets": {
+                "tiny": {"epochs": 1, "sequence_length": 32, "batch_size": 16, "max_examples": TINY_DATA},
+                "quick": {"epochs": 2, "max_examples": {"train": 800, "validation": 150, "test": 500}},
+                "full": {"epochs": 4, "sequence_length": 512, "learning_rate": 5e-5},
+            },
+        }
+    return {
+        "settings": {"sequence_length": 256, "batch_size": 16, "bucket_width": 32, "learning_rate": 3e-5,
+                     "epochs": 3, "warmup_fraction": 0.1, "weight_decay": 0.01, "patience": 2},
+        "budgets": {
+            "tiny": {"epochs": 1, "sequence_length": 32, "batch_size": 16, "max_examples": TINY_DATA,
+                     "backbone_options": {"num_layers": 2, "hidden_dim": 64, "num_heads": 2, "intermediate_dim": 128}},
+            "quick": {"epochs": 1, "sequence_length": 128, "max_examples": {"train": 400, "validation": 200,
+                                                                             "test": 400}},
+            "full": {"epochs": 4, "sequence_length": 512, "learning_rate": 2e-5, "batch_size": 32},
+        },
+    }
 
 
 def default_options(name):
