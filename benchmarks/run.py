@@ -217,7 +217,18 @@ def choose_run(output_dir, settings, run_id=None, fresh=False):
         differing = sorted(k for k in settings if settings[k] != state.get("settings", {}).get(k))
         print(f"The last run, {state['run_id']}, was interrupted with other settings (differing: {differing}): "
               "starting a new run; run that command again to resume it.")
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ"), False
+    return new_run_id(output_dir / "results.jsonl"), False
+
+
+def new_run_id(results_file):
+    """The UTC start time, made unique among the runs in `results_file` (two runs can start within a second)."""
+    taken = {r.get("run_id") for r in report.read_all_rows(results_file)}
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    run_id, n = stamp, 1
+    while run_id in taken:
+        n += 1
+        run_id = f"{stamp}-{n}"
+    return run_id
 
 
 def finished_recipes(results_file, run_id):

@@ -361,6 +361,16 @@ def test_resume_needs_the_same_settings_and_fresh_starts_anew(tmp_path):
     assert run.choose_run(tmp_path, settings)[0] != "R1"
 
 
+def test_run_ids_are_unique_within_a_second(tmp_path):
+    results = tmp_path / "results.jsonl"
+    first = run.new_run_id(results)
+    run.append_row(results, {"run_id": first, "recipe": "a"})
+    second = run.new_run_id(results)
+    run.append_row(results, {"run_id": second, "recipe": "a"})
+    third = run.new_run_id(results)
+    assert len({first, second, third}) == 3 and all(r.startswith(first[:8]) for r in (second, third))
+
+
 def test_a_row_cut_short_by_a_kill_is_skipped_and_the_next_row_is_whole(tmp_path, capsys):
     results = tmp_path / "results.jsonl"
     results.write_text(json.dumps({"run_id": "R1", "recipe": "a"}) + "\n" + '{"run_id": "R1", "reci')
