@@ -12,13 +12,11 @@ import zoo  # noqa: F401  Sets KERAS_BACKEND before keras is imported.
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
+from recipes import export_flags  # noqa: E402
+
 _RUN_DIR = flags.DEFINE_string("run_dir", None, "A finished run directory (with model/ and metrics.json).")
 _EXPORT_DIR = flags.DEFINE_string("export_dir", "exports", "TF Serving model base path: the export goes to "
                                   "<export_dir>/<model_name>/<next version>/.")
-_MODEL_NAME = flags.DEFINE_string("model_name", None, "Model name under export_dir (default: <backbone>_<dataset>, "
-                                  "or <backbone>_<file name> for custom data).")
-_ALLOW_DATASET_CHANGE = flags.DEFINE_bool("allow_dataset_change", False, "Export as the next version of a model "
-                                          "name whose latest version was trained on other data (or labels).")
 _VERIFY = flags.DEFINE_bool("verify", True, "Load the export in a fresh TensorFlow-only process and check it.")
 
 
@@ -34,8 +32,8 @@ def main(argv):
     from zoo import export
 
     try:
-        path = export.export_run(run_dir, _EXPORT_DIR.value, model_name=_MODEL_NAME.value, verify=_VERIFY.value,
-                                 allow_dataset_change=_ALLOW_DATASET_CHANGE.value)
+        path = export.export_run(run_dir, _EXPORT_DIR.value, model_name=export_flags.MODEL_NAME.value,
+                                 verify=_VERIFY.value, allow_dataset_change=export_flags.ALLOW_DATASET_CHANGE.value)
     except export.ExportNameError as e:
         sys.exit(f"Error: {e}")  # Bad input, not a bug: one line that says what to do.
     info = json.loads((path / "export_info.json").read_text())

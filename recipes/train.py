@@ -20,6 +20,7 @@ from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 
 from recipes import catalog  # noqa: E402
+from recipes import export_flags  # noqa: E402
 
 # === Required (or --list) ===
 _RECIPE = flags.DEFINE_string("recipe", None, "The recipe to run; `--list` prints them all.")
@@ -32,10 +33,6 @@ _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "The run directory (defaul
                                   "finished run there is never overwritten; an unfinished one is resumed.")
 _EXPORT_DIR = flags.DEFINE_string("export_dir", "exports", "Where the SavedModel is exported "
                                   "(<export_dir>/<model_name>/<version>/); empty to skip the export.")
-_MODEL_NAME = flags.DEFINE_string("model_name", None, "Name of the exported model (default: <backbone>_<dataset>, "
-                                  "or <backbone>_<file name> for custom data).")
-_ALLOW_DATASET_CHANGE = flags.DEFINE_bool("allow_dataset_change", False, "Export as the next version of a model "
-                                          "name whose latest version was trained on other data (or labels).")
 _SEED = flags.DEFINE_integer("seed", zoo.DEFAULT_SEED, "Seed of the splits, the initialisation and the shuffling.")
 _OFFLINE = flags.DEFINE_bool("offline", None, "Skip network sources of data and weights (default: $TEXTZOO_OFFLINE).")
 
@@ -172,8 +169,9 @@ def main(argv):
 
     try:
         metrics = experiment.train_and_evaluate({**recipe, "seed": _SEED.value}, run_dir, runtime,
-                                                export_dir=_EXPORT_DIR.value or None, model_name=_MODEL_NAME.value,
-                                                allow_dataset_change=_ALLOW_DATASET_CHANGE.value)
+                                                export_dir=_EXPORT_DIR.value or None,
+                                                model_name=export_flags.MODEL_NAME.value,
+                                                allow_dataset_change=export_flags.ALLOW_DATASET_CHANGE.value)
     except (datasets.DatasetError, assets.AssetError, export.ExportNameError) as e:
         # Bad input, not a bug: the message names the file, line, what was received and what is allowed.
         sys.exit(f"Error: {e}")
