@@ -739,25 +739,20 @@ def load(name, path=None, offline=None, seed=DEFAULT_SEED, validation_fraction=D
     where = f"dataset {name!r} ({resolved.source})"
     _check_two_classes(splits, raw.class_names, where)
     from_source = sorted(s for s in splits if s != "all")
-    if "all" in splits:
-        texts, labels = splits.pop("all")
-        _check_class_sizes(labels, raw.class_names, 3, where)
-        rest_t, test_t, rest_y, test_y = _stratified_split(texts, labels, test_fraction, seed, where)
-        splits["test"] = (test_t, test_y)
-        splits["train"] = (rest_t, rest_y)
+    if "all" in splits:  # No split in the source: test, then validation, are taken from all of it.
+        splits["train"] = splits.pop("all")
         validation_share = validation_fraction / (1 - test_fraction)
     else:
         validation_share = validation_fraction
-    if "test" not in splits:  # Train and validation given: the test split is taken from train.
-        texts, labels = splits["train"]
-        _check_class_sizes(labels, raw.class_names, 2, where)
-        train_t, test_t, train_y, test_y = _stratified_split(texts, labels, test_fraction, seed, where)
-        splits["train"], splits["test"] = (train_t, train_y), (test_t, test_y)
-    if "validation" not in splits:
-        texts, labels = splits["train"]
-        _check_class_sizes(labels, raw.class_names, 2, where)
-        train_t, val_t, train_y, val_y = _stratified_split(texts, labels, validation_share, seed, where)
-        splits["train"], splits["validation"] = (train_t, train_y), (val_t, val_y)
+    # Splits the source does not give are taken from train, stratified; test first, which needs 3 examples of each
+    # class when validation must come from train too.
+    for split, share in (("test", test_fraction), ("validation", validation_share)):
+        if split not in splits:
+            texts, labels = splits["train"]
+            _check_class_sizes(labels, raw.class_names, 3 if split == "test" and "validation" not in splits else 2,
+                               where)
+            train_t, taken_t, train_y, taken_y = _stratified_split(texts, labels, share, seed, where)
+            splits["train"], splits[split] = (train_t, train_y), (taken_t, taken_y)
 
     if balance == "downsample":
         splits["train"] = _downsample(*splits["train"], seed)

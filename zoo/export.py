@@ -268,9 +268,10 @@ def export_classifier(model, export_dir, model_name, info=None, verify_texts=Non
         identity: `data_identity(...)`; with it, a model name whose latest version has other data is refused
             (`check_export_target`) unless `allow_dataset_change`.
     """
-    check_model_name(model_name)
     if identity is not None:
-        check_export_target(export_dir, model_name, identity, allow_dataset_change)
+        check_export_target(export_dir, model_name, identity, allow_dataset_change)  # Checks the name too.
+    else:
+        check_model_name(model_name)
     model_dir = pathlib.Path(export_dir) / model_name
     model_dir.mkdir(parents=True, exist_ok=True)
     work = pathlib.Path(tempfile.mkdtemp(prefix=".export-", dir=model_dir))

@@ -273,16 +273,13 @@ class SharedBackupAndRestore(keras.callbacks.BackupAndRestore):
     directory). Keras 3's callback has no notion of a chief. One process: both are the same directory."""
 
     def __init__(self, read_dir, write_dir):
-        super().__init__(str(read_dir), delete_checkpoint=True)
-        self._write_dir = str(write_dir)
+        super().__init__(str(write_dir), delete_checkpoint=True)
+        self._reader = keras.callbacks.BackupAndRestore(str(read_dir), delete_checkpoint=False)
 
     def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)  # Restores from read_dir; backups from here on go to write_dir.
-        self.backup_dir = self._write_dir
-        self._weights_path = os.path.join(self._write_dir, "latest.weights.h5")
-        self._training_metadata_path = os.path.join(self._write_dir, "training_metadata.json")
-        self._prev_weights_path = f"{self._weights_path}.bkp"
-        self._prev_training_metadata_path = f"{self._training_metadata_path}.bkp"
+        # Keras' own restore, from the shared directory (the weights and the epoch to start at).
+        self._reader.set_model(self.model)
+        self._reader.on_train_begin(logs)
 
 
 @contextlib.contextmanager

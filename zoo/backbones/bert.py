@@ -5,6 +5,7 @@ checkpoint). `bert_base` without reachable weights falls back to random initiali
 `weights["pretrained"] = False`, which every result file carries.
 """
 
+import copy
 import json
 import logging
 import pathlib
@@ -34,20 +35,20 @@ _MAX_POSITIONS = 512
 FAMILY = "transformer"
 
 
-def recipe_settings(name):
-    """Published settings ("full"): BERT fine-tuning as in Devlin et al. (AdamW, warm-up 10 %, 2-4 epochs, lr 2e-5 to
-    5e-5); `quick` is sized for the whole quick benchmark (every recipe) in 45 minutes on a 2-core CPU."""
-    if name == "bert_small":
-        return {
-            "settings": {"sequence_length": 256, "batch_size": 32, "bucket_width": 32, "learning_rate": 1e-4,
-                         "epochs": 3, "warmup_fraction": 0.1, "weight_decay": 0.01, "patience": 2},
-            "budgets": {
-                "tiny": {"epochs": 1, "sequence_length": 32, "batch_size": 16, "max_examples": TINY_DATA},
-                "quick": {"epochs": 2, "max_examples": {"train": 800, "validation": 150, "test": 500}},
-                "full": {"epochs": 4, "sequence_length": 512, "learning_rate": 5e-5},
-            },
-        }
-    return {
+# Per backbone, its recipe settings and what each budget changes. Published settings ("full"): BERT fine-tuning as
+# in Devlin et al. (AdamW, warm-up 10 %, 2-4 epochs, lr 2e-5 to 5e-5); `quick` is sized for the whole quick
+# benchmark (every recipe) in 45 minutes on a 2-core CPU.
+_RECIPE_SETTINGS = {
+    "bert_small": {
+        "settings": {"sequence_length": 256, "batch_size": 32, "bucket_width": 32, "learning_rate": 1e-4,
+                     "epochs": 3, "warmup_fraction": 0.1, "weight_decay": 0.01, "patience": 2},
+        "budgets": {
+            "tiny": {"epochs": 1, "sequence_length": 32, "batch_size": 16, "max_examples": TINY_DATA},
+            "quick": {"epochs": 2, "max_examples": {"train": 800, "validation": 150, "test": 500}},
+            "full": {"epochs": 4, "sequence_length": 512, "learning_rate": 5e-5},
+        },
+    },
+    "bert_base": {
         "settings": {"sequence_length": 256, "batch_size": 16, "bucket_width": 32, "learning_rate": 3e-5,
                      "epochs": 3, "warmup_fraction": 0.1, "weight_decay": 0.01, "patience": 2},
         "budgets": {
@@ -57,7 +58,12 @@ def recipe_settings(name):
                                                                              "test": 400}},
             "full": {"epochs": 4, "sequence_length": 512, "learning_rate": 2e-5, "batch_size": 32},
         },
-    }
+    },
+}
+
+
+def recipe_settings(name):
+    return copy.deepcopy(_RECIPE_SETTINGS[name])
 
 
 def default_options(name):
