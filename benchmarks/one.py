@@ -58,7 +58,7 @@ def inference_timings(export_path, model, texts, batches):
     return row
 
 
-def stock_keras_hub(recipe, weights_dir, dataset, batch_size, steps, warmup, batches, our_preprocessor):
+def stock_keras_hub(recipe, weights_dir, dataset, batch_size, steps, warmup, batches, ours):
     """keras-hub's stock pipeline on the same weights, sequence length and batches: BertTextClassifier with its
     default preprocessor (fixed-length padding), `fit` on raw strings, and preprocessor + predict; and the parity
     of our preprocessing with its own on its backbone."""
@@ -92,19 +92,21 @@ def stock_keras_hub(recipe, weights_dir, dataset, batch_size, steps, warmup, bat
         "train_examples_per_second_median": float(batch_size / np.median(steady)) if steady else None,
         "train_steps_timed": len(steady),
         "inference_examples_per_second_32": predict_rate,
-        "parity_max_abs_diff": parity(backbone, preprocessor, our_preprocessor, test_texts),
+        "parity_max_abs_diff": parity(backbone, preprocessor, ours, test_texts),
     }
 
 
-def parity(backbone, stock_preprocessor, our_preprocessor, texts):
-    """Max |difference| of pooled outputs: our preprocessing (waterfall, trimmed to the longest text) against the
-    stock preprocessor (padded to sequence_length), on one backbone: padding is masked, so they must agree."""
+def parity(backbone, stock_preprocessor, model, texts):
+    """Max |difference| of pooled outputs: our preprocessing (`model`'s: waterfall, trimmed to the longest text)
+    against the stock preprocessor (padded to sequence_length), on one backbone: padding is masked, so they must
+    agree."""
     import numpy as np
     import tensorflow as tf
 
     from zoo import classifier
 
-    ours = tf.function(lambda t: backbone(classifier.trim_padding(our_preprocessor(t)))["pooled_output"])
+    ours = tf.function(
+        lambda t: backbone(classifier.trim_padding(model.preprocessor(t), model.layout))["pooled_output"])
     theirs = tf.function(lambda t: backbone(stock_preprocessor(t))["pooled_output"])
     # Prefixes of several lengths, so that most texts are shorter than the sequence length and padding matters.
     words = [t.split() for t in texts[:8]]
@@ -146,8 +148,8 @@ def main(argv):
     row = {
         "recipe": recipe["recipe"], "budget": recipe["budget"], "dataset": dataset.name,
         "dataset_variant": dataset.variant, "dataset_source": dataset.source["source"],
-        "backbone": recipe["backbone"], "weights_source": config["weights"].get("source"),
-        "pretrained": config["weights"].get("pretrained"), "head": metrics["head_type"],
+        "backbone": recipe["backbone"], "weights_source": config["provenance"].get("source"),
+        "pretrained": config["provenance"].get("pretrained"), "head": metrics["head_type"],
         "examples": metrics["examples"], "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
         "epochs_run": metrics["epochs_run"], "sequence_length": recipe["sequence_length"],
         "batch_size": batch_size, "bucket_width": config["input"]["bucket_width"],
@@ -156,17 +158,18 @@ def main(argv):
         "device": runtime.device, "dtype_policy": runtime.dtype_policy, "run_dir": str(run_dir),
         "library_versions": config["library_versions"],
     }
-    model = classifier.TextClassifier.load(run_dir / "model")
+    model = classifier.StringClassifier.load(run_dir / "model")
     row.update(inference_timings(export_path, model, dataset.splits["test"].texts, _INFERENCE_BATCHES.value))
-    if family == "transformer" and config["weights"].get("pretrained"):
-        weights_dir = config["weights"]["path"]
+    # keras-hub's stock pipeline is the reference of the transformers (BERT presets); the others have none.
+    if family == "transformer" and config["provenance"].get("pretrained"):
+        weights_dir = config["provenance"]["path"]
         stock = stock_keras_hub(recipe, weights_dir, dataset, batch_size, _STOCK_STEPS.value, _WARMUP_STEPS.value,
-                                _INFERENCE_BATCHES.value, model.preprocessor)
+                                _INFERENCE_BATCHES.value, model)
         row["parity_max_abs_diff"] = stock.pop("parity_max_abs_diff")
         # The same pipeline the training epochs ran (same seed and buckets), without the model.
         train = dataset.splits["train"]
-        batches = experiment.input_pipeline(config["input"], train, model.preprocessor, metrics["head_type"],
-                                            runtime.seed, shuffle=True)
+        batches = experiment.input_pipeline(config["input"], train, model.preprocessor, model.layout,
+                                            metrics["head_type"], runtime.seed, shuffle=True)
         row["train_token_share_of_stock"] = timing.token_share(batches, len(train), recipe["sequence_length"])
         row["stock_keras_hub"] = stock
         if stock["train_examples_per_second"] and row["train_examples_per_second_epoch"]:

@@ -117,13 +117,16 @@ def markdown(rows, run_id):
                   + ", ".join(f"{r['recipe']} {r['parity_max_abs_diff']:.1e}" for r in parity)]
     checked = [r for r in done if "bf16_parity" in r]
     if checked:
-        lines += ["", "bfloat16 parity (test accuracy of the mixed_bfloat16 run minus a float32 run of the same recipe; "
-                  "target within 0.5 points):", ""]
+        lines += ["", "bfloat16 parity (test accuracy of the mixed_bfloat16 run minus a float32 run of the same "
+                  "recipe; target within 0.5 points):", ""]
         for r in checked:
             p = r["bf16_parity"]
             lines.append(f"- {r['recipe']}: " + (
                 f"{p['delta_points']:+.2f} points (float32 {p['accuracy_float32']:.4f}, bf16 {r['accuracy']:.4f})"
                 if "delta_points" in p else f"not checked: {p.get('skipped') or p.get('error')}"))
+    elif done:
+        lines += ["", "bfloat16 parity: not checked, no recipe trained in mixed_bfloat16 (the auto dtype policy picks "
+                  "it for transformers on CPUs with avx512_bf16 or amx_bf16; --dtype_policy=mixed_bfloat16 forces it)."]
     contended = [(r, share) for r in done if (share := cpu_taken_by_others(r)) > CONTENTION_WARNING]
     if contended:
         lines += ["", "WARNING: other processes (or the hypervisor's steal) took CPU during these recipes, so their "

@@ -68,7 +68,6 @@ STATE_FILE = "run_state.json"
 def plan(recipes=None, backbone_names=None, dataset_names=None, include_random_init=False):
     """Returns (runnable recipe names, {skipped recipe: reason}) for the filters given."""
     from zoo import datasets
-    from zoo import pretrained
 
     entries = catalog.recipes()
     names = recipes or sorted(entries)
@@ -93,14 +92,11 @@ def plan(recipes=None, backbone_names=None, dataset_names=None, include_random_i
             except Exception as e:  # Reported as the reason the recipe is skipped.
                 tried = [line.strip(" -") for line in str(e).splitlines()[1:] if line.startswith("  - ")]
                 data_problems[dataset] = f"dataset {dataset} not found (tried: {'; '.join(tried) or e})"
-        if backbone in pretrained.BERT_WEIGHTS and backbone not in weight_problems:
-            try:
-                pretrained.resolve_bert(backbone)
-                weight_problems[backbone] = None
-            except Exception:  # Reported as the reason the recipe is skipped.
-                weight_problems[backbone] = (None if include_random_init else
-                                             f"no pretrained {backbone} weights reachable (random initialisation "
-                                             "is not benchmarked; pass --include_random_init to run it)")
+        if backbone not in weight_problems:
+            missing = backbones.missing_weights(backbone)
+            weight_problems[backbone] = (None if include_random_init or not missing else
+                                         f"{missing}: random initialisation is not benchmarked; pass "
+                                         "--include_random_init to run it")
         reason = data_problems[dataset] or weight_problems.get(backbone)
         if reason:
             skipped[name] = reason
@@ -188,8 +184,7 @@ def benchmark_recipe(name, output_dir):
     try:
         row = run_recipe(name, _BUDGET.value, output_dir, _SEED.value, _TIMEOUT.value,
                          output_dir / "logs" / f"{name}.log", [f"--dtype_policy={_DTYPE_POLICY.value}"])
-        family = backbones.family(catalog.recipe(name)["backbone"])
-        if _BF16_PARITY.value and "error" not in row and family == "transformer":
+        if _BF16_PARITY.value and "error" not in row and row.get("dtype_policy") == "mixed_bfloat16":
             row["bf16_parity"] = bf16_parity(row, _BUDGET.value, output_dir, _SEED.value, _TIMEOUT.value)
     except Exception as e:  # Recorded; the benchmark goes on with the next recipe.
         row = {"recipe": name, "budget": _BUDGET.value, "error": f"{type(e).__name__}: {e}",

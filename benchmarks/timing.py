@@ -72,7 +72,8 @@ def token_share(batches, examples, sequence_length):
     """Token positions one epoch of (bucketed) batches computes on, as a share of padding every example to
     `sequence_length`, which is what the stock pipeline computes on. The training speed-up that skipping padding
     can give in the same dtype is about its inverse (a little more: attention grows faster than linearly)."""
-    computed = sum(int(np.prod(batch[0]["token_ids"].shape)) for batch in batches)
+    # Every input tensor of a batch has the shape [batch, tokens computed on]; the first one says it.
+    computed = sum(int(np.prod(keras.tree.flatten(batch[0])[0].shape)) for batch in batches)
     return computed / (examples * sequence_length)
 
 

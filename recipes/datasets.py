@@ -11,13 +11,14 @@ import sys
 from absl import app
 from absl import flags
 
+import zoo
 from zoo import datasets
 
 _DATASET = flags.DEFINE_string("dataset", None, f"Dataset name. One of: {', '.join(datasets.names())}.")
 _ALL = flags.DEFINE_bool("all", False, "Resolve every dataset whose data can be found, and report the others.")
 _PATH = flags.DEFINE_string("path", None, "A local file or directory to read instead of the registered sources.")
 _OFFLINE = flags.DEFINE_bool("offline", None, "Skip network sources (default: the TEXTZOO_OFFLINE variable).")
-_SEED = flags.DEFINE_integer("seed", datasets.DEFAULT_SEED, "Seed of the splits.")
+_SEED = flags.DEFINE_integer("seed", zoo.DEFAULT_SEED, "Seed of the splits.")
 _MAX_EXAMPLES = flags.DEFINE_integer("max_examples", None, "Stratified cap on the size of each split.")
 _BALANCE = flags.DEFINE_enum("balance", None, ["downsample", "class_weight"], "Class balancing of the train split.")
 _CLEAN = flags.DEFINE_list("clean", [], "Cleaning steps: any of html, lower, punctuation.")

@@ -49,7 +49,7 @@ def predict(kind, path, texts):
         return class_names, out["probabilities"].numpy(), [x.decode() for x in out["label"].numpy()]
     from zoo import classifier
 
-    model = classifier.TextClassifier.load(path)
+    model = classifier.StringClassifier.load(path)
     probabilities = model.predict_proba(texts)
     return model.class_names, probabilities, [model.class_names[i] for i in probabilities.argmax(axis=1)]
 

@@ -36,17 +36,43 @@ def dense(x):
 
 
 def test_preprocessor_and_network_contract(built):
-    inputs = preprocess(built, TEXTS[:3] + ["", "\u00e9t\u00e9 \U0001F600 \u4e2d\u6587"])
-    outputs = built.network(inputs)
-    assert isinstance(outputs, dict) and "pooled_output" in outputs
+    texts = TEXTS[:3] + ["", "\u00e9t\u00e9 \U0001F600 \u4e2d\u6587"]
+    outputs = built.network(preprocess(built, texts))
+    assert isinstance(outputs, dict)
     pooled = np.asarray(dense(outputs["pooled_output"]))
-    assert pooled.ndim == 2 and pooled.shape[0] == 5 and np.isfinite(pooled).all()
-    assert built.family in ("transformer", "recurrent", "bag_of_words")
-    assert "source" in built.weights and "pretrained" in built.weights
+    assert pooled.shape == (5, built.network.output["pooled_output"].shape[-1]) and np.isfinite(pooled).all()
+    assert len({row.tobytes() for row in pooled[:3]}) == 3, "three different texts, one pooled output"
+    # A text's features do not depend on the batch it comes in.
+    alone = np.asarray(dense(built.network(preprocess(built, texts[1:2]))["pooled_output"]))
+    np.testing.assert_allclose(alone[0], pooled[1], atol=1e-5)
+    assert built.family == backbones.family(built.name) and built.family in ("transformer", "recurrent",
+                                                                             "bag_of_words")
+    assert isinstance(built.provenance["pretrained"], bool) and built.provenance["source"].strip()
+
+
+def test_input_layout_says_what_the_inputs_are(built):
+    layout = backbones.input_layout(built.name, built.preprocessor)
+    texts = ["a b c d e f g h", "a", ""]
+    inputs = preprocess(built, texts)
+    widths = {int(t.shape[-1]) for t in tf.nest.flatten(inputs)}
+    if layout.sequence_length:
+        assert widths == {layout.sequence_length}
+    if not layout.variable_length:
+        return
+    lengths = np.asarray(layout.lengths(inputs))
+    assert lengths[0] > lengths[1] >= lengths[2] and lengths[0] < layout.sequence_length
+    for i, length in enumerate(lengths):  # Cut to its own length, an input gives the outputs of the padded one.
+        cut = {k: v[i:i + 1, :length] for k, v in inputs.items()}
+        padded = {k: v[i:i + 1] for k, v in inputs.items()}
+        np.testing.assert_allclose(built.network(cut)["pooled_output"], built.network(padded)["pooled_output"],
+                                   atol=1e-5)
+    pad = {k: layout.padding_values.get(k, 0) for k in inputs}
+    for key, value in inputs.items():  # Past its length, every input holds its padding value.
+        np.testing.assert_array_equal(np.asarray(value)[1, lengths[1]:], pad[key])
 
 
 def test_preprocessor_files_round_trip(built, tmp_path):
-    built.save_preprocessor(tmp_path / "preprocessor")
+    backbones.save_preprocessor(built.name, built.preprocessor, tmp_path / "preprocessor")
     restored = backbones.load_preprocessor(built.name, tmp_path / "preprocessor")
     original = preprocess(built, TEXTS[:4])
     again = tf.data.Dataset.from_tensor_slices(tf.constant(TEXTS[:4])).batch(4).map(restored)
@@ -55,8 +81,7 @@ def test_preprocessor_files_round_trip(built, tmp_path):
 
 def test_classifier_end_to_end_probabilities_and_save_load(built, tmp_path):
     core = classifier.build_core(built, 3, "softmax", hidden_units=(4,), dropout=0.1)
-    model = classifier.TextClassifier(built.name, built.preprocessor, core, ["a", "b", "c"], "softmax",
-                                      built.save_preprocessor)
+    model = classifier.StringClassifier(built.name, built.preprocessor, core, ["a", "b", "c"], "softmax")
     texts = TEXTS[:5] + ["", " ", "\xff\xfe"]
     probabilities = model.predict_proba(texts)
     assert probabilities.shape == (8, 3)
@@ -65,7 +90,7 @@ def test_classifier_end_to_end_probabilities_and_save_load(built, tmp_path):
     one_by_one = np.concatenate([model.predict_proba([t]) for t in texts])
     np.testing.assert_allclose(model.predict_proba(texts, batch_size=3), one_by_one, atol=1e-5)
     model.save(tmp_path / "model", held_out_texts=texts[:2])
-    restored = classifier.TextClassifier.load(tmp_path / "model")
+    restored = classifier.StringClassifier.load(tmp_path / "model")
     np.testing.assert_allclose(restored.predict_proba(texts), probabilities, atol=1e-6)
     assert restored.class_names == ["a", "b", "c"]
     assert restored.held_out_texts() == texts[:2] and model.held_out_texts() == []
@@ -73,9 +98,9 @@ def test_classifier_end_to_end_probabilities_and_save_load(built, tmp_path):
 
 def test_bert_small_uses_pretrained_weights_and_waterfall():
     backbone = backbones.build("bert_small", {}, 16, None)
-    assert backbone.weights["pretrained"] is True
+    assert backbone.provenance["pretrained"] is True
     assert backbone.preprocessor.truncate == "waterfall"
-    assert backbone.weights["lowercase"] is True
+    assert backbone.provenance["lowercase"] is True
     inputs = preprocess(backbone, ["HELLO World"])
     lower = preprocess(backbone, ["hello world"])
     np.testing.assert_array_equal(inputs["token_ids"], lower["token_ids"])
@@ -85,8 +110,8 @@ def test_bert_random_initialisation_is_flagged(caplog):
     options = {"random_init": True, "num_layers": 1, "hidden_dim": 8, "num_heads": 2, "intermediate_dim": 16}
     with caplog.at_level("WARNING"):
         backbone = backbones.build("bert_base", options, 12, None)
-    assert backbone.weights["pretrained"] is False
-    assert "RANDOM" in backbone.weights["warning"]
+    assert backbone.provenance["pretrained"] is False
+    assert "RANDOM" in backbone.provenance["warning"]
     assert any("RANDOM INITIALISATION" in r.getMessage() for r in caplog.records)
 
 
@@ -99,8 +124,8 @@ def test_bert_sequence_length_beyond_positions_is_refused():
 def test_glove_reports_vocabulary_coverage(capsys):
     backbone = backbones.build("glove_bilstm", {"units": 4, "max_tokens": 200}, 8, TEXTS + ["qwzxv"])
     assert "Converted" in capsys.readouterr().out
-    assert backbone.weights["vocabulary_words_missing"] == 1  # "qwzxv" is not a GloVe word.
-    assert backbone.weights["vocabulary_words_in_glove"] == backbone.weights["vocabulary_size"] - 3
+    assert backbone.provenance["vocabulary_words_missing"] == 1  # "qwzxv" is not a GloVe word.
+    assert backbone.provenance["vocabulary_words_in_glove"] == backbone.provenance["vocabulary_size"] - 3
 
 
 def test_glove_lstm_is_portable_and_configurable():
@@ -176,26 +201,28 @@ def test_tf_idf_layer_sparse_equals_dense_reference(sublinear_tf):
     np.testing.assert_allclose(np.asarray(layer(tf.constant(counts))), expected, rtol=1e-5, atol=1e-7)
 
 
-def test_ngram_counts_are_sparse_and_old_dense_runs_still_load(tmp_path):
+def test_ngram_counts_are_sparse_and_files_from_older_versions_are_refused(tmp_path):
     import json
 
     built = backbones.build("ngram_linear", {"max_tokens": 500}, None, TEXTS)
     assert isinstance(preprocess(built, TEXTS[:2]), tf.SparseTensor)
-    built.save_preprocessor(tmp_path / "p")
+    backbones.save_preprocessor("ngram_linear", built.preprocessor, tmp_path / "p")
     config = json.loads((tmp_path / "p" / "config.json").read_text())
-    assert config["sparse"] is True
-    del config["sparse"]  # As written before the sparse counts: such a run's network takes dense counts.
-    (tmp_path / "p" / "config.json").write_text(json.dumps(config))
-    old = backbones.load_preprocessor("ngram_linear", tmp_path / "p")
-    np.testing.assert_array_equal(np.asarray(old(tf.constant(TEXTS[:2]))), dense(preprocess(built, TEXTS[:2])))
+    assert config["text_vectorization"]["sparse"] is True and config["text_vectorization"]["ngrams"] == 2
+    restored = backbones.load_preprocessor("ngram_linear", tmp_path / "p")
+    assert isinstance(restored(tf.constant(TEXTS[:2])), tf.SparseTensor)
+    (tmp_path / "p" / "config.json").write_text(json.dumps({"options": {}, "output_mode": "tf_idf",
+                                                             "vocabulary_size": config["vocabulary_size"]}))
+    with pytest.raises(ValueError, match="written by an older version of textzoo .*train the recipe again"):
+        backbones.load_preprocessor("ngram_linear", tmp_path / "p")
 
 
 def test_evaluation_draws_no_rnn_dropout_masks():
     """Keras 3.15's RNNs draw dropout masks even when not training; evaluation and serving (one function,
-    TextClassifier.probabilities_fn) must not, nor advance their seeds."""
+    StringClassifier.probabilities_fn) must not, nor advance their seeds."""
     backbone = backbones.build("glove_bilstm", {"units": 4, "max_tokens": 200, "dropout": 0.5}, 12, TEXTS)
     core = classifier.build_core(backbone, 2, "softmax")
-    model = classifier.TextClassifier("glove_bilstm", backbone.preprocessor, core, ["a", "b"], "softmax")
+    model = classifier.StringClassifier("glove_bilstm", backbone.preprocessor, core, ["a", "b"], "softmax")
     seeds = [v for v in core.variables if "seed_generator" in v.path]
     assert seeds, "the LSTM cells' dropout has no seed generator to check"
     before = [np.asarray(v) for v in seeds]

@@ -13,6 +13,8 @@ from absl import flags
 from benchmarks import report
 from benchmarks import run
 from benchmarks import timing
+from zoo import backbones
+from zoo import export
 
 
 class FakeClock:
@@ -145,11 +147,24 @@ def test_real_tiny_run_interrupted_then_resumed_with_well_formed_rows(tmp_path):
     assert sorted(r["dataset"] for r in references) == ["bbc_news", "reuters_r8"]  # Each once, in the first run.
     assert "| ngram_linear_reuters_r8 |" in (tmp_path / "RESULTS.md").read_text()
     for row in rows:
-        for key in ("dataset_variant", "weights_source", "head", "examples", "accuracy", "macro_f1",
-                    "train_examples_per_second_steady", "train_examples_per_second_epoch", "export_size_bytes",
-                    "peak_memory_mb", "wall_seconds", "device", "dtype_policy", "library_versions", "latency_batch_1",
-                    "other_processes_cpu_seconds", "cpu_steal_seconds", "cpu_count"):
-            assert row.get(key) is not None, key
+        # What the row says is what the run wrote: its metrics, its data, its export, this machine.
+        run_dir = pathlib.Path(row["run_dir"])
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        config = json.loads((run_dir / "config.json").read_text())
+        assert (row["accuracy"], row["macro_f1"]) == (metrics["accuracy"], metrics["macro_f1"])
+        assert row["head"] == metrics["head_type"] == "softmax"
+        assert row["examples"] == metrics["examples"] == backbones.TINY_DATA
+        assert row["dataset_variant"] == config["dataset"]["variant"] and row["dataset"] == config["dataset"]["dataset"]
+        assert row["weights_source"] == config["provenance"]["source"] and row["pretrained"] is False
+        info_file = pathlib.Path(row["export"], "export_info.json")  # Written after the size is taken.
+        assert row["export_size_bytes"] == export.directory_size(row["export"]) - info_file.stat().st_size
+        assert (row["device"], row["cpu_count"]) == (f"CPU ({os.cpu_count()} cores)", os.cpu_count())
+        assert row["dtype_policy"] == config["runtime"]["dtype_policy"] == "float32"
+        assert row["library_versions"] == config["library_versions"]
+        assert row["batch_size"] == config["input"]["batch_size"] and row["bucket_width"] is None
+        assert 0 < row["train_examples_per_second_epoch"] and 0 < row["train_examples_per_second_steady"]
+        assert 100 < row["peak_memory_mb"] < 24 * 1024 and 0 < row["wall_seconds"] < 600
+        assert 0 <= row["other_processes_cpu_seconds"] and 0 <= row["cpu_steal_seconds"]
         assert set(row["inference_examples_per_second"]) == {"32", "256"}
         assert all(v > 0 for v in row["inference_examples_per_second"].values())
         assert row["latency_batch_1"]["p95_ms"] >= row["latency_batch_1"]["p50_ms"] > 0

@@ -79,7 +79,7 @@ def test_recipe_end_to_end_writes_every_file_with_real_metrics(topic_csv, runtim
     assert sum(c["support"] for c in saved["per_class"].values()) == len(rows) == saved["num_examples"]
     # ... and the predictions are those of the saved model on the test texts.
     dataset = experiment.load_data(recipe, seed=7)
-    model = classifier.TextClassifier.load(run / "model")
+    model = classifier.StringClassifier.load(run / "model")
     np.testing.assert_allclose(model.predict_proba(dataset.splits["test"].texts), probabilities, atol=1e-5)
     assert np.array_equal(dataset.splits["test"].labels, labels)
     history = json.loads((run / "history.json").read_text())
@@ -188,11 +188,17 @@ def test_bad_flags_give_clear_errors(args, message):
     assert message in result.stderr + result.stdout
 
 
-def test_list_prints_every_recipe():
-    result = run_cli("--list", timeout=120)
-    assert result.returncode == 0
-    for name in catalog.names():
-        assert name in result.stdout
+@pytest.mark.parametrize("budget", ["tiny", "quick"])
+def test_list_prints_every_recipe_with_its_settings_at_the_budget(budget):
+    result = run_cli("--list", f"--budget={budget}", timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [line.split() for line in result.stdout.splitlines()[1:] if line.strip()]
+    assert [r[0] for r in rows] == catalog.names()
+    for name, backbone, dataset, length, batch, rate, epochs in rows:
+        recipe = catalog.resolve(name, budget)
+        assert [backbone, dataset, length, int(batch), float(rate), int(epochs)] == [
+            recipe["backbone"], recipe["dataset"], str(recipe["sequence_length"]), recipe["batch_size"],
+            pytest.approx(recipe["learning_rate"]), recipe["epochs"]]
 
 
 def test_early_stopping_carries_on_after_a_resume():

@@ -1,7 +1,7 @@
 """The classifier: preprocessor -> backbone network -> head, and its run-directory form.
 
 Training runs on `core` (preprocessed inputs -> probabilities) with the preprocessor mapped over tf.data;
-`TextClassifier` joins both for inference and export (strings -> class probabilities).
+`StringClassifier` joins both for inference and export (strings -> class probabilities).
 
 On disk (`<run_dir>/model/`): `core.keras` (the network and head, Keras format), `preprocessor/` (vocabularies as
 files, or a keras-hub preset), and `classifier.json` (backbone name, class names, head type).
@@ -10,8 +10,6 @@ files, or a keras-hub preset), and `classifier.json` (backbone name, class names
 import contextlib
 import json
 import pathlib
-import shutil
-
 
 import keras
 import numpy as np
@@ -37,13 +35,13 @@ def build_core(backbone, num_classes, head_type, hidden_units=(), dropout=0.0):
     return keras.Model(inputs, outputs, name="classifier_core")
 
 
-def trim_padding(inputs):
-    """Cuts a batch of transformer inputs to its longest text: padded positions are masked, so the outputs are the
-    same, without the compute. Other inputs pass through."""
-    if not isinstance(inputs, dict) or "padding_mask" not in inputs:
+def trim_padding(inputs, layout):
+    """Cuts a batch of inputs that can be cut to their length (`layout`, the backbone's `InputLayout`) to its
+    longest text: padded positions are masked, so the outputs are the same, without the compute. Other inputs pass
+    through."""
+    if not layout.variable_length:
         return inputs
-    longest = tf.reduce_max(tf.reduce_sum(tf.cast(inputs["padding_mask"], tf.int32), axis=1))
-    longest = tf.maximum(longest, 1)  # An empty batch reduces to the smallest int32.
+    longest = tf.maximum(tf.reduce_max(layout.lengths(inputs)), 1)  # An empty batch reduces to the smallest int32.
     return {k: v[:, :longest] for k, v in inputs.items()}
 
 
@@ -69,18 +67,19 @@ def preprocess_batch(preprocessor, texts):
 SERVING_CHUNK = 8
 
 
-def run_core(core, inputs, chunk_size=SERVING_CHUNK):
-    """Applies `core` to preprocessed inputs; transformer inputs go length-sorted, chunked and trimmed."""
-    if not isinstance(inputs, dict) or "padding_mask" not in inputs:
+def run_core(core, inputs, layout, chunk_size=SERVING_CHUNK):
+    """Applies `core` to preprocessed inputs; inputs that can be cut to their length go length-sorted, chunked and
+    trimmed."""
+    if not layout.variable_length:
         return core(inputs, training=False)
-    lengths = tf.reduce_sum(tf.cast(inputs["padding_mask"], tf.int32), axis=1)
+    lengths = layout.lengths(inputs)
     order = tf.argsort(lengths)
     ordered = {k: tf.gather(v, order) for k, v in inputs.items()}
     count = tf.shape(lengths)[0]
 
     def step(i, chunks):
         chunk = {k: v[i * chunk_size:(i + 1) * chunk_size] for k, v in ordered.items()}
-        return i + 1, chunks.write(i, tf.cast(core(trim_padding(chunk), training=False), tf.float32))
+        return i + 1, chunks.write(i, tf.cast(core(trim_padding(chunk, layout), training=False), tf.float32))
 
     # An explicit while_loop (not a Python loop left to autograph): endpoints may be traced without autograph.
     _, chunks = tf.while_loop(
@@ -109,16 +108,16 @@ def rnn_dropout_off(core):
             cell.dropout, cell.recurrent_dropout = dropout, recurrent_dropout
 
 
-class TextClassifier:
-    """Strings in, class probabilities out: a preprocessor layer and the trained core model."""
+class StringClassifier:
+    """Strings in, class probabilities out: a preprocessor layer and the trained core model. (Not keras-hub's
+    `TextClassifier`, a Keras model: this one is what a run directory's `model/` holds, and what is exported.)"""
 
-    def __init__(self, backbone_name, preprocessor, core, class_names, head_type, save_preprocessor=None,
-                 directory=None):
+    def __init__(self, backbone_name, preprocessor, core, class_names, head_type, directory=None):
         self.backbone_name = backbone_name
-        self._save_preprocessor = save_preprocessor
         self._probabilities = None
         self.directory = directory  # Where it was loaded from (`load`); an export reads its vocabulary files there.
         self.preprocessor = preprocessor
+        self.layout = backbones.input_layout(backbone_name, preprocessor)
         self.core = core
         self.class_names = list(class_names)
         self.head_type = head_type
@@ -126,12 +125,13 @@ class TextClassifier:
     def probabilities_fn(self, preprocessor=None):
         """A concrete function: a [batch] string tensor -> [batch, num_classes] float32 probabilities. The export
         uses this same function (with `preprocessor` read from files), so in-memory and served outputs agree."""
-        preprocessor, core, head_type = preprocessor or self.preprocessor, self.core, self.head_type
+        preprocessor = preprocessor or self.preprocessor
+        core, head_type, layout = self.core, self.head_type, self.layout
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
         def probabilities_of(texts):
             texts = text_lib.cut_to_input_limit_tf(texts)  # The datasets' limit (zoo.text), and UTF-8 repaired.
-            outputs = run_core(core, preprocess_batch(preprocessor, texts))
+            outputs = run_core(core, preprocess_batch(preprocessor, texts), layout)
             return tf.cast(heads.class_probabilities(outputs, head_type), tf.float32)
 
         with rnn_dropout_off(core):
@@ -161,17 +161,13 @@ class TextClassifier:
         dtypes = {layer.dtype_policy.compute_dtype for layer in self.core._flatten_layers()}
         return next((d for d in ("float16", "bfloat16") if d in dtypes), "float32")
 
-    def save_preprocessor(self, directory):
-        """Writes the preprocessor's state (vocabularies, config) as files under `directory`."""
-        self._save_preprocessor(directory)
-
     def save(self, directory, held_out_texts=()):
         """Writes the classifier to `directory`, with `held_out_texts` (a few test texts) that an export of it is
         verified on and warms TF Serving up with, whichever command exports it."""
         directory = pathlib.Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.core.save(directory / "core.keras")
-        self.save_preprocessor(directory / "preprocessor")
+        backbones.save_preprocessor(self.backbone_name, self.preprocessor, directory / "preprocessor")
         (directory / HELD_OUT_FILE).write_text(json.dumps(list(held_out_texts), ensure_ascii=False))
         (directory / "classifier.json").write_text(json.dumps({
             "backbone": self.backbone_name, "class_names": self.class_names, "head_type": self.head_type}, indent=2))
@@ -190,9 +186,4 @@ class TextClassifier:
         info = json.loads(info_file.read_text())
         preprocessor = backbones.load_preprocessor(info["backbone"], directory / "preprocessor")
         core = keras.models.load_model(directory / "core.keras")
-
-        def copy_preprocessor(target):
-            shutil.copytree(directory / "preprocessor", target, dirs_exist_ok=True)
-
-        return cls(info["backbone"], preprocessor, core, info["class_names"], info["head_type"], copy_preprocessor,
-                   directory)
+        return cls(info["backbone"], preprocessor, core, info["class_names"], info["head_type"], directory)

@@ -26,7 +26,6 @@ from zoo import assets
 from zoo import text as text_lib
 
 SPLITS = ("train", "validation", "test")
-DEFAULT_SEED = zoo.DEFAULT_SEED
 # Fractions of the whole dataset, used where the source has no official split.
 DEFAULT_VALIDATION_FRACTION = 0.1
 DEFAULT_TEST_FRACTION = 0.2
@@ -689,7 +688,7 @@ def _downsample(texts, labels, seed):
     return [texts[i] for i in keep], labels[keep].tolist()
 
 
-def load(name, path=None, offline=None, seed=DEFAULT_SEED, validation_fraction=DEFAULT_VALIDATION_FRACTION,
+def load(name, path=None, offline=None, seed=zoo.DEFAULT_SEED, validation_fraction=DEFAULT_VALIDATION_FRACTION,
          test_fraction=DEFAULT_TEST_FRACTION, max_examples=None, balance=None, clean=(), **options):
     """Loads a dataset from the registry, resolved from its canonical source, a package, or `path`.
 

@@ -1,7 +1,8 @@
 """One recipe, end to end: data, backbone, head, training, evaluation, files in the run directory.
 
 Run directory:
-    config.json            resolved recipe, runtime, library versions, dataset summary, weights source
+    config.json            resolved recipe, runtime, input pipeline, library versions, dataset summary,
+                           provenance (where the weights came from)
     history.jsonl/.json    per-epoch train and validation loss and accuracy
     metrics.json           test accuracy, macro_f1, per_class, confusion matrix, ROC-AUC (binary), timings
     report.txt             scikit-learn classification report
@@ -80,20 +81,21 @@ def load_data(recipe, seed, offline=None):
         **recipe["dataset_options"])
 
 
-def input_settings(recipe, family, replicas):
-    """How batches are made: the global batch size, the bucket width (transformers only) and whether sparse inputs go
-    dense (tf.distribute cannot split them between replicas). Recorded in config.json; the benchmark reads them."""
+def input_settings(recipe, layout, replicas):
+    """How batches are made: the global batch size, the bucket width (inputs that can be cut to their length only,
+    as `layout` says) and whether sparse inputs go dense (tf.distribute cannot split them between replicas).
+    Recorded in config.json; the benchmark reads them."""
     return {"batch_size": recipe["batch_size"] * replicas,
-            "bucket_width": recipe["bucket_width"] if family == "transformer" else None,
+            "bucket_width": recipe["bucket_width"] if layout.variable_length else None,
             "dense": replicas > 1}
 
 
-def input_pipeline(settings, split, preprocessor, head_type, seed, shuffle):
+def input_pipeline(settings, split, preprocessor, layout, head_type, seed, shuffle):
     """The tf.data pipeline of one split, made as `settings` (`input_settings`) say: what training runs on, and
     what the benchmark measures the token share of."""
     return training.make_dataset(split.texts, split.labels, preprocessor, head_type, settings["batch_size"],
                                  shuffle=shuffle, seed=seed, bucket_width=settings["bucket_width"],
-                                 dense=settings["dense"])
+                                 dense=settings["dense"], layout=layout)
 
 
 def train_and_evaluate(recipe, run_dir, runtime, dataset=None, export_dir=None, callbacks=(), model_name=None,
@@ -137,10 +139,11 @@ def _train_and_evaluate(recipe, run_dir, runtime, dataset, export_dir, callbacks
     train, validation, test = (dataset.splits[s] for s in datasets.SPLITS)
     backbone = backbones.build(recipe["backbone"], recipe["backbone_options"], recipe["sequence_length"],
                                train.texts)
+    layout = backbones.input_layout(recipe["backbone"], backbone.preprocessor)
     with runtime.strategy.scope():
         core = classifier_lib.build_core(backbone, dataset.num_classes, head_type, recipe["head_hidden_units"],
                                          recipe["head_dropout"])
-        inputs = input_settings(recipe, backbone.family, runtime.strategy.num_replicas_in_sync)
+        inputs = input_settings(recipe, layout, runtime.strategy.num_replicas_in_sync)
         steps_per_epoch = training.estimated_batches(len(train), inputs["batch_size"], inputs["bucket_width"],
                                                      recipe["sequence_length"])
         optimizer = training.make_optimizer(backbone.family, recipe["learning_rate"],
@@ -154,19 +157,19 @@ def _train_and_evaluate(recipe, run_dir, runtime, dataset, export_dir, callbacks
         "head_type": head_type,
         "runtime": runtime.record(),
         "input": inputs,
-        "weights": backbone.weights,
+        "provenance": backbone.provenance,
         "dataset": dataset.summary(),
         "library_versions": library_versions(),
         "parameters": {"total": int(core.count_params()),
                        "trainable": int(sum(math.prod(w.shape) for w in core.trainable_weights))},
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
     }
-    if not backbone.weights.get("pretrained", True) and recipe["backbone"].startswith("bert"):
-        config["warning"] = backbone.weights.get("warning")
+    if backbone.provenance.get("warning"):  # Random weights where pretrained ones were wanted.
+        config["warning"] = backbone.provenance["warning"]
     (run_dir / "config.json").write_text(json.dumps(config, indent=2, default=str))
 
     make = lambda split, shuffle: input_pipeline(  # noqa: E731
-        inputs, split, backbone.preprocessor, head_type, runtime.seed, shuffle)
+        inputs, split, backbone.preprocessor, layout, head_type, runtime.seed, shuffle)
     fit_started = time.time()
     history, best_epoch = training.fit(core, make(train, True), make(validation, False), run_dir,
                                        recipe["epochs"], recipe["patience"], dataset.class_weight, callbacks,
@@ -179,9 +182,9 @@ def _train_and_evaluate(recipe, run_dir, runtime, dataset, export_dir, callbacks
 
     # The saved model is the one hand-off: the test metrics are those of the classifier read back from
     # <run_dir>/model/, through the function its export serves, and the export reads the same directory.
-    classifier_lib.TextClassifier(recipe["backbone"], backbone.preprocessor, core, dataset.class_names, head_type,
-                                  backbone.save_preprocessor).save(run_dir / "model", test.texts[:HELD_OUT_TEXTS])
-    model = classifier_lib.TextClassifier.load(run_dir / "model")
+    classifier_lib.StringClassifier(recipe["backbone"], backbone.preprocessor, core, dataset.class_names,
+                                    head_type).save(run_dir / "model", test.texts[:HELD_OUT_TEXTS])
+    model = classifier_lib.StringClassifier.load(run_dir / "model")
     evaluation_started = time.time()
     probabilities = model.predict_proba(test.texts)
     evaluation_seconds = time.time() - evaluation_started
@@ -190,8 +193,8 @@ def _train_and_evaluate(recipe, run_dir, runtime, dataset, export_dir, callbacks
     metrics.update({
         "recipe": recipe["recipe"], "budget": recipe["budget"], "dataset": dataset.name,
         "dataset_variant": dataset.variant, "dataset_source": dataset.source["source"],
-        "backbone": recipe["backbone"], "weights_source": backbone.weights.get("source"),
-        "pretrained": backbone.weights.get("pretrained"), "head_type": head_type, "best_epoch": best_epoch,
+        "backbone": recipe["backbone"], "weights_source": backbone.provenance.get("source"),
+        "pretrained": backbone.provenance.get("pretrained"), "head_type": head_type, "best_epoch": best_epoch,
         "epochs_run": len(history), "fit_seconds": round(fit_seconds, 2),
         "evaluation_seconds": round(evaluation_seconds, 2),
         "examples": {s: len(dataset.splits[s]) for s in datasets.SPLITS},

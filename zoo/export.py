@@ -41,7 +41,7 @@ SERVING_CHECK = pathlib.Path(__file__).with_name("serving_check.py")
 
 
 def _serving_fns(model, preprocessor):
-    """The two endpoint functions of `model` (a TextClassifier) with `preprocessor` in the graph."""
+    """The two endpoint functions of `model` (a StringClassifier) with `preprocessor` in the graph."""
     class_names = tf.constant(model.class_names)
     # The in-memory model's own function (one piece of code for text -> probabilities), a concrete function that both
     # signatures call: the graph library holds the model once (a tf.function would be traced again in SavedModel's
@@ -106,10 +106,10 @@ def _set_classify_method(saved_model_dir):
 
 
 def write_saved_model(model, path):
-    """Writes `model` (a TextClassifier loaded from its directory) as a SavedModel with both signatures and a labels
+    """Writes `model` (a StringClassifier loaded from its directory) as a SavedModel with both signatures and a labels
     asset."""
     if model.directory is None:
-        raise ValueError("Export a classifier loaded from its directory (TextClassifier.load): the export reads its "
+        raise ValueError("Export a classifier loaded from its directory (StringClassifier.load): the export reads its "
                          "vocabulary files there. Received one built in memory; save it and load it first.")
     model.predict_proba(["build"])  # A classifier loaded from files has unbuilt layers until first called.
     with tempfile.TemporaryDirectory() as tmp:
@@ -138,11 +138,11 @@ WARMUP_CHARS_PER_TOKEN = 8
 WARMUP_TEXT_CHARS = 2_000
 
 
-def warmup_text_chars(preprocessor):
-    length = getattr(preprocessor, "sequence_length", None)  # keras-hub preprocessors
-    if length is None and isinstance(preprocessor, keras.layers.TextVectorization):
-        length = preprocessor.get_config().get("output_sequence_length")
-    return min(WARMUP_TEXT_CHARS, WARMUP_CHARS_PER_TOKEN * length) if length else WARMUP_TEXT_CHARS
+def warmup_text_chars(sequence_length):
+    """How much of a text the warm-up keeps, for a model that reads `sequence_length` tokens (None: whole texts)."""
+    if not sequence_length:
+        return WARMUP_TEXT_CHARS
+    return min(WARMUP_TEXT_CHARS, WARMUP_CHARS_PER_TOKEN * sequence_length)
 
 
 def _warmup_requests(path, model_name, texts, chars=WARMUP_TEXT_CHARS):
@@ -261,8 +261,8 @@ def export_classifier(model, export_dir, model_name, info=None, verify_texts=Non
     """Exports `model` to `<export_dir>/<model_name>/<next version>/`, verifies it, and returns that path.
 
     Args:
-        model: TextClassifier.
-        info: dict written into export_info.json (recipe, dataset, metrics, weights source ...).
+        model: StringClassifier.
+        info: dict written into export_info.json (recipe, dataset, metrics, provenance ...).
         verify_texts: held-out texts to compare the served outputs against the in-memory model.
         verify: run the serving check in a fresh process (TensorFlow and tensorflow_text only).
         identity: `data_identity(...)`; with it, a model name whose latest version has other data is refused
@@ -280,7 +280,7 @@ def export_classifier(model, export_dir, model_name, info=None, verify_texts=Non
         write_saved_model(model, staged)
         texts = list(verify_texts or [])[:64] or ["an example text"]
         _warmup_requests(staged / "assets.extra" / "tf_serving_warmup_requests", model_name, texts,
-                         warmup_text_chars(model.preprocessor))
+                         warmup_text_chars(model.layout.sequence_length))
         export_info = {
             "model_name": model_name,
             "class_names": model.class_names,
@@ -355,7 +355,7 @@ def export_run(run_dir, export_dir, metrics=None, model_name=None, verify=True, 
     """
     run_dir = pathlib.Path(run_dir)
     config = json.loads((run_dir / "config.json").read_text())
-    model = classifier_lib.TextClassifier.load(run_dir / "model")
+    model = classifier_lib.StringClassifier.load(run_dir / "model")
     if metrics is None and (run_dir / "metrics.json").exists():
         metrics = json.loads((run_dir / "metrics.json").read_text())
     metrics = metrics or {}
@@ -365,7 +365,7 @@ def export_run(run_dir, export_dir, metrics=None, model_name=None, verify=True, 
         "dataset": {"name": config["dataset"]["dataset"], "variant": config["dataset"]["variant"],
                     "source": config["dataset"]["source"]},
         "metrics": {k: metrics.get(k) for k in ("accuracy", "macro_f1", "roc_auc", "num_examples") if k in metrics},
-        "weights": config.get("weights"),
+        "provenance": config["provenance"],
         "library_versions": config.get("library_versions"),
         "run_dir": str(run_dir.resolve()),
     }

@@ -121,34 +121,37 @@ _BATCH_SHUFFLE_BUFFER = 16
 
 
 def make_dataset(texts, labels, preprocessor, head_type, batch_size, shuffle=False, seed=None, bucket_width=None,
-                 dense=False):
+                 dense=False, layout=None):
     """A tf.data pipeline: (text, label) -> batches of (preprocessed inputs, labels in the head's form).
 
-    With `bucket_width` (transformer inputs with a `padding_mask`), examples are grouped by token length in buckets
-    of that width and each batch is padded only to its longest example: no compute is spent on padding, which is
-    where BERT's time goes on a CPU. Shuffled before and after bucketing, so batches stay random.
+    With `bucket_width` and a `layout` (the backbone's `InputLayout`) of inputs that can be cut to their length,
+    examples are grouped by token length in buckets of that width and each batch is padded only to its longest
+    example: no compute is spent on padding, which is where BERT's time goes on a CPU. Shuffled before and after
+    bucketing, so batches stay random.
     `dense` turns sparse inputs (the n-gram counts) dense: tf.distribute cannot split a SparseTensor batch between
     replicas (Keras 3.15, TF 2.20: "SparseTensor has no attribute device"), and the network takes either.
     """
     n = len(texts)
     ds = tf.data.Dataset.from_tensor_slices((tf.constant(list(texts), dtype=tf.string),
                                              tf.constant(np.asarray(labels), dtype=tf.int32)))
-    if bucket_width:
+    if bucket_width and layout is not None and layout.variable_length:
         # Tokenise once, in chunks (fast), and keep the examples trimmed to their own length in memory (a few
         # hundred bytes each): later epochs spend no CPU on tokenising, which on a 2-core machine competes with
         # training (long texts: BBC News epochs ran 30 % slower than their median step before this).
+        def trim(x, y):
+            length = layout.lengths(x)
+            return {k: v[:length] for k, v in x.items()}, y
+
         ds = ds.batch(256).map(lambda x, y: (preprocessor(x), y), num_parallel_calls=tf.data.AUTOTUNE)
-        ds = ds.unbatch().map(lambda x, y: (_trim_example(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.unbatch().map(trim, num_parallel_calls=tf.data.AUTOTUNE)
         ds = ds.cache()
         if shuffle:
             ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-        length = lambda x, y: tf.shape(x["token_ids"])[0]  # noqa: E731
-        longest = int(preprocessor.sequence_length)
-        boundaries = list(range(bucket_width + 1, longest + 1, bucket_width))
-        pad_id = preprocessor.tokenizer.pad_token_id
+        boundaries = list(range(bucket_width + 1, layout.sequence_length + 1, bucket_width))
         ds = ds.bucket_by_sequence_length(
-            length, bucket_boundaries=boundaries, bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
-            padding_values=({k: (tf.constant(pad_id, v.dtype) if k == "token_ids" else tf.zeros([], v.dtype))
+            lambda x, y: layout.lengths(x), bucket_boundaries=boundaries,
+            bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+            padding_values=({k: tf.cast(layout.padding_values.get(k, 0), v.dtype)
                              for k, v in ds.element_spec[0].items()}, 0))
         if shuffle:
             # Mixes the buckets' batches (and the partial batches every bucket flushes at the end of an epoch).
@@ -172,11 +175,6 @@ def make_dataset(texts, labels, preprocessor, head_type, batch_size, shuffle=Fal
 
 def _densify(x):
     return tf.nest.map_structure(lambda t: tf.sparse.to_dense(t) if isinstance(t, tf.SparseTensor) else t, x)
-
-
-def _trim_example(x):
-    length = tf.reduce_sum(tf.cast(x["padding_mask"], tf.int32))
-    return {k: v[:length] for k, v in x.items()}
 
 
 def estimated_batches(n, batch_size, bucket_width=None, sequence_length=None):

@@ -20,28 +20,19 @@ def recipe_settings(name):
             "budgets": {"tiny": {"epochs": 1, "max_examples": TINY_DATA}, "quick": {}, "full": {}}}
 
 
-def _vectorizer(options, sequence_length, vocabulary=None):
-    return keras.layers.TextVectorization(max_tokens=options["max_tokens"], output_sequence_length=sequence_length,
-                                          vocabulary=vocabulary, name="text_vectorization")
-
-
 def build(name, options, sequence_length, train_texts):
-    from zoo.backbones import Backbone
+    from zoo.backbones import BackboneParts
 
-    vectorizer = _vectorizer(options, sequence_length)
+    vectorizer = keras.layers.TextVectorization(max_tokens=options["max_tokens"],
+                                                output_sequence_length=sequence_length, name="text_vectorization")
     vectorizer.adapt(list(train_texts))
     token_ids = keras.Input(shape=(sequence_length,), dtype="int64", name="token_ids")
     # Unmasked: padding positions count too, but an empty text (all padding) still gives a finite mean.
     embedded = keras.layers.Embedding(vectorizer.vocabulary_size(), options["dim"])(token_ids)
     network = keras.Model(token_ids, {"pooled_output": keras.layers.GlobalAveragePooling1D()(embedded)})
-
-    def save_preprocessor(directory):
-        vectorizer_files.save(vectorizer, options, sequence_length, directory)
-
-    return Backbone(name, FAMILY, vectorizer, network, {"source": "none", "pretrained": False}, options,
-                    save_preprocessor)
+    return BackboneParts(name, FAMILY, vectorizer, network, {"source": "none", "pretrained": False}, options)
 
 
-def load_preprocessor(directory):
-    config, vocabulary_file = vectorizer_files.read(directory)
-    return _vectorizer(config["options"], config["sequence_length"], vocabulary=vocabulary_file)
+save_preprocessor = vectorizer_files.save_preprocessor
+load_preprocessor = vectorizer_files.load_preprocessor
+input_layout = vectorizer_files.input_layout

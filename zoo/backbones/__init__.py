@@ -5,33 +5,54 @@ Contract (what makes backbones interchangeable):
   and inside the exported graph at serving time.
 - `network`: a functional Keras model, preprocessor outputs in, a dict out with at least `"pooled_output"`
   (`[batch, features]`).
-- `weights`: where pretrained weights came from (recorded in every result file).
-- `family`: "transformer", "recurrent" or "bag_of_words"; the trainer picks the optimizer by it.
-- the preprocessor's state (vocabularies) is saved as files by `save_preprocessor` and read back by
-  `load_preprocessor` of the same module.
+- `provenance`: where pretrained weights came from, and what they are (recorded in every result file).
+- `family`: "transformer", "recurrent" or "bag_of_words"; the trainer picks the optimizer and the dtype policy by it.
+- `input_layout(preprocessor)`: what generic code needs to know of the preprocessed inputs (`InputLayout`).
+- the preprocessor's state (vocabularies) is written as files by `save_preprocessor(preprocessor, directory)` and
+  read back by `load_preprocessor(directory)` of the same module; an export reads it back from those files
+  (`serving_preprocessor(directory)`, by default `load_preprocessor`) so vocabularies become SavedModel assets.
 
-- an export reads the preprocessor back from those files (`serving_preprocessor`, by default `load_preprocessor`)
-  so vocabularies become SavedModel assets.
-
-Adding a backbone is one module with `build(name, options, sequence_length, train_texts)`,
-`load_preprocessor(directory)`, `default_options(name)`, `recipe_settings(name)` (its training settings and what
-each budget changes: the catalog, the tests and the benchmark take them from there) and `FAMILY`, plus one line in
-`BACKBONES`.
+Adding a backbone is one module with `build(name, options, sequence_length, train_texts)` (returning
+`BackboneParts`), `save_preprocessor`, `load_preprocessor`, `input_layout`, `default_options(name)`,
+`recipe_settings(name)` (its training settings and what each budget changes: the catalog, the tests and the
+benchmark take them from there) and `FAMILY`, plus one line in `BACKBONES`. A module whose weights may be missing
+defines `missing_weights(name)` (the reason, or None); the benchmark skips its recipes then.
 """
 
 import dataclasses
 import importlib
+from typing import Callable, Optional
 
 
 @dataclasses.dataclass
-class Backbone:
+class BackboneParts:
+    """What `build` returns: the parts of a backbone, before a head is put on it (not keras-hub's `Backbone`)."""
     name: str
     family: str
     preprocessor: object
     network: object
-    weights: dict
+    provenance: dict
     options: dict
-    save_preprocessor: object  # callable(directory)
+
+
+@dataclasses.dataclass(frozen=True)
+class InputLayout:
+    """What generic code (the input pipeline, serving) needs to know of a backbone's preprocessed inputs.
+
+    - `sequence_length`: the most tokens an input holds; None for inputs that read the whole text (bags of words).
+    - `lengths`: for inputs that can be cut to their own length (every input tensor's last axis is the token axis,
+      and outputs do not change when trailing padding is cut), a function of the inputs (one example or a batch)
+      giving the number of real tokens (int32, over the last axis); None where inputs have a fixed size.
+    - `padding_values`: the value each input key is padded with when examples of different lengths are batched
+      (keys not named pad with 0).
+    """
+    sequence_length: Optional[int] = None
+    lengths: Optional[Callable] = None
+    padding_values: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def variable_length(self):
+        return self.lengths is not None
 
 
 # name -> module implementing the contract above.
@@ -85,8 +106,22 @@ def build(name, options=None, sequence_length=None, train_texts=None):
     return module(name).build(name, {**default_options(name), **options}, sequence_length, train_texts)
 
 
+def save_preprocessor(name, preprocessor, directory):
+    module(name).save_preprocessor(preprocessor, directory)
+
+
 def load_preprocessor(name, directory):
     return module(name).load_preprocessor(directory)
+
+
+def input_layout(name, preprocessor):
+    return module(name).input_layout(preprocessor)
+
+
+def missing_weights(name):
+    """Why backbone `name` has no pretrained weights here (None when it has them, or needs none)."""
+    hook = getattr(module(name), "missing_weights", None)
+    return hook(name) if hook else None
 
 
 def serving_preprocessor(name, directory):

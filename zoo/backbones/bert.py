@@ -2,7 +2,7 @@
 
 Weights come from `zoo.pretrained.BERT_WEIGHTS` (keras-hub preset, else the registry package, else a local
 checkpoint). `bert_base` without reachable weights falls back to random initialisation, flagged in the logs and in
-`weights["pretrained"] = False`, which every result file carries.
+`provenance["pretrained"] = False`, which every result file carries.
 """
 
 import copy
@@ -17,6 +17,7 @@ import tensorflow_text as tf_text
 from keras_hub.src.tokenizers.word_piece_tokenizer import MAX_BYTES_PER_WORD
 
 from zoo import pretrained
+from zoo.backbones import InputLayout
 from zoo.backbones import TINY_DATA
 
 # keras-hub's default `truncate="round_robin"` emits TFText>RoundRobinTrim, which TF Serving 2.12-2.19 do not
@@ -102,44 +103,49 @@ def _random_backbone(name, options, reason):
         dropout=options["dropout"],
         max_sequence_length=_MAX_POSITIONS,
     )
-    weights = {
+    provenance = {
         "pretrained": False,
         "source": "random initialisation",
         "warning": f"{name} uses RANDOM weights: {reason}",
         "architecture": {k: options[k] for k in _RANDOM_ARCHITECTURES[name]},
     }
-    return tokenizer, network, weights
+    return tokenizer, network, provenance
+
+
+def missing_weights(name):
+    """Why no pretrained weights of `name` can be had here (None when they can): the benchmark skips it then."""
+    try:
+        pretrained.resolve_bert(name)
+    except Exception as e:  # Every failure to find weights is a reason to report, not to stop.
+        return f"no pretrained {name} weights reachable ({str(e).splitlines()[0]})"
+    return None
 
 
 def build(name, options, sequence_length, train_texts=None):
     del train_texts  # The vocabulary comes with the weights.
-    from zoo.backbones import Backbone
+    from zoo.backbones import BackboneParts
 
     if options["random_init"] is True:
-        tokenizer, network, weights = _random_backbone(name, options, "random_init=True was asked for")
+        tokenizer, network, provenance = _random_backbone(name, options, "random_init=True was asked for")
     else:
         try:
-            directory, weights = pretrained.resolve_bert(name, path=options["weights_path"])
+            directory, provenance = pretrained.resolve_bert(name, path=options["weights_path"])
         except Exception as e:
             if options["random_init"] != "auto":
                 raise
-            tokenizer, network, weights = _random_backbone(name, options, f"weights not found: {e}")
+            tokenizer, network, provenance = _random_backbone(name, options, f"weights not found: {e}")
         else:
             network = keras_hub.models.BertBackbone.from_preset(str(directory), dropout=options["dropout"])
             tokenizer = _tokenizer(directory)
-            weights = {"pretrained": True, **weights}
+            provenance = {"pretrained": True, **provenance}
     max_positions = network.max_sequence_length
     if sequence_length is None or sequence_length > max_positions:
         raise ValueError(f"Cannot use sequence length {sequence_length} because the BERT model was only trained up "
                          f"to sequence length {max_positions}.")
     preprocessor = keras_hub.models.BertTextClassifierPreprocessor(
         tokenizer, sequence_length=sequence_length, truncate=TRUNCATE)
-    weights["lowercase"] = bool(tokenizer.lowercase)
-
-    def save_preprocessor(directory):
-        preprocessor.save_to_preset(str(directory))
-
-    return Backbone(name, FAMILY, preprocessor, network, weights, options, save_preprocessor)
+    provenance["lowercase"] = bool(tokenizer.lowercase)
+    return BackboneParts(name, FAMILY, preprocessor, network, provenance, options)
 
 
 def _tokenizer(directory):
@@ -152,6 +158,21 @@ def _tokenizer(directory):
         logging.info("BertTokenizer.from_preset(%s) failed (%s); reading vocab.txt with lowercase=%s",
                      directory, e, lowercase)
         return keras_hub.models.BertTokenizer(vocabulary=str(directory / "vocab.txt"), lowercase=lowercase)
+
+
+def _lengths(inputs):
+    return tf.reduce_sum(tf.cast(inputs["padding_mask"], tf.int32), axis=-1)
+
+
+def input_layout(preprocessor):
+    """keras-hub's inputs (token_ids, segment_ids, padding_mask) are padded at the end and attention masks the
+    padding, so an input cut to its real tokens gives the same outputs with less compute."""
+    return InputLayout(sequence_length=int(preprocessor.sequence_length), lengths=_lengths,
+                       padding_values={"token_ids": preprocessor.tokenizer.pad_token_id})
+
+
+def save_preprocessor(preprocessor, directory):
+    preprocessor.save_to_preset(str(directory))
 
 
 def load_preprocessor(directory):

@@ -52,13 +52,12 @@ def default_options(name):
     }
 
 
-def _vectorizer(options, sequence_length, vocabulary=None):
+def _vectorizer(options, sequence_length):
     return keras.layers.TextVectorization(
         max_tokens=options["max_tokens"],
         standardize=vectorizer_files.standardize_argument(options["standardize"]),
         output_mode="int",
         output_sequence_length=sequence_length,
-        vocabulary=vocabulary,
         name="text_vectorization",
     )
 
@@ -77,7 +76,7 @@ def embedding_matrix(vocabulary, words, vectors):
 
 
 def build(name, options, sequence_length, train_texts):
-    from zoo.backbones import Backbone
+    from zoo.backbones import BackboneParts
 
     if options["cell"] not in CELLS:
         raise ValueError(f"Unknown cell {options['cell']!r}. Allowed: {sorted(CELLS)}.")
@@ -110,15 +109,12 @@ def build(name, options, sequence_length, train_texts):
     network = keras.Model(token_ids, {"pooled_output": x}, name=f"{name}_backbone")
     embedding.set_weights([matrix])  # Set after build: a Constant initializer would put the matrix in the config.
 
-    weights = {"pretrained": True, **source, "glove_dim": int(options["glove_dim"]), "vocabulary_size":
-               len(vocabulary), "vocabulary_words_in_glove": hits, "vocabulary_words_missing": misses}
-
-    def save_preprocessor(directory):
-        vectorizer_files.save(vectorizer, options, sequence_length, directory)
-
-    return Backbone(name, FAMILY, vectorizer, network, weights, options, save_preprocessor)
+    provenance = {"pretrained": True, **source, "glove_dim": int(options["glove_dim"]),
+                  "vocabulary_size": len(vocabulary), "vocabulary_words_in_glove": hits,
+                  "vocabulary_words_missing": misses}
+    return BackboneParts(name, FAMILY, vectorizer, network, provenance, options)
 
 
-def load_preprocessor(directory):
-    config, vocabulary_file = vectorizer_files.read(directory)
-    return _vectorizer(config["options"], config["sequence_length"], vocabulary=vocabulary_file)
+save_preprocessor = vectorizer_files.save_preprocessor
+load_preprocessor = vectorizer_files.load_preprocessor
+input_layout = vectorizer_files.input_layout

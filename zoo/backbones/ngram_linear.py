@@ -79,7 +79,7 @@ class TfIdf(keras.layers.Layer):
             if self.normalize:
                 squares = tf.math.unsorted_segment_sum(tf.square(values), rows, counts.dense_shape[0])
                 values = values * tf.gather(tf.math.rsqrt(tf.maximum(squares, 1e-12)), rows)
-        else:  # Dense counts: runs saved before the sparse input.
+        else:  # Dense counts: training on several replicas (tf.distribute cannot split sparse batches).
             values = self._tf_idf(counts)
             if self.normalize:
                 values = values * tf.math.rsqrt(tf.maximum(tf.reduce_sum(tf.square(values), -1, keepdims=True), 1e-12))
@@ -97,9 +97,9 @@ class TfIdf(keras.layers.Layer):
                 "normalize": self.normalize, "dropout": self.dropout, "seed": self.seed}
 
 
-def _vectorizer(options, vocabulary=None, output_mode="count", sparse=True):
+def _vectorizer(options, vocabulary=None, output_mode="count"):
     return keras.layers.TextVectorization(
-        sparse=sparse and output_mode == "count",
+        sparse=output_mode == "count",
         max_tokens=options["max_tokens"],
         standardize=vectorizer_files.standardize_argument(options["standardize"]),
         ngrams=int(options["ngrams"]),
@@ -111,7 +111,7 @@ def _vectorizer(options, vocabulary=None, output_mode="count", sparse=True):
 
 def build(name, options, sequence_length, train_texts):
     del sequence_length  # A bag of n-grams reads the whole text.
-    from zoo.backbones import Backbone
+    from zoo.backbones import BackboneParts
 
     if not train_texts:
         raise ValueError("ngram_linear needs the training texts to build its vocabulary.")
@@ -129,19 +129,11 @@ def build(name, options, sequence_length, train_texts):
     x = tf_idf(counts)
     tf_idf.set_weights([idf.astype(np.float32)])
     network = keras.Model(counts, {"pooled_output": x}, name=f"{name}_backbone")
-    weights = {"pretrained": False, "source": "none (TF-IDF vocabulary adapted on the train split)",
-               "vocabulary_size": size}
-
-    def save_preprocessor(directory):
-        vectorizer_files.save(vectorizer, options, None, directory)
-
-    return Backbone(name, FAMILY, vectorizer, network, weights, options, save_preprocessor)
+    provenance = {"pretrained": False, "source": "none (TF-IDF vocabulary adapted on the train split)",
+                  "vocabulary_size": size}
+    return BackboneParts(name, FAMILY, vectorizer, network, provenance, options)
 
 
-def load_preprocessor(directory):
-    config, vocabulary_file = vectorizer_files.read(directory)
-    if config["output_mode"] != "count":
-        raise ValueError(f"{directory} holds a {config['output_mode']!r} n-gram vectorizer written by an older "
-                         "version (this one reads 'count' vectorizers); train the recipe again.")
-    # Runs saved before the sparse input have dense counts (and a network that takes them).
-    return _vectorizer(config["options"], vocabulary=vocabulary_file, sparse=config.get("sparse", False))
+save_preprocessor = vectorizer_files.save_preprocessor
+load_preprocessor = vectorizer_files.load_preprocessor
+input_layout = vectorizer_files.input_layout

@@ -1,11 +1,21 @@
 """A TextVectorization's state as plain files (config.json, vocabulary.txt), read back without Keras serialisation:
 the run directory stays readable by any tool, and the layer read back takes its vocabulary from the file (a lookup
-table initialised from a file, which a SavedModel export carries as an asset instead of graph constants)."""
+table initialised from a file, which a SavedModel export carries as an asset instead of graph constants).
+
+Shared by the backbones whose preprocessor is a TextVectorization: their `save_preprocessor`, `load_preprocessor`
+and `input_layout` are these functions."""
 
 import json
 import pathlib
 
+import keras
+
+from zoo.backbones import InputLayout
+
 STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation", "none")
+
+# The layer's own config, less what is the vocabulary (a file beside it) or not an argument of the constructor.
+_NOT_SAVED = ("name", "trainable", "dtype", "vocabulary", "idf_weights", "vocabulary_size")
 
 
 def standardize_argument(value):
@@ -15,30 +25,40 @@ def standardize_argument(value):
     return None if value == "none" else value
 
 
-def save(vectorizer, options, sequence_length, directory):
-    """Writes a TextVectorization's state: config.json and vocabulary.txt (one token per line, no special tokens)."""
+def save_preprocessor(vectorizer, directory):
+    """Writes a TextVectorization's state: config.json (its constructor arguments) and vocabulary.txt (one token
+    per line, no special tokens)."""
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     vocabulary = vectorizer.get_vocabulary(include_special_tokens=False)
     # Tokens come from splitting on whitespace, so none holds a newline: one token per line is lossless.
     (directory / "vocabulary.txt").write_text("".join(f"{token}\n" for token in vocabulary), encoding="utf-8")
-    config = {"options": options, "sequence_length": sequence_length,
-              "output_mode": vectorizer.get_config()["output_mode"], "sparse": vectorizer.get_config()["sparse"],
-              "vocabulary_size": len(vocabulary)}
+    layer = {k: v for k, v in vectorizer.get_config().items() if k not in _NOT_SAVED}
+    config = {"text_vectorization": layer, "vocabulary_size": len(vocabulary)}
     (directory / "config.json").write_text(json.dumps(config, indent=2))
 
 
-def read(directory):
-    """Returns (config, path of vocabulary.txt), checking that the file holds the vocabulary config.json counts."""
+def load_preprocessor(directory):
+    """The TextVectorization `save_preprocessor` wrote, its vocabulary read from the file."""
     directory = pathlib.Path(directory)
     for name in ("config.json", "vocabulary.txt"):
         if not (directory / name).exists():
             raise FileNotFoundError(f"{directory} is not a saved vectorizer: {name} is missing.")
     config = json.loads((directory / "config.json").read_text())
+    if "text_vectorization" not in config:
+        raise ValueError(f"{directory / 'config.json'} was written by an older version of textzoo (keys "
+                         f"{sorted(config)}; this version reads 'text_vectorization'): train the recipe again.")
     vocabulary = directory / "vocabulary.txt"
     with open(vocabulary, encoding="utf-8") as f:
         lines = sum(1 for _ in f)
     if lines != config["vocabulary_size"]:
         raise ValueError(f"{vocabulary} has {lines} lines; config.json says the vocabulary has "
                          f"{config['vocabulary_size']} tokens.")
-    return config, str(vocabulary)
+    return keras.layers.TextVectorization(**config["text_vectorization"], vocabulary=str(vocabulary),
+                                          name="text_vectorization")
+
+
+def input_layout(vectorizer):
+    """Token ids padded to `output_sequence_length` (not cut per batch: the recurrent networks read the padding
+    as masked steps), or counts of the whole text."""
+    return InputLayout(sequence_length=vectorizer.get_config()["output_sequence_length"])
