@@ -165,8 +165,8 @@ def test_heads_shapes_losses_and_probabilities(head_type, num_classes, width):
     import keras
 
     features = keras.Input(shape=(6,))
-    outputs = heads.build_head(features, num_classes, head_type, hidden_units=(64, 32), dropout=0.2)
-    model = keras.Model(features, outputs)
+    model = heads.build_head(num_classes, head_type, hidden_units=(64, 32), dropout=0.2)
+    model(features)
     assert [layer.units for layer in model.layers if isinstance(layer, keras.layers.Dense)] == [64, 32, width]
     assert sum(isinstance(layer, keras.layers.Dropout) for layer in model.layers) == 2
     x = np.random.default_rng(0).normal(size=(7, 6)).astype("float32")

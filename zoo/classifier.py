@@ -29,10 +29,18 @@ def _inputs_like(network):
 
 
 def build_core(backbone, num_classes, head_type, hidden_units=(), dropout=0.0):
+    """The core: preprocessed inputs -> probabilities, the backbone's network then the head."""
     inputs = _inputs_like(backbone.network)
-    features = backbone.network(inputs)["pooled_output"]
-    outputs = heads.build_head(features, num_classes, head_type, hidden_units, dropout)
-    return keras.Model(inputs, outputs, name="classifier_core")
+    head = heads.build_head(num_classes, head_type, hidden_units, dropout)
+    return keras.Model(inputs, head(backbone.network(inputs)["pooled_output"]), name="classifier_core")
+
+
+def build_top_core(backbone, core):
+    """For a backbone with a frozen prefix: what trains, cached features -> probabilities: the backbone's top, then
+    `core`'s head. Both are the very layers of `core`, so training this trains `core`."""
+    top = backbone.frozen_prefix.top
+    inputs = _inputs_like(top)
+    return keras.Model(inputs, core.get_layer("head")(top(inputs)["pooled_output"]), name="classifier_top")
 
 
 def trim_padding(inputs, layout):
@@ -185,5 +193,5 @@ class StringClassifier:
             raise FileNotFoundError(f"{directory} is not a saved classifier: no classifier.json there.")
         info = json.loads(info_file.read_text())
         preprocessor = backbones.load_preprocessor(info["backbone"], directory / "preprocessor")
-        core = keras.models.load_model(directory / "core.keras")
+        core = keras.models.load_model(directory / "core.keras", compile=False)  # For inference: no optimizer.
         return cls(info["backbone"], preprocessor, core, info["class_names"], info["head_type"], directory)

@@ -149,8 +149,14 @@ def _train_and_evaluate(recipe, run_dir, runtime, dataset, export_dir, callbacks
         optimizer = training.make_optimizer(backbone.family, recipe["learning_rate"],
                                             steps_per_epoch * recipe["epochs"], recipe["warmup_fraction"],
                                             recipe["weight_decay"])
+        # What trains: the core, or where the backbone has a frozen prefix, its top on cached features (the same
+        # layers as the core's); the core is then compiled too, for validation.
+        trainee = core if backbone.frozen_prefix is None else classifier_lib.build_top_core(backbone, core)
         loss, metric = heads.loss_and_metric(head_type)
-        core.compile(optimizer=optimizer, loss=loss, metrics=[metric], jit_compile=runtime.jit_compile)
+        trainee.compile(optimizer=optimizer, loss=loss, metrics=[metric], jit_compile=runtime.jit_compile)
+        if trainee is not core:
+            loss, metric = heads.loss_and_metric(head_type)
+            core.compile(loss=loss, metrics=[metric], jit_compile=runtime.jit_compile)
 
     config = {
         "recipe": recipe,
@@ -171,10 +177,24 @@ def _train_and_evaluate(recipe, run_dir, runtime, dataset, export_dir, callbacks
     make = lambda split, shuffle: input_pipeline(  # noqa: E731
         inputs, split, backbone.preprocessor, layout, head_type, runtime.seed, shuffle)
     fit_started = time.time()
-    history, best_epoch = training.fit(core, make(train, True), make(validation, False), run_dir,
+    caching_seconds = None
+    if trainee is core:
+        train_ds = make(train, True)
+    else:
+        features, labels = training.cache_features(backbone.frozen_prefix, train.texts, train.labels,
+                                                   backbone.preprocessor, layout, inputs["batch_size"],
+                                                   inputs["bucket_width"])
+        caching_seconds = time.time() - fit_started
+        logging.info("Features of the frozen prefix computed once for %d training examples in %.1f s.", len(train),
+                     caching_seconds)
+        train_ds = training.feature_dataset(features, labels, backbone.frozen_prefix.layout, head_type,
+                                            inputs["batch_size"], shuffle=True, seed=runtime.seed,
+                                            bucket_width=inputs["bucket_width"])
+    history, best_epoch = training.fit(trainee, train_ds, make(validation, False), run_dir,
                                        recipe["epochs"], recipe["patience"], dataset.class_weight, callbacks,
-                                       shared_run_dir=shared_run_dir)
-    fit_seconds = time.time() - fit_started
+                                       shared_run_dir=shared_run_dir,
+                                       validation_model=None if trainee is core else core)
+    fit_seconds = time.time() - fit_started  # Caching included.
     if not runtime.is_chief:
         logging.info("Task %s %s finished training; the chief evaluates, saves and exports.", *runtime.task)
         return None
@@ -196,6 +216,7 @@ def _train_and_evaluate(recipe, run_dir, runtime, dataset, export_dir, callbacks
         "backbone": recipe["backbone"], "weights_source": backbone.provenance.get("source"),
         "pretrained": backbone.provenance.get("pretrained"), "head_type": head_type, "best_epoch": best_epoch,
         "epochs_run": len(history), "fit_seconds": round(fit_seconds, 2),
+        "caching_seconds": caching_seconds and round(caching_seconds, 2),
         "evaluation_seconds": round(evaluation_seconds, 2),
         "examples": {s: len(dataset.splits[s]) for s in datasets.SPLITS},
     })

@@ -22,16 +22,20 @@ def resolve_head_type(head, num_classes):
     return head
 
 
-def build_head(features, num_classes, head_type, hidden_units=(), dropout=0.0):
-    """Applies the head to `features` ([batch, d]) and returns probabilities: [batch, 1] sigmoid or [batch, K]."""
-    x = features
+def build_head(num_classes, head_type, hidden_units=(), dropout=0.0):
+    """The head, one layer (a Sequential named "head"): features [batch, d] -> probabilities, [batch, 1] sigmoid or
+    [batch, K] softmax. One layer, so that a model training the top of a backbone on cached features and the whole
+    classifier share it."""
+    layers = []
     for i, units in enumerate(hidden_units):
-        x = keras.layers.Dense(int(units), activation="relu", name=f"head_hidden_{i}")(x)
+        layers.append(keras.layers.Dense(int(units), activation="relu", name=f"head_hidden_{i}"))
         if dropout:
-            x = keras.layers.Dropout(float(dropout), name=f"head_dropout_{i}")(x)
+            layers.append(keras.layers.Dropout(float(dropout), name=f"head_dropout_{i}"))
     if head_type == "sigmoid":
-        return keras.layers.Dense(1, activation="sigmoid", dtype="float32", name="probabilities")(x)
-    return keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
+        layers.append(keras.layers.Dense(1, activation="sigmoid", dtype="float32", name="probabilities"))
+    else:
+        layers.append(keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities"))
+    return keras.Sequential(layers, name="head")
 
 
 def loss_and_metric(head_type):

@@ -102,5 +102,18 @@ def resolve_bert(name, path=None, offline=None):
     record["architecture"] = {k: config[k] for k in ("num_layers", "hidden_dim", "num_heads", "num_hidden_layers",
                                                      "hidden_size", "num_attention_heads", "vocab_size")
                               if k in config}
+    record["pooling"] = trained_pooling(directory)
     logging.info("BERT weights %s from %s (%s)", name, record["source"], directory)
     return directory, record
+
+
+def trained_pooling(directory):
+    """How the checkpoint in `directory` was trained to pool: "mean" for a sentence-transformers model whose
+    1_Pooling/config.json says mean tokens (all-MiniLM-L6-v2: its pooler never received a gradient), else "cls"
+    (BERT pre-training's pooler, as keras-hub presets and plain Hugging Face BERT checkpoints have it)."""
+    pooling_config = pathlib.Path(directory) / "1_Pooling" / "config.json"
+    if pooling_config.exists():
+        config = json.loads(pooling_config.read_text())
+        if config.get("pooling_mode_mean_tokens") and not config.get("pooling_mode_cls_token"):
+            return "mean"
+    return "cls"

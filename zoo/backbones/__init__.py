@@ -8,6 +8,8 @@ Contract (what makes backbones interchangeable):
 - `provenance`: where pretrained weights came from, and what they are (recorded in every result file).
 - `family`: "transformer", "recurrent" or "bag_of_words"; the trainer picks the optimizer and the dtype policy by it.
 - `input_layout(preprocessor)`: what generic code needs to know of the preprocessed inputs (`InputLayout`).
+- `frozen_prefix`: optional, a `FrozenPrefix` where only the top of the network trains; the trainer then caches the
+  prefix's outputs once and trains the top on them (the saved network is whole).
 - the preprocessor's state (vocabularies) is written as files by `save_preprocessor(preprocessor, directory)` and
   read back by `load_preprocessor(directory)` of the same module; an export reads it back from those files
   (`serving_preprocessor(directory)`, by default `load_preprocessor`) so vocabularies become SavedModel assets.
@@ -26,13 +28,15 @@ from typing import Callable, Optional
 
 @dataclasses.dataclass
 class BackboneParts:
-    """What `build` returns: the parts of a backbone, before a head is put on it (not keras-hub's `Backbone`)."""
+    """What `build` returns: the parts of a backbone, before a head is put on it (not keras-hub's `Backbone`).
+    `frozen_prefix` (a `FrozenPrefix`, or None): where only the top of the network trains."""
     name: str
     family: str
     preprocessor: object
     network: object
     provenance: dict
     options: dict
+    frozen_prefix: object = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +57,18 @@ class InputLayout:
     @property
     def variable_length(self):
         return self.lengths is not None
+
+
+@dataclasses.dataclass
+class FrozenPrefix:
+    """A network whose bottom is frozen, split in two so that training computes the frozen part once per example:
+    `prefix` (preprocessed inputs -> features, a dict; deterministic: run in inference mode) and `top` (features ->
+    the network's outputs, at least "pooled_output"). Both are made of the network's own layers, so that
+    `top(prefix(x))` is `network(x)` and training `top` trains the network. `layout`: the `InputLayout` of the
+    features (cut to their length and bucketed like inputs)."""
+    prefix: object
+    top: object
+    layout: InputLayout
 
 
 # name -> module implementing the contract above.

@@ -17,6 +17,7 @@ import tensorflow_text as tf_text
 from keras_hub.src.tokenizers.word_piece_tokenizer import MAX_BYTES_PER_WORD
 
 from zoo import pretrained
+from zoo.backbones import FrozenPrefix
 from zoo.backbones import InputLayout
 from zoo.backbones import TINY_DATA
 
@@ -76,7 +77,17 @@ def default_options(name):
         # Architecture of a randomly initialised model (tests use tiny ones); ignored for pretrained weights.
         **_RANDOM_ARCHITECTURES[name],
         "dropout": 0.1,
+        # "cls": keras-hub's pooled_output ([CLS] through BERT's pooler); "mean": the mean of sequence_output over
+        # the real tokens; "auto": as the weights were trained (pretrained.resolve_bert says; cls for random ones).
+        "pooling": "auto",
+        # "all": fine-tune everything. An integer k: embeddings and all but the top k transformer layers are frozen,
+        # computed once per training example, and only the top k layers, the pooling and the head train (0: the
+        # head alone, on the pooled features).
+        "trainable_layers": "all",
     }
+
+
+POOLINGS = ("cls", "mean")
 
 
 def _vocabulary_file():
@@ -145,7 +156,72 @@ def build(name, options, sequence_length, train_texts=None):
     preprocessor = keras_hub.models.BertTextClassifierPreprocessor(
         tokenizer, sequence_length=sequence_length, truncate=TRUNCATE)
     provenance["lowercase"] = bool(tokenizer.lowercase)
-    return BackboneParts(name, FAMILY, preprocessor, network, provenance, options)
+    bert = network
+    pooling = provenance.get("pooling", "cls") if options["pooling"] == "auto" else options["pooling"]
+    if pooling not in POOLINGS:
+        raise ValueError(f"Unknown pooling {options['pooling']!r}. Allowed: {['auto', *POOLINGS]}.")
+    provenance["pooling"] = pooling
+    network = _pooled_network(bert, pooling, name)
+    trainable = _trainable_layers(options["trainable_layers"], bert.num_layers)
+    frozen_prefix = None if trainable is None else _frozen_prefix(bert, network, pooling, trainable, sequence_length)
+    return BackboneParts(name, FAMILY, preprocessor, network, provenance, options, frozen_prefix)
+
+
+def _mean_pooling(sequence_output, padding_mask):
+    # Keras' masked average (the padding positions left out); in float32 under mixed precision, as a bfloat16 sum
+    # over hundreds of tokens would lose the low bits.
+    return keras.layers.GlobalAveragePooling1D(dtype="float32", name="mean_pooling")(sequence_output,
+                                                                                     mask=padding_mask)
+
+
+def _pooled_network(bert, pooling, name):
+    """keras-hub's BertBackbone, whose "pooled_output" is the pooling asked for."""
+    if pooling == "cls":
+        return bert
+    bert.pooled_dense.trainable = False  # Its output is not used: no gradient reaches it.
+    inputs = {k: keras.Input(shape=(None,), dtype="int32", name=k) for k in bert.input}
+    sequence_output = bert(inputs)["sequence_output"]
+    return keras.Model(inputs, {"sequence_output": sequence_output,
+                                "pooled_output": _mean_pooling(sequence_output, inputs["padding_mask"])},
+                       name=f"{name}_mean_pooled")
+
+
+def _trainable_layers(value, num_layers):
+    if value == "all":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= num_layers:
+        raise ValueError(f"trainable_layers must be 'all' or an integer from 0 to {num_layers} (the model's "
+                         f"layers), received {value!r}.")
+    return value
+
+
+def _frozen_prefix(bert, network, pooling, trainable, sequence_length):
+    """Freezes the embeddings and the transformer layers below the top `trainable`, and splits the network there.
+
+    The prefix is cut out of keras-hub's own graph (the output of the last frozen layer), and the top calls the
+    remaining layers again on features of that shape, as BertBackbone does: both are the network's layers."""
+    frozen_layers = bert.transformer_layers[:bert.num_layers - trainable]
+    for layer in [bert.token_embedding, bert.position_embedding, bert.segment_embedding, bert.embeddings_layer_norm,
+                  *frozen_layers]:
+        layer.trainable = False
+    if trainable == 0:  # Everything is frozen, the pooling too: the head trains on the pooled features.
+        bert.pooled_dense.trainable = False
+        prefix = keras.Model(network.input, {"pooled_output": network.output["pooled_output"]})
+        features = keras.Input(shape=(bert.hidden_dim,), name="pooled_output")
+        top = keras.Model({"pooled_output": features}, {"pooled_output": features})
+        return FrozenPrefix(prefix, top, InputLayout())
+    last_frozen = frozen_layers[-1] if frozen_layers else bert.embeddings_dropout
+    mask = bert.input["padding_mask"]
+    prefix = keras.Model(bert.input, {"hidden": last_frozen.output,
+                                      "padding_mask": keras.layers.Identity(name="mask_through")(mask)})
+    hidden = keras.Input(shape=(None, bert.hidden_dim), name="hidden")
+    padding_mask = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
+    x = hidden
+    for layer in bert.transformer_layers[bert.num_layers - trainable:]:
+        x = layer(x, padding_mask=padding_mask)
+    pooled = bert.pooled_dense(x[:, 0, :]) if pooling == "cls" else _mean_pooling(x, padding_mask)
+    top = keras.Model({"hidden": hidden, "padding_mask": padding_mask}, {"pooled_output": pooled})
+    return FrozenPrefix(prefix, top, InputLayout(sequence_length=sequence_length, lengths=_lengths))
 
 
 def _tokenizer(directory):
