@@ -24,6 +24,8 @@ _WARMUP_STEPS = flags.DEFINE_integer("warmup_steps", 3, "Steps left out of every
 _INFERENCE_BATCHES = flags.DEFINE_integer("inference_batches", 6, "Timed batches per inference batch size.")
 _DTYPE_POLICY = flags.DEFINE_enum("dtype_policy", "auto", ["auto", "float32", "mixed_bfloat16", "mixed_float16"],
                                   "Keras dtype policy; auto: zoo.training.configure_runtime's choice.")
+_BACKBONE_OPTIONS = flags.DEFINE_list("backbone_options", None, "Backbone options over the recipe's, as key=value "
+                                      "(the runner's comparisons, e.g. trainable_layers=1).")
 _ACCURACY_ONLY = flags.DEFINE_bool("accuracy_only", False, "Train and evaluate only: no export, no timings (the "
                                    "float32 reference of the bf16 parity check).")
 
@@ -124,24 +126,35 @@ def main(argv):
     from zoo import training
     from benchmarks import timing
 
-    recipe = {**catalog.resolve(_RECIPE.value, _BUDGET.value), "seed": _SEED.value}
+    options = catalog.parse_key_values(_BACKBONE_OPTIONS.value or [], "backbone_options")
+    recipe = {**catalog.resolve(_RECIPE.value, _BUDGET.value, {"backbone_options": options}), "seed": _SEED.value}
     family = backbones.family(recipe["backbone"])
     runtime = training.configure_runtime(seed=_SEED.value, dtype_policy=_DTYPE_POLICY.value, family=family)
     output = pathlib.Path(_OUTPUT_DIR.value)
-    suffix = "" if _DTYPE_POLICY.value == "auto" else f"-{_DTYPE_POLICY.value}"
+    suffix = "".join(f"-{k}={v}" for k, v in sorted(options.items()))
+    suffix += "" if _DTYPE_POLICY.value == "auto" else f"-{_DTYPE_POLICY.value}"
     run_dir = experiment.choose_run_dir(output / "runs" / f"{recipe['recipe']}-{recipe['budget']}{suffix}", recipe)
     dataset = experiment.load_data(recipe, _SEED.value)
     timer = timing.StepTimer(warmup_steps=_WARMUP_STEPS.value)
     metrics = experiment.train_and_evaluate(recipe, run_dir, runtime, dataset=dataset,
                                             export_dir=None if _ACCURACY_ONLY.value else output / "exports",
                                             callbacks=[timer])
+    config = json.loads((run_dir / "config.json").read_text())
+    # How training went, whole run: caching the frozen prefix's features (if any) and validation included.
+    trained = {
+        "backbone_options": recipe["backbone_options"], "pooling": config["provenance"].get("pooling"),
+        "epochs_run": metrics["epochs_run"], "fit_seconds": metrics["fit_seconds"],
+        "caching_seconds": metrics["caching_seconds"],
+        "train_examples_per_second_run": metrics["examples"]["train"] * metrics["epochs_run"] / metrics["fit_seconds"],
+        "cpu": timing.cpu_info(),
+    }
     if _ACCURACY_ONLY.value:
-        row = {"recipe": recipe["recipe"], "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
-               "dtype_policy": runtime.dtype_policy, "run_dir": str(run_dir),
+        row = {"recipe": recipe["recipe"], "dataset": recipe["dataset"], "backbone": recipe["backbone"],
+               "examples": metrics["examples"], "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
+               "dtype_policy": runtime.dtype_policy, "run_dir": str(run_dir), **trained,
                "wall_seconds": round(time.time() - started, 1)}
         pathlib.Path(_RESULT_FILE.value).write_text(json.dumps(row, indent=2))
         return
-    config = json.loads((run_dir / "config.json").read_text())
     batch_size = config["input"]["batch_size"]  # As the experiment decided and recorded.
     export_path = pathlib.Path(metrics["export"])
     export_info = json.loads((export_path / "export_info.json").read_text())
@@ -151,7 +164,7 @@ def main(argv):
         "backbone": recipe["backbone"], "weights_source": config["provenance"].get("source"),
         "pretrained": config["provenance"].get("pretrained"), "head": metrics["head_type"],
         "examples": metrics["examples"], "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
-        "epochs_run": metrics["epochs_run"], "sequence_length": recipe["sequence_length"],
+        "sequence_length": recipe["sequence_length"], **trained,
         "batch_size": batch_size, "bucket_width": config["input"]["bucket_width"],
         **timer.summary(batch_size, len(dataset.splits["train"])),
         "export": str(export_path), "export_size_bytes": export_info["size_bytes"],

@@ -11,6 +11,7 @@ Budgets: `tiny` runs in seconds (tests), `quick` in minutes on a 2-core CPU, `fu
 """
 
 import copy
+import json
 
 from zoo import backbones
 from zoo import datasets
@@ -142,3 +143,27 @@ def validate(recipe):
 
     if recipe["head"] not in heads.HEAD_TYPES:
         raise ValueError(f"Unknown head {recipe['head']!r}. Allowed: {list(heads.HEAD_TYPES)}.")
+
+
+def parse_value(text):
+    """A flag value as JSON where it parses (numbers, true/false, null), a string otherwise; '+' makes a list."""
+    if "+" in text:
+        return [parse_value(part) for part in text.split("+")]
+    lowered = text.lower()
+    if lowered in ("true", "false", "null", "none"):
+        return {"true": True, "false": False}.get(lowered)
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_key_values(items, flag_name):
+    """Flag items `key=value` -> {key: parsed value}; the flag's name is for the error."""
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--{flag_name} takes key=value items, received {item!r}.")
+        options[key.strip()] = parse_value(value.strip())
+    return options

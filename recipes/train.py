@@ -49,29 +49,6 @@ _TPU = flags.DEFINE_string("tpu", None, "TPU address for --strategy=tpu.")
 _LOGICAL_CPU_DEVICES = flags.DEFINE_integer("logical_cpu_devices", None, "Split the CPU into this many logical "
                                             "devices (to try --strategy=mirrored without GPUs).")
 
-def parse_value(text):
-    """A flag value as JSON where it parses (numbers, true/false, null), a string otherwise; '+' makes a list."""
-    if "+" in text:
-        return [parse_value(part) for part in text.split("+")]
-    lowered = text.lower()
-    if lowered in ("true", "false", "null", "none"):
-        return {"true": True, "false": False}.get(lowered)
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def parse_key_values(items, flag_name):
-    options = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise app.UsageError(f"--{flag_name} takes key=value items, received {item!r}.")
-        options[key.strip()] = parse_value(value.strip())
-    return options
-
-
 def _hidden_units(values):
     try:
         return [] if values == ["none"] else [int(u) for u in values]
@@ -89,7 +66,7 @@ _OVERRIDES = {
     "dataset_path": (flags.DEFINE_string, "A local file or directory holding the dataset.", None, None),
     "dataset_options": (flags.DEFINE_list, "Dataset reader options as key=value (lists with +), e.g. "
                         "text_columns=title+body,label_column=y.", None,
-                        lambda items: parse_key_values(items, "dataset_options")),
+                        lambda items: catalog.parse_key_values(items, "dataset_options")),
     "head": (flags.DEFINE_enum, "Head type; auto: by number of classes.", ["auto", "sigmoid", "softmax"], None),
     "head_hidden_units": (flags.DEFINE_list, "Hidden Dense+ReLU layers of the head, e.g. 64,32; 'none' for no "
                           "hidden layer.", None, _hidden_units),
@@ -108,7 +85,8 @@ _OVERRIDES = {
                 _NONE(None)),
     "clean": (flags.DEFINE_list, "Text cleaning steps: html, lower, punctuation; 'none' for none.", None, _NONE([])),
     "backbone_options": (flags.DEFINE_list, "Backbone options as key=value, e.g. cell=gru,layers=2,"
-                         "bidirectional=false.", None, lambda items: parse_key_values(items, "backbone_options")),
+                         "bidirectional=false.", None,
+                         lambda items: catalog.parse_key_values(items, "backbone_options")),
 }
 _OVERRIDE_FLAGS = {field: define(field, None, help=help_text, **({"enum_values": values} if values else {}))
                    for field, (define, help_text, values, _) in _OVERRIDES.items()}

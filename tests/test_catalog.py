@@ -27,10 +27,14 @@ def test_every_recipe_resolves_at_every_budget(budget):
 
 def test_precedence_defaults_backbone_budget_overrides():
     quick = catalog.resolve("bert_small_bbc_news", "quick")
-    assert quick["learning_rate"] == backbones.recipe_settings("bert_small")["settings"]["learning_rate"] == 1e-4
-    assert quick["max_examples"] == backbones.recipe_settings("bert_small")["budgets"]["quick"]["max_examples"]
+    settings = backbones.recipe_settings("bert_small")
+    quick_rate = settings["budgets"]["quick"]["learning_rate"]
+    assert quick["learning_rate"] == quick_rate != settings["settings"]["learning_rate"]
+    assert quick["max_examples"] == settings["budgets"]["quick"]["max_examples"]
+    assert quick["backbone_options"] == settings["budgets"]["quick"]["backbone_options"]
     tiny = catalog.resolve("bert_small_bbc_news", "tiny")
     assert tiny["sequence_length"] == 32 and tiny["epochs"] == 1
+    assert tiny["learning_rate"] == settings["settings"]["learning_rate"]
     overridden = catalog.resolve("bert_small_bbc_news", "tiny", {"epochs": 7, "backbone_options": {"dropout": 0.2}})
     assert overridden["epochs"] == 7 and overridden["sequence_length"] == 32
     assert overridden["backbone_options"] == {"dropout": 0.2}

@@ -193,7 +193,7 @@ def _train_and_evaluate(recipe, run_dir, runtime, dataset, export_dir, callbacks
     history, best_epoch = training.fit(trainee, train_ds, make(validation, False), run_dir,
                                        recipe["epochs"], recipe["patience"], dataset.class_weight, callbacks,
                                        shared_run_dir=shared_run_dir,
-                                       validation_model=None if trainee is core else core)
+                                       validation_model=None if trainee is core else core, started=fit_started)
     fit_seconds = time.time() - fit_started  # Caching included.
     if not runtime.is_chief:
         logging.info("Task %s %s finished training; the chief evaluates, saves and exports.", *runtime.task)

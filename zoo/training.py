@@ -11,6 +11,7 @@ import logging
 import os
 import pathlib
 import sys
+import time
 import types
 
 import keras
@@ -309,14 +310,19 @@ def make_optimizer(family, learning_rate, total_steps, warmup_fraction=0.0, weig
 
 
 class HistoryWriter(keras.callbacks.Callback):
-    """Appends each epoch's logs to history.jsonl as it ends: results are files, and survive an interruption."""
+    """Appends each epoch's logs to history.jsonl as it ends: results are files, and survive an interruption.
+    `seconds`: training wall seconds up to the end of the epoch, counted from `started` (a time.time()) plus
+    `offset` (the seconds of the epochs run before an interruption)."""
 
-    def __init__(self, path):
+    def __init__(self, path, started=None, offset=0.0):
         super().__init__()
         self.path = pathlib.Path(path)
+        self.started = time.time() if started is None else started
+        self.offset = offset
 
     def on_epoch_end(self, epoch, logs=None):
-        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
+               "seconds": round(self.offset + time.time() - self.started, 2)}
         with open(self.path, "a") as f:
             f.write(json.dumps(row) + "\n")
 
@@ -424,7 +430,7 @@ def resumed_epoch(backup_dir):
 
 
 def fit(core, train_ds, validation_ds, run_dir, epochs, patience, class_weight=None, extra_callbacks=(),
-        shared_run_dir=None, validation_model=None):
+        shared_run_dir=None, validation_model=None, started=None):
     """Keras fit with early stopping, best-weights checkpoint, BackupAndRestore, TensorBoard and history files.
 
     A killed run started again with the same run_dir resumes after the last finished epoch. Returns the
@@ -433,6 +439,8 @@ def fit(core, train_ds, validation_ds, run_dir, epochs, patience, class_weight=N
     and history it resumes from are read; this task writes only into `run_dir` (a temporary directory).
     `validation_model`: where `core` is a part of a model (the top of a network, on cached features), the whole
     model, which `validation_ds` feeds (`WholeModelValidation`).
+    `started`: when training started (time.time(); default now), for the `seconds` of every epoch in the history:
+    work done before `fit` (caching features) counts.
     """
     run_dir = pathlib.Path(run_dir)
     shared_run_dir = pathlib.Path(shared_run_dir or run_dir)
@@ -448,13 +456,14 @@ def fit(core, train_ds, validation_ds, run_dir, epochs, patience, class_weight=N
     best_so_far = min((r["val_loss"] for r in previous if "val_loss" in r), default=None)
     validation = [WholeModelValidation(validation_model, validation_ds)] if validation_model is not None else []
     callbacks = [
-        *validation,  # First: the callbacks after it read its val_ metrics.
-        HistoryWriter(history_file),  # Before the backup: an epoch in the backup is always in the history.
+        *extra_callbacks,  # First: a timer's epoch ends before the whole-model validation.
+        *validation,  # Before the rest: they read its val_ metrics.
+        # Before the backup: an epoch in the backup is always in the history.
+        HistoryWriter(history_file, started, previous[-1].get("seconds", 0.0) if previous else 0.0),
         keras.callbacks.ModelCheckpoint(str(best_file), monitor="val_loss", save_best_only=True,
                                         save_weights_only=True, initial_value_threshold=best_so_far),
         ResumableEarlyStopping(previous, patience=patience, restore_best_weights=False),
         keras.callbacks.TensorBoard(str(run_dir / "tensorboard")),
-        *extra_callbacks,
         SharedBackupAndRestore(shared_run_dir / "backup", backup_dir),
     ]
     verbose = 1 if sys.stdout.isatty() else 2

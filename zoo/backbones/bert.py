@@ -46,7 +46,11 @@ _RECIPE_SETTINGS = {
                      "epochs": 3, "warmup_fraction": 0.1, "weight_decay": 0.01, "patience": 2},
         "budgets": {
             "tiny": {"epochs": 1, "sequence_length": 32, "batch_size": 16, "max_examples": TINY_DATA},
-            "quick": {"epochs": 2, "max_examples": {"train": 800, "validation": 150, "test": 500}},
+            # Measured on Reuters R8 (whole training split, 3 epochs, mixed_bfloat16, 2 cores with AMX): top 2
+            # layers 0.9752 in 245 s, top 1 layer 0.9697 in 162 s at lr 1e-4 and 0.9724 at 3e-4 (TF-IDF + LR:
+            # 0.9637). The whole quick matrix must fit in 45 minutes: top 1 layer.
+            "quick": {"epochs": 3, "learning_rate": 3e-4, "max_examples": {"train": 5000, "validation": 600},
+                      "backbone_options": {"trainable_layers": 1}},
             "full": {"epochs": 4, "sequence_length": 512, "learning_rate": 5e-5},
         },
     },
