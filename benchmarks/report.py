@@ -1,6 +1,7 @@
 """RESULTS.md and the accuracy-throughput plot, generated from results.jsonl (never edited by hand)."""
 
 import json
+import os
 import pathlib
 import platform
 import sys
@@ -219,6 +220,8 @@ def plot_validation_curves(rows, path, base=None):
         if points:
             curves.setdefault(r["dataset"], {})[r["backbone"]] = points
     names = sorted(curves)
+    if not names:  # The run directories are not here (results copied from another clone): keep the picture.
+        return
     fig, axes = plt.subplots(1, max(len(names), 1), figsize=(4 * max(len(names), 1), 3.6), squeeze=False)
     for ax, name in zip(axes[0], names):
         for backbone, points in sorted(curves[name].items()):
@@ -258,6 +261,9 @@ def write(output_dir, run_id=None, readme=None):
         before, rest = content.split(README_START, 1)
         _, after = rest.split(README_END, 1)
         body = text.split("\n", 2)[2]  # Without the "# Benchmark results" title.
+        # Links are relative to RESULTS.md; from the README they go through the output directory.
+        relative = pathlib.Path(os.path.relpath(output_dir, readme.resolve().parent)).as_posix()
+        body = body.replace("](validation_curves.png)", f"]({relative}/validation_curves.png)")
         readme.write_text(f"{before}{README_START}\n{body}{README_END}{after}")
 
 

@@ -28,15 +28,14 @@ from typing import Callable, Optional
 
 @dataclasses.dataclass
 class BackboneParts:
-    """What `build` returns: the parts of a backbone, before a head is put on it (not keras-hub's `Backbone`).
-    `frozen_prefix` (a `FrozenPrefix`, or None): where only the top of the network trains."""
+    """What `build` returns: the parts of a backbone, before a head is put on it (not keras-hub's `Backbone`)."""
     name: str
-    family: str
-    preprocessor: object
-    network: object
-    provenance: dict
-    options: dict
-    frozen_prefix: object = None
+    family: str  # FAMILY of its module.
+    preprocessor: object  # A Keras layer: strings [batch] -> model inputs.
+    network: object  # A functional Keras model: model inputs -> {"pooled_output": [batch, features], ...}.
+    provenance: dict  # Where the weights came from; `pretrained`, `source`, and what the module adds.
+    options: dict  # The options it was built with (its defaults merged with the recipe's).
+    frozen_prefix: object = None  # A `FrozenPrefix` where only the top of the network trains, else None.
 
 
 @dataclasses.dataclass(frozen=True)
