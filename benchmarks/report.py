@@ -118,7 +118,9 @@ def markdown(rows, run_id, freezing=()):
         "strings (median batch time). Stock: keras-hub `BertTextClassifier` with its default preprocessor at the "
         "same sequence length, same weights and batch size. Tokens: the token positions our length-bucketed "
         "training batches compute on, as a share of the stock pipeline's fixed-length ones; skipping padding can "
-        "speed training up by about its inverse in the same dtype, no more (BERT math runs near the CPU's peak).",
+        "speed training up by about its inverse in the same dtype, no more (BERT math runs near the CPU's peak). "
+        "Where a recipe trains only its top layers on cached features (`trainable_layers`), the stock pipeline still "
+        "fine-tunes every layer: its train \"vs stock\" is the speed-up a user gets, not a ratio on the same work.",
         "",
         "Validation accuracy against training seconds, every backbone of a dataset in one panel: "
         "[validation_curves.png](validation_curves.png).",
