@@ -146,7 +146,7 @@ def main(argv):
         "epochs_run": metrics["epochs_run"], "fit_seconds": metrics["fit_seconds"],
         "caching_seconds": metrics["caching_seconds"],
         "train_examples_per_second_run": metrics["examples"]["train"] * metrics["epochs_run"] / metrics["fit_seconds"],
-        "cpu": timing.cpu_info(),
+        "cpu": training.cpu_info(),
     }
     if _ACCURACY_ONLY.value:
         row = {"recipe": recipe["recipe"], "dataset": recipe["dataset"], "backbone": recipe["backbone"],

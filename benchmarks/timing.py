@@ -9,25 +9,6 @@ import keras
 import numpy as np
 
 
-CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
-
-
-def cpu_info(cpuinfo="/proc/cpuinfo"):
-    """This machine's CPU: model, core count, and the flags that decide BERT's speed here (AVX-512 about 3.5x
-    AVX2; AVX512_BF16 or AMX for mixed_bfloat16), recorded with every figure."""
-    try:
-        text = pathlib.Path(cpuinfo).read_text()
-    except OSError:
-        text = ""
-    fields = {}
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip(), value.strip())
-    flags = set(fields.get("flags", "").split())
-    return {"model": fields.get("model name", "unknown"), "cores": os.cpu_count(),
-            "flags": {flag: flag in flags for flag in CPU_FLAGS}}
-
-
 def steady_state(durations, warmup):
     """The durations after the first `warmup` ones (tracing and compilation happen there); all if too few."""
     durations = list(durations)

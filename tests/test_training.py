@@ -395,3 +395,14 @@ def test_multi_worker_training_resumes_after_a_worker_is_killed(topic_csv, tmp_p
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs_run"] == 40
     for index in (0, 1):  # Both resumed from the chief's backup, at the same epoch (else their steps would not pair).
         assert f"after epoch {backed_up} (BackupAndRestore)" in (tmp_path / f"worker{index}.log").read_text()
+
+
+def test_cpu_info_reads_the_model_and_the_flags_that_decide_bert_speed(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: fpu avx2 avx512f amx_bf16 amx_tile\n\n"
+                       "processor\t: 1\nmodel name\t: Test CPU\nflags\t\t: fpu avx2 avx512f amx_bf16 amx_tile\n")
+    info = training.cpu_info(cpuinfo)
+    assert info["model"] == "Test CPU" and info["cores"] == os.cpu_count()
+    assert info["flags"] == {"avx2": True, "avx512f": True, "avx512_bf16": False, "amx_bf16": True}
+    assert training.cpu_info(tmp_path / "missing") == {"model": "unknown", "cores": os.cpu_count(),
+                                                       "flags": dict.fromkeys(training.CPU_FLAGS, False)}
