@@ -26,6 +26,8 @@ _DTYPE_POLICY = flags.DEFINE_enum("dtype_policy", "auto", ["auto", "float32", "m
                                   "Keras dtype policy; auto: zoo.training.configure_runtime's choice.")
 _BACKBONE_OPTIONS = flags.DEFINE_list("backbone_options", None, "Backbone options over the recipe's, as key=value "
                                       "(the runner's comparisons, e.g. trainable_layers=1).")
+_STAGE_FILE = flags.DEFINE_string("stage_file", None, "Where to write the running stage (JSON) for the runner's "
+                                  "progress display.")
 _ACCURACY_ONLY = flags.DEFINE_bool("accuracy_only", False, "Train and evaluate only: no export, no timings (the "
                                    "float32 reference of the bf16 parity check).")
 
@@ -124,22 +126,28 @@ def main(argv):
     from zoo import classifier
     from zoo import experiment
     from zoo import training
+    from benchmarks import progress
     from benchmarks import timing
 
     options = catalog.parse_key_values(_BACKBONE_OPTIONS.value or [], "backbone_options")
     recipe = {**catalog.resolve(_RECIPE.value, _BUDGET.value, {"backbone_options": options}), "seed": _SEED.value}
     family = backbones.family(recipe["backbone"])
+    stages = progress.StageFile(_STAGE_FILE.value)
+    stages("starting TensorFlow")
     runtime = training.configure_runtime(seed=_SEED.value, dtype_policy=_DTYPE_POLICY.value, family=family)
     output = pathlib.Path(_OUTPUT_DIR.value)
     suffix = "".join(f"-{k}={v}" for k, v in sorted(options.items()))
     suffix += "" if _DTYPE_POLICY.value == "auto" else f"-{_DTYPE_POLICY.value}"
     run_dir = experiment.choose_run_dir(output / "runs" / f"{recipe['recipe']}-{recipe['budget']}{suffix}", recipe)
+    stages("data")
     dataset = experiment.load_data(recipe, _SEED.value)
     timer = timing.StepTimer(warmup_steps=_WARMUP_STEPS.value)
     metrics = experiment.train_and_evaluate(recipe, run_dir, runtime, dataset=dataset,
                                             export_dir=None if _ACCURACY_ONLY.value else output / "exports",
-                                            callbacks=[timer])
+                                            callbacks=[timer, progress.EpochProgress(stages)], stages=stages)
     config = json.loads((run_dir / "config.json").read_text())
+    # Rows name files relative to the output directory: results move with it, and hold no clone's absolute paths.
+    relative = lambda path: pathlib.Path(path).resolve().relative_to(output.resolve()).as_posix()  # noqa: E731
     # How training went, whole run: caching the frozen prefix's features (if any) and validation included.
     trained = {
         "backbone_options": recipe["backbone_options"], "pooling": config["provenance"].get("pooling"),
@@ -151,7 +159,7 @@ def main(argv):
     if _ACCURACY_ONLY.value:
         row = {"recipe": recipe["recipe"], "dataset": recipe["dataset"], "backbone": recipe["backbone"],
                "examples": metrics["examples"], "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
-               "dtype_policy": runtime.dtype_policy, "run_dir": str(run_dir), **trained,
+               "dtype_policy": runtime.dtype_policy, "run_dir": relative(run_dir), **trained,
                "wall_seconds": round(time.time() - started, 1)}
         pathlib.Path(_RESULT_FILE.value).write_text(json.dumps(row, indent=2))
         return
@@ -167,15 +175,17 @@ def main(argv):
         "sequence_length": recipe["sequence_length"], **trained,
         "batch_size": batch_size, "bucket_width": config["input"]["bucket_width"],
         **timer.summary(batch_size, len(dataset.splits["train"])),
-        "export": str(export_path), "export_size_bytes": export_info["size_bytes"],
-        "device": runtime.device, "dtype_policy": runtime.dtype_policy, "run_dir": str(run_dir),
+        "export": relative(export_path), "export_size_bytes": export_info["size_bytes"],
+        "device": runtime.device, "dtype_policy": runtime.dtype_policy, "run_dir": relative(run_dir),
         "library_versions": config["library_versions"],
     }
     model = classifier.StringClassifier.load(run_dir / "model")
+    stages("timing served inference")
     row.update(inference_timings(export_path, model, dataset.splits["test"].texts, _INFERENCE_BATCHES.value))
     # keras-hub's stock pipeline is the reference of the transformers (BERT presets); the others have none.
     if family == "transformer" and config["provenance"].get("pretrained"):
         weights_dir = config["provenance"]["path"]
+        stages("timing keras-hub's stock pipeline")
         stock = stock_keras_hub(recipe, weights_dir, dataset, batch_size, _STOCK_STEPS.value, _WARMUP_STEPS.value,
                                 _INFERENCE_BATCHES.value, model)
         row["parity_max_abs_diff"] = stock.pop("parity_max_abs_diff")

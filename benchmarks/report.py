@@ -62,13 +62,24 @@ def _fmt(value, spec, suffix=""):
     return format(value, spec) + suffix if isinstance(value, (int, float)) else "-"
 
 
+def describe_cpu(cpu, peaks=None):
+    """'Intel(R) Xeon(R) ..., 2 cores (avx2 yes, ...); measured matmul peak float32 190 GFLOP/s, ...'."""
+    flags = ", ".join(f"{flag} {'yes' if present else 'no'}" for flag, present in cpu["flags"].items())
+    text = f"{cpu['model']}, {cpu['cores']} cores ({flags})"
+    if peaks:
+        text += "; measured matmul peak " + ", ".join(f"{dtype} {gflops:.0f} GFLOP/s" for dtype, gflops in
+                                                     peaks.items())
+    return text
+
+
 def cpu_line(rows):
-    """The CPU the rows ran on, with the flags that decide BERT's speed (rows from before it was recorded: none)."""
+    """The CPU the rows ran on, with the flags that decide BERT's speed and its measured matmul peak (rows from
+    before they were recorded: none)."""
     cpu = next((r["cpu"] for r in rows if r.get("cpu")), None)
     if not cpu:
         return "CPU not recorded"
-    flags = ", ".join(f"{flag} {'yes' if present else 'no'}" for flag, present in cpu["flags"].items())
-    return f"CPU {cpu['model']}, {cpu['cores']} cores ({flags})"
+    return "CPU " + describe_cpu(cpu, next((r["matmul_peak_gflops"] for r in rows
+                                            if isinstance(r.get("matmul_peak_gflops"), dict)), None))
 
 
 def freezing_table(rows):
@@ -209,14 +220,14 @@ def plot(rows, path):
     plt.close(fig)
 
 
-def plot_validation_curves(rows, path, base=None):
-    """Validation accuracy against cumulative training seconds (history.jsonl of each row's run; caching
-    included), every backbone of a dataset in one panel, one panel per dataset."""
+def plot_validation_curves(rows, path, output_dir):
+    """Validation accuracy against cumulative training seconds (history.jsonl of each row's run, whose `run_dir` is
+    relative to `output_dir`; caching included), every backbone of a dataset in one panel, one panel per dataset."""
     curves = {}
     for r in rows:
         if "accuracy" not in r or not r.get("run_dir"):
             continue
-        history = pathlib.Path(base or ".", r["run_dir"]) / "history.jsonl"
+        history = pathlib.Path(output_dir, r["run_dir"]) / "history.jsonl"
         points = [(h["seconds"], h["val_accuracy"]) for h in read_all_rows(history)
                   if "seconds" in h and "val_accuracy" in h]
         if points:
@@ -254,7 +265,7 @@ def write(output_dir, run_id=None, readme=None):
     text = markdown(rows, run_id, freezing)
     (output_dir / "RESULTS.md").write_text(text)
     plot(rows, output_dir / "accuracy_vs_throughput.png")
-    plot_validation_curves(rows, output_dir / "validation_curves.png")
+    plot_validation_curves(rows, output_dir / "validation_curves.png", output_dir)
     if readme:
         readme = pathlib.Path(readme)
         content = readme.read_text()

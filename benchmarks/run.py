@@ -32,10 +32,12 @@ CHILD_ENV = dict(os.environ)
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
+from benchmarks import progress as progress_lib  # noqa: E402
 from benchmarks import report  # noqa: E402
 from benchmarks import timing  # noqa: E402
 from recipes import catalog  # noqa: E402
 from zoo import backbones  # noqa: E402
+from zoo import training  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -136,32 +138,58 @@ def sklearn_reference(dataset_name, budget, seed):
     }
 
 
-def run_recipe(name, budget, output_dir, seed, timeout, log_file, extra_flags=(), tag=""):
-    """Runs benchmarks.one for `name` in a fresh process; returns its row, or a row with the error."""
+POLL_SECONDS = 0.5
+
+
+def run_recipe(name, budget, output_dir, seed, timeout, log_file, extra_flags=(), tag="", progress=None):
+    """Runs benchmarks.one for `name` in a fresh process; returns its row, or a row with the error. `progress`
+    (a `progress.RunProgress`) is shown the process's stage while it runs."""
     result_file = output_dir / "rows" / f"{name}{tag}.json"
+    stage_file = output_dir / "rows" / f"{name}{tag}.stage.json"
     result_file.parent.mkdir(parents=True, exist_ok=True)
-    result_file.unlink(missing_ok=True)
+    for stale in (result_file, stage_file):
+        stale.unlink(missing_ok=True)
     command = [sys.executable, "-m", "benchmarks.one", f"--recipe={name}", f"--budget={budget}",
-               f"--output_dir={output_dir}", f"--result_file={result_file}", f"--seed={seed}", *extra_flags]
+               f"--output_dir={output_dir}", f"--result_file={result_file}", f"--seed={seed}",
+               f"--stage_file={stage_file}", *extra_flags]
     started = time.time()
     with open(log_file, "w") as log, timing.OtherCpu() as other:
+        process = subprocess.Popen(command, cwd=REPO, env=CHILD_ENV, stdout=log, stderr=subprocess.STDOUT)
         try:
-            result = subprocess.run(command, cwd=REPO, env=CHILD_ENV, stdout=log, stderr=subprocess.STDOUT,
-                                    timeout=timeout)
-            code = result.returncode
-        except subprocess.TimeoutExpired:
-            code = "timeout"
+            while True:
+                try:
+                    code = process.wait(timeout=POLL_SECONDS)
+                    break
+                except subprocess.TimeoutExpired:
+                    if time.time() - started > timeout:
+                        code = "timeout"
+                        break
+                    if progress is not None:
+                        progress.poll(stage_file)
+        finally:  # Timed out, or the runner interrupted: the recipe's process goes with it.
+            if process.poll() is None:
+                process.kill()
+                process.wait()
     machine = {"other_processes_cpu_seconds": other.other_seconds, "cpu_steal_seconds": other.steal_seconds,
                "cpu_count": os.cpu_count()}
     if code == 0 and result_file.exists():
         return {**json.loads(result_file.read_text()), **machine}
     tail = pathlib.Path(log_file).read_text(errors="replace").strip().splitlines()[-15:]
-    return {"recipe": name, "budget": budget, "error": f"exit {code}: " + " | ".join(tail)[-3000:],
+    tail = without_local_paths(" | ".join(tail), output_dir)
+    return {"recipe": name, "budget": budget, "error": f"exit {code}: " + tail[-3000:],
             "wall_seconds": round(time.time() - started, 1), **machine,
             **{k: catalog.recipe(name)[k] for k in ("backbone", "dataset")}}
 
 
-def bf16_parity(row, budget, output_dir, seed, timeout):
+def without_local_paths(text, output_dir):
+    """`text` (a traceback) with this clone's and the output directory's absolute paths made relative: rows hold
+    no machine's paths."""
+    for base in sorted({str(pathlib.Path(output_dir).resolve()), str(REPO)}, key=len, reverse=True):
+        text = text.replace(base + os.sep, "")
+    return text
+
+
+def bf16_parity(row, budget, output_dir, seed, timeout, progress=None):
     """For a BERT row trained in mixed_bfloat16: the same recipe in float32, and the test accuracy difference.
 
     bfloat16 is where BERT's speed on CPUs with native bf16 comes from; it must not cost accuracy (target: within
@@ -172,7 +200,7 @@ def bf16_parity(row, budget, output_dir, seed, timeout):
                            "CPUs with avx512_bf16 or amx_bf16; --dtype_policy=mixed_bfloat16 forces it)"}
     name = row["recipe"]
     reference = run_recipe(name, budget, output_dir, seed, timeout, output_dir / "logs" / f"{name}.float32.log",
-                           ["--dtype_policy=float32", "--accuracy_only"], tag=".float32")
+                           ["--dtype_policy=float32", "--accuracy_only"], tag=".float32", progress=progress)
     if "error" in reference:
         return {"error": reference["error"][-1000:]}
     delta = 100 * (row["accuracy"] - reference["accuracy"])
@@ -180,18 +208,26 @@ def bf16_parity(row, budget, output_dir, seed, timeout):
             "float32_wall_seconds": reference["wall_seconds"]}
 
 
-def benchmark_recipe(name, output_dir):
+def parity_recipes(names):
+    """The recipes whose bf16 parity is checked (--bf16_parity)."""
+    parity = _BF16_PARITY.value
+    return set(names) if parity == ["all"] else set(names) & set(parity)
+
+
+def benchmark_recipe(name, output_dir, progress=None):
     """One recipe's row: trained, exported and timed in its own process, plus its bf16 parity check; errors become
     the row's `error`."""
     try:
         row = run_recipe(name, _BUDGET.value, output_dir, _SEED.value, _TIMEOUT.value,
-                         output_dir / "logs" / f"{name}.log", [f"--dtype_policy={_DTYPE_POLICY.value}"])
-        parity = _BF16_PARITY.value
-        if ("error" not in row and row.get("dtype_policy") == "mixed_bfloat16"
-                and (name in parity or parity == ["all"])):
-            row["bf16_parity"] = bf16_parity(row, _BUDGET.value, output_dir, _SEED.value, _TIMEOUT.value)
+                         output_dir / "logs" / f"{name}.log", [f"--dtype_policy={_DTYPE_POLICY.value}"],
+                         progress=progress)
+        if "error" not in row and row.get("dtype_policy") == "mixed_bfloat16" and parity_recipes([name]):
+            if progress is not None:
+                progress.write("    bf16 parity: the same recipe again in float32 ...")
+            row["bf16_parity"] = bf16_parity(row, _BUDGET.value, output_dir, _SEED.value, _TIMEOUT.value, progress)
     except Exception as e:  # Recorded; the benchmark goes on with the next recipe.
-        row = {"recipe": name, "budget": _BUDGET.value, "error": f"{type(e).__name__}: {e}",
+        row = {"recipe": name, "budget": _BUDGET.value,
+               "error": without_local_paths(f"{type(e).__name__}: {e}", output_dir),
                **{k: catalog.recipe(name)[k] for k in ("backbone", "dataset")}}
     return row
 
@@ -275,8 +311,15 @@ def main(argv):
     for name, reason in skipped.items():
         print(f"  skipped {name}: {reason}")
 
+    # The machine, and the figure that makes speeds comparable across machines: its measured matmul rate.
+    cpu = training.cpu_info()
+    peaks = {"float32": round(timing.matmul_peak_gflops(), 1)}
+    if training.cpu_has_bf16():
+        peaks["bfloat16"] = round(timing.matmul_peak_gflops(dtype="bfloat16"), 1)
+    print(f"CPU: {report.describe_cpu(cpu, peaks)}.")
+
     def record(row):
-        row = {"run_id": run_id, **row}
+        row = {"run_id": run_id, **row, "cpu": cpu, "matmul_peak_gflops": peaks}
         append_row(results_file, row)
         return row
 
@@ -285,36 +328,60 @@ def main(argv):
         if name not in recorded:
             record({"recipe": name, "budget": _BUDGET.value, "skipped": reason,
                     **{k: catalog.recipe(name)[k] for k in ("backbone", "dataset")}})
+
+    to_run = [n for n in runnable if n not in done]
+    estimates, basis = progress_lib.estimate(
+        to_run, {n: catalog.resolve(n, _BUDGET.value) for n in to_run}, report.read_all_rows(results_file),
+        peaks["float32"], parity_recipes(to_run))
+    estimates = {n: s for n, s in estimates.items() if n not in done}
+    estimated = sum(estimates.values())
+    print(f"Estimated duration: {progress_lib.minutes(estimated)} (each recipe as long as in the last run here of "
+          f"the same recipe, scaled by the matmul peak and by any change of its work: {basis['as last run']} as "
+          f"before, {basis['scaled']} scaled, {basis['family median']} never run: their family's median).",
+          flush=True)
+    progress = progress_lib.RunProgress(estimates)
     started = time.time()
     try:
         for dataset_name in sorted({catalog.recipe(n)["dataset"] for n in runnable}):
-            if f"reference_sklearn_tfidf_lr_{dataset_name}" in done:
+            name = f"reference_sklearn_tfidf_lr_{dataset_name}"
+            if name in done:
                 continue
+            progress.start(name, f"  reference {dataset_name}: TF-IDF + LogisticRegression")
+            reference_started = time.time()
             try:
                 row = record(sklearn_reference(dataset_name, _BUDGET.value, _SEED.value))
-                print(f"  reference {dataset_name}: TF-IDF + LogisticRegression accuracy {row['accuracy']:.4f}")
+                progress.write(f"    accuracy {row['accuracy']:.4f}")
             except Exception as e:  # A failed reference is recorded; the benchmark goes on.
-                record({"recipe": f"reference_sklearn_tfidf_lr_{dataset_name}", "dataset": dataset_name,
-                        "error": f"{type(e).__name__}: {e}"})
+                record({"recipe": name, "dataset": dataset_name, "error": f"{type(e).__name__}: {e}"})
+            progress.finish(name, time.time() - reference_started)
         for i, name in enumerate(runnable, start=1):
             if name in done:
-                print(f"[{i}/{len(runnable)}] {name}: finished before the interruption, kept.")
+                progress.write(f"[{i}/{len(runnable)}] {name}: finished before the interruption, kept.")
                 continue
-            print(f"[{i}/{len(runnable)}] {name} ({time.time() - started:.0f}s elapsed) ...", flush=True)
-            row = record(benchmark_recipe(name, output_dir))
+            progress.start(name, f"[{i}/{len(runnable)}] {name}")
+            recipe_started = time.time()
+            row = record(benchmark_recipe(name, output_dir, progress))
+            progress.finish(name, time.time() - recipe_started)
             if "error" in row:
-                print(f"    FAILED: {row['error'][-300:]}")
+                progress.write(f"    FAILED: {row['error'][-300:]}")
             else:
-                print(f"    accuracy {row['accuracy']:.4f}, train "
-                      f"{row.get('train_examples_per_second_epoch') or 0:.1f} ex/s, served "
-                      f"{row['inference_examples_per_second']['32']:.1f} ex/s, {row['wall_seconds']:.0f}s")
+                progress.write(f"    accuracy {row['accuracy']:.4f}, train "
+                               f"{row.get('train_examples_per_second_epoch') or 0:.1f} ex/s, served "
+                               f"{row['inference_examples_per_second']['32']:.1f} ex/s, {row['wall_seconds']:.0f}s")
                 if (share := report.cpu_taken_by_others(row)) > report.CONTENTION_WARNING:
-                    print(f"    WARNING: other processes took {share:.0%} of the CPU meanwhile; its timings are low.")
+                    progress.write(f"    WARNING: other processes took {share:.0%} of the CPU meanwhile; its "
+                                   "timings are low.")
     except KeyboardInterrupt:
+        progress.close()
         print(f"\nInterrupted. Run the same command again to resume run {run_id} (finished recipes are kept); "
               "--fresh starts a new run.", file=sys.stderr)
         raise
-    state_file.write_text(json.dumps({"run_id": run_id, "settings": settings, "finished": True}, indent=2))
+    progress.close()
+    took = time.time() - started
+    print(f"Took {progress_lib.minutes(took)}; estimated {progress_lib.minutes(estimated)} at the start "
+          f"({took / estimated if estimated else float('nan'):.2f}x the estimate).")
+    state_file.write_text(json.dumps({"run_id": run_id, "settings": settings, "finished": True,
+                                      "estimated_seconds": round(estimated), "seconds": round(took)}, indent=2))
     report.write(output_dir, run_id)
     print(f"Results: {results_file}, {output_dir / 'RESULTS.md'}, {output_dir / 'accuracy_vs_throughput.png'}")
 

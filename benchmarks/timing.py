@@ -108,6 +108,24 @@ def latency_percentiles(fn, items, warmup=5, clock=time.perf_counter):
     return {"p50_ms": float(np.percentile(seconds, 50) * 1e3), "p95_ms": float(np.percentile(seconds, 95) * 1e3)}
 
 
+def matmul_peak_gflops(size=2048, seconds=1.0, dtype="float32", clock=time.perf_counter):
+    """This machine's dense matrix-multiply rate in GFLOP/s (2 size^3 per product), every core busy (TensorFlow's
+    matmul runs on all its intra-op threads): the median over `seconds` of repeats after a warm-up. BERT's work is
+    almost all such products, so a share of this rate is comparable between machines where seconds are not."""
+    import tensorflow as tf
+
+    a = tf.random.stateless_uniform((size, size), seed=(1, 2), dtype=dtype)
+    b = tf.random.stateless_uniform((size, size), seed=(3, 4), dtype=dtype)
+    product = tf.function(tf.linalg.matmul)
+    product(a, b).numpy()
+    durations, end = [], clock() + seconds
+    while clock() < end or len(durations) < 3:
+        start = clock()
+        product(a, b).numpy()
+        durations.append(clock() - start)
+    return 2 * size ** 3 / float(np.median(durations)) / 1e9
+
+
 def _machine_cpu_seconds():
     """(busy, steal) CPU seconds of the whole machine since boot, from Linux's /proc/stat; None elsewhere."""
     try:

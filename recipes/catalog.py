@@ -3,8 +3,9 @@
 A recipe pairs a backbone with a dataset and fixes the head and the training hyperparameters. The catalog holds
 every registered backbone with every dataset it makes sense for (all of them: each backbone reads raw text), named
 `<backbone>_<dataset>`. `resolve(name, budget, overrides)` gives the full, flat recipe: the field defaults, the
-backbone's settings, the dataset's settings, the budget's settings for that backbone (the backbone's settings and
-budgets come from its module's `recipe_settings`), then the overrides (flags), in that order.
+backbone's settings, the dataset's settings, the budget's settings for that backbone, what that budget changes for
+that backbone on that dataset (its `datasets` entry), then the overrides (flags), in that order (the backbone's
+settings and budgets come from its module's `recipe_settings`).
 
 Budgets: `tiny` runs in seconds (tests), `quick` in minutes on a 2-core CPU, `full` is the published setting
 (meant for a GPU).
@@ -107,7 +108,15 @@ def resolve(name, budget="quick", overrides=None):
     settings = backbones.recipe_settings(backbone)
     resolved = _merge(FIELDS, settings["settings"])
     resolved = _merge(resolved, {k: v for k, v in entry.items() if k != "backbone"})
-    resolved = _merge(resolved, settings["budgets"][budget])
+    budget_settings = dict(settings["budgets"][budget])
+    # What a budget changes for one dataset only (long texts may need more positions at the same budget).
+    per_dataset = budget_settings.pop("datasets", {})
+    unknown = sorted(set(per_dataset) - set(DATASET_SETTINGS))
+    if unknown:
+        raise ValueError(f"Backbone {backbone!r}, budget {budget!r}: settings for unknown datasets {unknown}. "
+                         f"Allowed: {sorted(DATASET_SETTINGS)}.")
+    resolved = _merge(resolved, budget_settings)
+    resolved = _merge(resolved, per_dataset.get(entry["dataset"], {}))
     resolved = _merge(resolved, overrides)
     resolved["backbone"] = backbone
     resolved["recipe"] = name

@@ -84,7 +84,7 @@ def test_plan_skips_unresolvable_data_and_weights_with_reasons():
 
 
 def test_failing_recipe_is_recorded_and_the_run_goes_on(tmp_path, monkeypatch, parsed_flags):
-    def fake_run_recipe(name, budget, output_dir, seed, timeout, log_file, extra_flags=(), tag=""):
+    def fake_run_recipe(name, budget, output_dir, seed, timeout, log_file, extra_flags=(), tag="", progress=None):
         if name == "glove_bilstm_bbc_news":
             raise RuntimeError("out of memory")
         return {"recipe": name, "budget": budget, "backbone": "ngram_linear", "dataset": "bbc_news",
@@ -139,7 +139,12 @@ def test_real_tiny_run_interrupted_then_resumed_with_well_formed_rows(tmp_path):
     second = subprocess.run(command, cwd=run.REPO, env=env, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "[1/2] ngram_linear_bbc_news: finished before the interruption, kept." in second.stdout
-    assert "[2/2] ngram_linear_reuters_r8 (" in second.stdout
+    assert "[2/2] ngram_linear_reuters_r8 (estimated " in second.stdout
+    # Piped output: the machine, the estimate, the recipe's stages as lines (no carriage returns), the outcome.
+    assert "CPU: " in second.stdout and "measured matmul peak float32 " in second.stdout
+    assert "Estimated duration: " in second.stdout and "Took " in second.stdout and "\r" not in second.stdout
+    assert any(f"    {stage}" in second.stdout for stage in ("data", "building the model", "training: epoch 1/1",
+                                                              "evaluation", "export", "timing served inference"))
     rows = recipe_rows()
     assert [r["recipe"] for r in rows] == ["ngram_linear_bbc_news", "ngram_linear_reuters_r8"]
     assert len({r["run_id"] for r in rows}) == 1
@@ -148,7 +153,10 @@ def test_real_tiny_run_interrupted_then_resumed_with_well_formed_rows(tmp_path):
     assert "| ngram_linear_reuters_r8 |" in (tmp_path / "RESULTS.md").read_text()
     for row in rows:
         # What the row says is what the run wrote: its metrics, its data, its export, this machine.
-        run_dir = pathlib.Path(row["run_dir"])
+        # Paths relative to the output directory, none of this machine's.
+        assert not pathlib.Path(row["run_dir"]).is_absolute() and not pathlib.Path(row["export"]).is_absolute()
+        assert str(tmp_path) not in results.read_text() and str(run.REPO) not in results.read_text()
+        run_dir, export_dir = tmp_path / row["run_dir"], tmp_path / row["export"]
         metrics = json.loads((run_dir / "metrics.json").read_text())
         config = json.loads((run_dir / "config.json").read_text())
         assert (row["accuracy"], row["macro_f1"]) == (metrics["accuracy"], metrics["macro_f1"])
@@ -156,8 +164,8 @@ def test_real_tiny_run_interrupted_then_resumed_with_well_formed_rows(tmp_path):
         assert row["examples"] == metrics["examples"] == backbones.TINY_DATA
         assert row["dataset_variant"] == config["dataset"]["variant"] and row["dataset"] == config["dataset"]["dataset"]
         assert row["weights_source"] == config["provenance"]["source"] and row["pretrained"] is False
-        info_file = pathlib.Path(row["export"], "export_info.json")  # Written after the size is taken.
-        assert row["export_size_bytes"] == export.directory_size(row["export"]) - info_file.stat().st_size
+        info_file = export_dir / "export_info.json"  # Written after the size is taken.
+        assert row["export_size_bytes"] == export.directory_size(export_dir) - info_file.stat().st_size
         assert (row["device"], row["cpu_count"]) == (f"CPU ({os.cpu_count()} cores)", os.cpu_count())
         assert row["dtype_policy"] == config["runtime"]["dtype_policy"] == "float32"
         assert row["library_versions"] == config["library_versions"]
@@ -168,7 +176,7 @@ def test_real_tiny_run_interrupted_then_resumed_with_well_formed_rows(tmp_path):
         assert set(row["inference_examples_per_second"]) == {"32", "256"}
         assert all(v > 0 for v in row["inference_examples_per_second"].values())
         assert row["latency_batch_1"]["p95_ms"] >= row["latency_batch_1"]["p50_ms"] > 0
-        assert pathlib.Path(row["export"], "saved_model.pb").exists()
+        assert (export_dir / "saved_model.pb").exists()
 
 
 def test_timeout_is_recorded_as_a_failure(tmp_path):
@@ -218,7 +226,7 @@ def test_readme_section_is_regenerated_from_results(tmp_path):
 def test_bf16_parity_trains_a_float32_reference_only_for_bf16_rows(tmp_path, monkeypatch):
     calls = []
 
-    def fake_run_recipe(name, budget, output_dir, seed, timeout, log_file, extra_flags=(), tag=""):
+    def fake_run_recipe(name, budget, output_dir, seed, timeout, log_file, extra_flags=(), tag="", progress=None):
         calls.append((name, tuple(extra_flags), tag))
         return {"recipe": name, "accuracy": 0.95, "macro_f1": 0.9, "dtype_policy": "float32", "wall_seconds": 3.0}
 
@@ -332,7 +340,7 @@ def fake_row(name, budget):
 def test_interrupted_run_resumes_with_only_the_missing_recipes(tmp_path, monkeypatch, parsed_flags):
     ran, interrupt_at = [], ["ngram_linear_bbc_news"]
 
-    def fake_run_recipe(name, budget, output_dir, seed, timeout, log_file, extra_flags=(), tag=""):
+    def fake_run_recipe(name, budget, output_dir, seed, timeout, log_file, extra_flags=(), tag="", progress=None):
         if name in interrupt_at:
             interrupt_at.remove(name)
             raise KeyboardInterrupt  # Ctrl-C while this recipe runs.

@@ -44,6 +44,26 @@ def test_precedence_defaults_backbone_budget_overrides():
     assert catalog.resolve("glove_bilstm_imdb")["clean"] == ["html"]
 
 
+def test_a_budget_can_change_one_dataset_of_one_backbone(monkeypatch):
+    """A backbone's budget may change settings for one dataset (its `datasets` entry), after the budget's own and
+    before the overrides; an entry for a dataset the catalog lacks is named."""
+    settings = backbones.recipe_settings("bert_small")
+    for name in backbones.names():
+        for budget, changes in backbones.recipe_settings(name)["budgets"].items():
+            assert set(changes.get("datasets", {})) <= set(catalog.DATASET_SETTINGS), (name, budget)
+    settings["budgets"]["quick"]["datasets"] = {"bbc_news": {"sequence_length": 384, "epochs": 5}}
+    monkeypatch.setattr(backbones, "recipe_settings", lambda name: settings)
+    bbc = catalog.resolve("bert_small_bbc_news", "quick")
+    assert (bbc["sequence_length"], bbc["epochs"]) == (384, 5)
+    assert "datasets" not in bbc
+    r8 = catalog.resolve("bert_small_reuters_r8", "quick")
+    assert (r8["sequence_length"], r8["epochs"]) == (256, settings["budgets"]["quick"]["epochs"])
+    assert catalog.resolve("bert_small_bbc_news", "quick", {"sequence_length": 128})["sequence_length"] == 128
+    settings["budgets"]["quick"]["datasets"] = {"bbc": {"epochs": 1}}
+    with pytest.raises(ValueError, match=r"unknown datasets \['bbc'\]. Allowed: \['bbc_news'"):
+        catalog.resolve("bert_small_reuters_r8", "quick")
+
+
 def test_backbone_override_changes_settings():
     recipe = catalog.resolve("bert_small_bbc_news", "quick", {"backbone": "ngram_linear"})
     assert recipe["backbone"] == "ngram_linear"

@@ -99,8 +99,11 @@ def input_pipeline(settings, split, preprocessor, layout, head_type, seed, shuff
 
 
 def train_and_evaluate(recipe, run_dir, runtime, dataset=None, export_dir=None, callbacks=(), model_name=None,
-                       allow_dataset_change=False):
+                       allow_dataset_change=False, stages=None):
     """Trains and evaluates `recipe` (a resolved catalog recipe) in `run_dir`; returns the metrics dict.
+
+    `stages`: called as stages(name, **details) when a stage starts (data, caching, training with its epochs and
+    steps, evaluation, export), for progress displays (`benchmarks.progress.StageFile`).
 
     With `export_dir`, exports the model as `model_name` (default: `export.default_model_name`); a name that already
     serves a model of other data is refused before training starts, unless `allow_dataset_change`.
@@ -113,16 +116,18 @@ def train_and_evaluate(recipe, run_dir, runtime, dataset=None, export_dir=None, 
         with tempfile.TemporaryDirectory(prefix=f"textzoo-{runtime.task[0]}-{runtime.task[1]}-") as own_dir:
             # It checks the export name as the chief does (so that both stop, or neither), and never exports.
             return _train_and_evaluate(recipe, own_dir, runtime, dataset, export_dir, callbacks, model_name,
-                                       allow_dataset_change, shared_run_dir=run_dir)
+                                       allow_dataset_change, stages, shared_run_dir=run_dir)
     return _train_and_evaluate(recipe, run_dir, runtime, dataset, export_dir, callbacks, model_name,
-                               allow_dataset_change)
+                               allow_dataset_change, stages)
 
 
 def _train_and_evaluate(recipe, run_dir, runtime, dataset, export_dir, callbacks, model_name, allow_dataset_change,
-                        shared_run_dir=None):
+                        stages, shared_run_dir=None):
     started = time.time()
+    stages = stages or (lambda name, **details: None)
     run_dir = pathlib.Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    stages("data")
     dataset = dataset or load_data(recipe, runtime.seed)
     head_type = heads.resolve_head_type(recipe["head"], dataset.num_classes)
     print(f"Dataset {dataset.name} ({dataset.variant}, from {dataset.source['source']}): "
@@ -137,6 +142,7 @@ def _train_and_evaluate(recipe, run_dir, runtime, dataset, export_dir, callbacks
                                    allow_dataset_change)
 
     train, validation, test = (dataset.splits[s] for s in datasets.SPLITS)
+    stages("building the model")
     backbone = backbones.build(recipe["backbone"], recipe["backbone_options"], recipe["sequence_length"],
                                train.texts)
     layout = backbones.input_layout(recipe["backbone"], backbone.preprocessor)
@@ -181,6 +187,7 @@ def _train_and_evaluate(recipe, run_dir, runtime, dataset, export_dir, callbacks
     if trainee is core:
         train_ds = make(train, True)
     else:
+        stages("caching frozen-prefix features", examples=len(train))
         features, labels = training.cache_features(backbone.frozen_prefix, train.texts, train.labels,
                                                    backbone.preprocessor, layout, inputs["batch_size"],
                                                    inputs["bucket_width"])
@@ -190,6 +197,7 @@ def _train_and_evaluate(recipe, run_dir, runtime, dataset, export_dir, callbacks
         train_ds = training.feature_dataset(features, labels, backbone.frozen_prefix.layout, head_type,
                                             inputs["batch_size"], shuffle=True, seed=runtime.seed,
                                             bucket_width=inputs["bucket_width"])
+    stages("training", epochs=recipe["epochs"], steps=steps_per_epoch)
     history, best_epoch = training.fit(trainee, train_ds, make(validation, False), run_dir,
                                        recipe["epochs"], recipe["patience"], dataset.class_weight, callbacks,
                                        shared_run_dir=shared_run_dir,
@@ -205,6 +213,7 @@ def _train_and_evaluate(recipe, run_dir, runtime, dataset, export_dir, callbacks
     classifier_lib.StringClassifier(recipe["backbone"], backbone.preprocessor, core, dataset.class_names,
                                     head_type).save(run_dir / "model", test.texts[:HELD_OUT_TEXTS])
     model = classifier_lib.StringClassifier.load(run_dir / "model")
+    stages("evaluation", examples=len(test))
     evaluation_started = time.time()
     probabilities = model.predict_proba(test.texts)
     evaluation_seconds = time.time() - evaluation_started
@@ -223,6 +232,7 @@ def _train_and_evaluate(recipe, run_dir, runtime, dataset, export_dir, callbacks
     if "warning" in config:
         metrics["warning"] = config["warning"]
     if export_dir is not None:
+        stages("export")
         metrics["export"] = str(export.export_run(run_dir, export_dir, metrics=metrics, model_name=model_name,
                                                   allow_dataset_change=allow_dataset_change))
     metrics["wall_seconds"] = round(time.time() - started, 2)

@@ -221,15 +221,18 @@ def cache_features(frozen_prefix, texts, labels, preprocessor, input_layout, bat
         batches = _bucketed(_preprocessed_examples(ds, preprocessor, input_layout), n, input_layout, None,
                             batch_size, False, None, bucket_width)
     else:
-        batches = ds.batch(batch_size).map(lambda x, y: (preprocessor(x), y)).prefetch(tf.data.AUTOTUNE)
+        batches = ds.batch(batch_size).map(lambda x, y: (preprocessor(x), y))
     prefix, layout = frozen_prefix.prefix, frozen_prefix.layout
 
     @tf.function(input_signature=[batches.element_spec[0]])  # One trace for batches of every length.
     def run(x):
         return _cast_floating(prefix(x, training=False), storage_dtype)
 
+    # Every batch of token ids (a few bytes a token) is made before the prefix runs: tf.data's threads working
+    # beside oneDNN's on 2 cores made the same pass take 10.2 s instead of 6.3 s in 2 of 3 tries (BBC News, 320
+    # texts); made first, they cost 0.6 s.
     columns, lengths, order = {}, [], []
-    for x, index in batches:
+    for x, index in list(batches):
         outputs = run(x)
         order.append(index.numpy())
         if layout.variable_length:

@@ -102,7 +102,8 @@ def family(name):
 
 
 def recipe_settings(name):
-    """{"settings": recipe fields, "budgets": {"tiny" | "quick" | "full": fields that budget changes}}."""
+    """{"settings": recipe fields, "budgets": {"tiny" | "quick" | "full": fields that budget changes, and under
+    "datasets", {dataset: fields that budget changes for that dataset}}}."""
     return module(name).recipe_settings(name)
 
 
