@@ -118,6 +118,41 @@ def parity(backbone, stock_preprocessor, model, texts):
     return float(np.abs(ours(batch).numpy() - theirs(batch).numpy()).max())
 
 
+def work_flops(model, config, recipe, metrics, dataset, train_batches, seed):
+    """FLOPs of the work a transformer row timed (`benchmarks.flops`): the whole training run (caching the frozen
+    features and validation included), one training epoch per example, and one served example, on the batch shapes
+    those computed on (length-bucketed training and validation batches; length-sorted serving chunks)."""
+    import keras
+    import keras_hub
+    import numpy as np
+    import tensorflow as tf
+
+    from benchmarks import flops
+    from zoo import classifier
+    from zoo import experiment
+
+    network = next(layer for layer in model.core._flatten_layers() if isinstance(layer, keras_hub.models.Backbone))
+    classes = 1 if metrics["head_type"] == "sigmoid" else dataset.num_classes
+    shape = flops.TransformerShape.of(network, config["provenance"].get("pooling"), classes)
+    batch_shapes = lambda batches: [tuple(keras.tree.flatten(x)[0].shape) for x, _ in batches]  # noqa: E731
+    train_shapes = batch_shapes(train_batches)
+    validation = experiment.input_pipeline(config["input"], dataset.splits["validation"], model.preprocessor,
+                                           model.layout, metrics["head_type"], seed, shuffle=False)
+    trainable = recipe["backbone_options"].get("trainable_layers", "all")
+    total = flops.training(shape, train_shapes, batch_shapes(validation), metrics["epochs_run"], trainable)
+    epoch = flops.training(shape, train_shapes, [], 1, trainable) - (
+        0 if trainable == "all" else flops.forward(shape, train_shapes, shape.num_layers - trainable, False))
+    texts = dataset.splits["test"].texts
+    served = [t for batch in chunks(texts * 2, 32, _INFERENCE_BATCHES.value) for t in batch]
+    lengths = [int(n) for start in range(0, len(served), 256)
+               for n in np.asarray(model.layout.lengths(model.preprocessor(tf.constant(served[start:start + 256]))))]
+    served_shapes = flops.served_batch_shapes(lengths, 32, classifier.SERVING_CHUNK)
+    examples = len(dataset.splits["train"])
+    return {"architecture": {"layers": shape.num_layers, "hidden": shape.hidden, "intermediate": shape.intermediate},
+            "train_total": total, "train_epoch_per_example": epoch / examples,
+            "served_per_example": flops.forward(shape, served_shapes) / len(lengths)}
+
+
 def main(argv):
     del argv
     started = time.time()
@@ -151,7 +186,8 @@ def main(argv):
     # How training went, whole run: caching the frozen prefix's features (if any) and validation included.
     trained = {
         "backbone_options": recipe["backbone_options"], "pooling": config["provenance"].get("pooling"),
-        "epochs_run": metrics["epochs_run"], "fit_seconds": metrics["fit_seconds"],
+        "sequence_length": recipe["sequence_length"],
+        "epochs": recipe["epochs"], "epochs_run": metrics["epochs_run"], "fit_seconds": metrics["fit_seconds"],
         "caching_seconds": metrics["caching_seconds"],
         "train_examples_per_second_run": metrics["examples"]["train"] * metrics["epochs_run"] / metrics["fit_seconds"],
         "cpu": training.cpu_info(),
@@ -172,7 +208,7 @@ def main(argv):
         "backbone": recipe["backbone"], "weights_source": config["provenance"].get("source"),
         "pretrained": config["provenance"].get("pretrained"), "head": metrics["head_type"],
         "examples": metrics["examples"], "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
-        "sequence_length": recipe["sequence_length"], **trained,
+        **trained,
         "batch_size": batch_size, "bucket_width": config["input"]["bucket_width"],
         **timer.summary(batch_size, len(dataset.splits["train"])),
         "export": relative(export_path), "export_size_bytes": export_info["size_bytes"],
@@ -194,6 +230,15 @@ def main(argv):
         batches = experiment.input_pipeline(config["input"], train, model.preprocessor, model.layout,
                                             metrics["head_type"], runtime.seed, shuffle=True)
         row["train_token_share_of_stock"] = timing.token_share(batches, len(train), recipe["sequence_length"])
+        work = work_flops(model, config, recipe, metrics, dataset, batches, runtime.seed)
+        # Rates of arithmetic: training over the whole run and over whole epochs, serving at batch 32. The runner
+        # adds this machine's measured matmul rate; the report gives their shares of it.
+        row["flops"] = {**work,
+                        "train_gflops_per_second_run": work["train_total"] / metrics["fit_seconds"] / 1e9,
+                        "train_gflops_per_second_epoch": (work["train_epoch_per_example"]
+                                                          * (row["train_examples_per_second_epoch"] or 0) / 1e9),
+                        "served_gflops_per_second": (work["served_per_example"]
+                                                     * row["inference_examples_per_second"]["32"] / 1e9)}
         row["stock_keras_hub"] = stock
         if stock["train_examples_per_second"] and row["train_examples_per_second_epoch"]:
             row["train_speedup_vs_stock"] = row["train_examples_per_second_epoch"] / stock["train_examples_per_second"]

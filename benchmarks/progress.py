@@ -57,18 +57,21 @@ class EpochProgress(keras.callbacks.Callback):
 
     def __init__(self, stages, interval=1.0):
         super().__init__()
-        self.stages, self.interval, self._written = stages, interval, 0.0
+        self.stages, self.interval, self._written, self._steps = stages, interval, 0.0, 0
 
     def on_epoch_begin(self, epoch, logs=None):
+        self._steps = 0
         self.stages.update(epoch=epoch + 1, epochs=self.params.get("epochs"), step=0)
 
     def on_train_batch_end(self, batch, logs=None):
+        self._steps = batch + 1
         if time.time() - self._written >= self.interval:
             self._written = time.time()
-            self.stages.update(step=batch + 1)
+            self.stages.update(step=self._steps)
 
     def on_epoch_end(self, epoch, logs=None):
-        self.stages.update(step=self.stages.state.get("steps") or self.stages.state.get("step"),
+        # The steps an epoch has are known once one has run (length-bucketed batches are counted from above).
+        self.stages.update(step=self._steps, steps=self._steps,
                            **{k: round(float(v), 4) for k, v in (logs or {}).items() if k == "val_accuracy"})
 
 
@@ -218,7 +221,9 @@ def estimate(names, settings, rows, peak_gflops, parity=()):
             seconds *= row["matmul_peak_gflops"]["float32"] / peak_gflops
         recipe = settings.get(name)
         if recipe is not None:
-            then = ((row.get("examples") or {}).get("train"), row.get("epochs_run"), row.get("sequence_length"))
+            # The epochs set, not those run (early stopping); rows from before they were recorded: unchanged.
+            then = ((row.get("examples") or {}).get("train"), row.get("epochs", recipe["epochs"]),
+                    row.get("sequence_length"))
             now = (train_examples(recipe, full_sizes), recipe["epochs"], recipe["sequence_length"])
             if None not in then and None not in now and then != now:
                 # Training scales with examples x epochs x positions; evaluation and timings with positions.

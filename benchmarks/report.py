@@ -82,6 +82,37 @@ def cpu_line(rows):
                                             if isinstance(r.get("matmul_peak_gflops"), dict)), None))
 
 
+def arithmetic_table(rows):
+    """Transformer rows' arithmetic rates (`benchmarks.flops`) as shares of the matmul rate measured in the run."""
+    rows = [r for r in rows if r.get("flops")]
+    if not rows:
+        return []
+    lines = ["", "Arithmetic rate of the transformers: FLOPs from the architecture and the token positions each batch "
+             "computed on (`benchmarks/flops.py`: matrix products at 2 FLOPs per multiply-add; training 3x the "
+             "forward pass of what trains and 1x that of frozen layers, once; validation included in the whole run), "
+             "over the seconds they took, as a share of the matmul rate measured in the same run (float32, and "
+             "bfloat16 for rows computing in it).", "",
+             "| recipe | dtype | GFLOP per served example | served GFLOP/s @32 | training GFLOP/s, whole run "
+             "| training GFLOP/s, whole epochs |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for r in sorted(rows, key=lambda r: r["recipe"]):
+        peaks, work = r.get("matmul_peak_gflops") or {}, r["flops"]
+        bf16 = r.get("dtype_policy") == "mixed_bfloat16" and peaks.get("bfloat16")
+
+        def rate(value):
+            if not isinstance(value, (int, float)):
+                return "-"
+            shares = [f"{value / peaks['float32']:.0%} of float32"] if peaks.get("float32") else []
+            shares += [f"{value / peaks['bfloat16']:.0%} of bfloat16"] if bf16 else []
+            return f"{value:.0f}" + (f" ({', '.join(shares)} peak)" if shares else "")
+
+        lines.append(f"| {r['recipe']} | {r.get('dtype_policy', '-')} | {work['served_per_example'] / 1e9:.2f} "
+                     f"| {rate(work.get('served_gflops_per_second'))} "
+                     f"| {rate(work.get('train_gflops_per_second_run'))} "
+                     f"| {rate(work.get('train_gflops_per_second_epoch'))} |")
+    return lines
+
+
 def freezing_table(rows):
     """Frozen-prefix fine-tuning against full fine-tuning (`benchmarks.freezing`): one line per recipe and
     trainable_layers, with its speed-up over full fine-tuning (examples/s over the whole run) and accuracy change."""
@@ -91,20 +122,21 @@ def freezing_table(rows):
     lines = [
         "## Frozen-prefix fine-tuning against full fine-tuning",
         "",
-        f"`python -m benchmarks.freezing`, run `{done[0]['run_id']}`, {cpu_line(done)}. Same recipe, data, epochs "
+        f"`python -m benchmarks.freezing`, {cpu_line(done)}. Same recipe, data, epochs "
         "and seed; only `trainable_layers` differs (all: full fine-tuning; k: embeddings and all but the top k "
         "layers frozen, their outputs computed once per example; 0: the head alone). Training seconds include "
         "computing the frozen features and validation; examples/s = training examples x epochs / those seconds.",
         "",
-        "| recipe | trainable layers | test accuracy | macro-F1 | training s (caching) | examples/s, whole run "
-        "| vs full | accuracy vs full |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| recipe | run | sequence length | trainable layers | test accuracy | macro-F1 | training s (caching) "
+        "| examples/s, whole run | vs full | accuracy vs full |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in sorted(done, key=lambda r: (r["recipe"], str(r["trainable_layers"]) != "all", str(r["trainable_layers"]))):
         full = next((f for f in done if f["recipe"] == r["recipe"] and f["trainable_layers"] == "all"), {})
         rate, full_rate = r.get("train_examples_per_second_run"), full.get("train_examples_per_second_run")
         lines.append(
-            f"| {r['recipe']} | {r['trainable_layers']} | {_fmt(r['accuracy'], '.4f')} | {_fmt(r['macro_f1'], '.4f')} "
+            f"| {r['recipe']} | {r['run_id']} | {r.get('sequence_length', '-')} | {r['trainable_layers']} "
+            f"| {_fmt(r['accuracy'], '.4f')} | {_fmt(r['macro_f1'], '.4f')} "
             f"| {_fmt(r.get('fit_seconds'), '.0f')} ({_fmt(r.get('caching_seconds'), '.0f')}) | {_fmt(rate, '.1f')} "
             f"| {_fmt(rate / full_rate if rate and full_rate else None, '.2f', 'x')} "
             f"| {_fmt(100 * (r['accuracy'] - full['accuracy']) if full else None, '+.2f', ' points')} |")
@@ -162,6 +194,7 @@ def markdown(rows, run_id, freezing=()):
             f"| {_fmt(latency.get('p50_ms'), '.1f')} / {_fmt(latency.get('p95_ms'), '.1f')} "
             f"| {_fmt((r.get('export_size_bytes') or 0) / 1e6, '.1f')} | {_fmt(r.get('peak_memory_mb'), '.0f')} "
             f"| {_fmt(r.get('wall_seconds'), '.0f')} |")
+    lines += arithmetic_table(done)
     lines += ["", "Datasets (variant and source as resolved in this run) and published numbers:", ""]
     for name in sorted({r["dataset"] for r in done} | set(references)):
         row = next((r for r in done if r["dataset"] == name), references.get(name, {}))
@@ -260,8 +293,10 @@ def write(output_dir, run_id=None, readme=None):
     output_dir = pathlib.Path(output_dir)
     rows, run_id = read_rows(output_dir / "results.jsonl", run_id)
     freezing = read_all_rows(output_dir / "freezing.jsonl")
-    last = freezing[-1]["run_id"] if freezing else None
-    freezing = list({(r["recipe"], str(r["trainable_layers"])): r for r in freezing if r["run_id"] == last}.values())
+    # Each recipe's rows from the last comparison that ran it (`benchmarks.freezing --recipes=...` runs a few).
+    last = {r["recipe"]: r["run_id"] for r in freezing}
+    freezing = list({(r["recipe"], str(r["trainable_layers"])): r for r in freezing
+                     if r["run_id"] == last[r["recipe"]]}.values())
     text = markdown(rows, run_id, freezing)
     (output_dir / "RESULTS.md").write_text(text)
     plot(rows, output_dir / "accuracy_vs_throughput.png")

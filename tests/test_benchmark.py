@@ -403,3 +403,25 @@ def test_a_row_cut_short_by_a_kill_is_skipped_and_the_next_row_is_whole(tmp_path
     run.append_row(results, {"run_id": "R1", "recipe": "b"})
     run.append_row(results, {"run_id": "R1", "recipe": "c", "error": "exit 1"})
     assert run.finished_recipes(results, "R1") == {"a", "b"}  # A failed recipe runs again on resume.
+
+
+def test_freezing_table_keeps_each_recipes_last_comparison(tmp_path):
+    """`benchmarks.freezing` run on R8, then on BBC: the table holds both, each from its own last run."""
+    def row(run_id, recipe, layers, accuracy, rate):
+        return {"run_id": run_id, "recipe": recipe, "trainable_layers": layers, "accuracy": accuracy,
+                "macro_f1": accuracy, "fit_seconds": 100, "caching_seconds": None, "sequence_length": 256,
+                "train_examples_per_second_run": rate}
+
+    rows = [row("r1", "bert_small_reuters_r8", "all", 0.90, 10.0), row("r1", "bert_small_reuters_r8", 1, 0.89, 30.0),
+            row("r2", "bert_small_reuters_r8", "all", 0.95, 20.0), row("r2", "bert_small_reuters_r8", 1, 0.94, 50.0),
+            row("r3", "bert_small_bbc_news", "all", 0.97, 8.0), row("r3", "bert_small_bbc_news", 1, 0.975, 24.0)]
+    (tmp_path / "freezing.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "results.jsonl").write_text(json.dumps({"run_id": "x", "recipe": "ngram_linear_bbc_news",
+                                                        "backbone": "ngram_linear", "dataset": "bbc_news",
+                                                        "accuracy": 0.9, "macro_f1": 0.9}) + "\n")
+    report.write(tmp_path)
+    table = [line for line in (tmp_path / "RESULTS.md").read_text().splitlines() if "| bert_small_" in line]
+    assert [line.split(" | ")[:4] for line in table] == [
+        ["| bert_small_bbc_news", "r3", "256", "all"], ["| bert_small_bbc_news", "r3", "256", "1"],
+        ["| bert_small_reuters_r8", "r2", "256", "all"], ["| bert_small_reuters_r8", "r2", "256", "1"]]
+    assert table[1].endswith("| 3.00x | +0.50 points |") and table[3].endswith("| 2.50x | -1.00 points |")

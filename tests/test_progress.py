@@ -16,7 +16,7 @@ def recipe(name, dataset, backbone="bert_small", epochs=3, sequence_length=256, 
 
 def row(name, dataset, seconds, examples=1487, epochs=3, sequence_length=256, peak=None, **extra):
     return {"recipe": name, "dataset": dataset, "budget": "quick", "wall_seconds": seconds,
-            "examples": {"train": examples}, "epochs_run": epochs, "sequence_length": sequence_length,
+            "examples": {"train": examples}, "epochs": epochs, "epochs_run": 1, "sequence_length": sequence_length,
             **({"matmul_peak_gflops": {"float32": peak}} if peak else {}), **extra}
 
 
@@ -42,6 +42,9 @@ def test_estimate_repeats_the_last_run_scales_changed_work_and_the_peak():
     assert basis == {"as last run": 1, "scaled": 1, "family median": 1}
     assert list(estimates) == ["reference_sklearn_tfidf_lr_bbc_news", "a", "b", "c"]
 
+    # Epochs set, not run (early stopping stopped it after 1 of 3): unchanged; 4 now: 4/3 of the time.
+    assert progress.estimate(["a"], {"a": recipe("a", "bbc_news", epochs=4)}, [REFERENCE, row("a", "bbc_news", 300.0)],
+                             peak_gflops=None)[0]["a"] == pytest.approx(400.0 + overhead)
     # A machine with twice the measured peak of the run the rows came from takes half the time.
     rows = [REFERENCE, row("a", "bbc_news", 300.0, peak=100.0)]
     estimates, _ = progress.estimate(["a"], {"a": settings["a"]}, rows, peak_gflops=200.0)
@@ -122,7 +125,7 @@ def test_stage_file_and_epoch_progress_in_a_real_fit(tmp_path):
     stage_file = tmp_path / "stage.json"
     assert progress.read_stage(stage_file) == {}
     stages = progress.StageFile(stage_file)
-    stages("training", epochs=2, steps=4)
+    stages("training", epochs=2, steps=6)  # An estimate from above: 4 steps run.
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
     x, y = np.ones((16, 3), "float32"), np.ones((16, 1), "float32")
