@@ -124,7 +124,7 @@ class RunProgress:
                                    file=self.stream, desc="benchmark", dynamic_ncols=True,
                                    bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed} elapsed{postfix}")
             self.stage_bar = tqdm(total=1, position=1, file=self.stream, dynamic_ncols=True, leave=False,
-                                  bar_format="  {desc} {n_fmt}/{total_fmt} |{bar}|")
+                                  bar_format="  {desc} |{bar}|")
 
     def remaining(self):
         """Estimated seconds left: what is left of the estimates, corrected by how finished recipes compared."""
@@ -161,7 +161,7 @@ class RunProgress:
             self.matrix_bar.n = min(round(self.done_estimated + min(now - self.recipe_started,
                                                                     self.estimates.get(self.current, 0))),
                                     self.matrix_bar.total)
-            self.matrix_bar.set_postfix_str(f", about {minutes(self.remaining())} left", refresh=False)
+            self.matrix_bar.set_postfix_str(f"about {minutes(self.remaining())} left", refresh=False)
             self.matrix_bar.refresh()
             steps = stage.get("steps") if "epoch" in stage else None
             self.stage_bar.total = steps or 1
@@ -180,6 +180,9 @@ class RunProgress:
         self.done_actual += seconds
         self.finished.add(name)
         self.current = None
+        if self.matrix_bar is not None:
+            self.matrix_bar.n = min(round(self.done_estimated), self.matrix_bar.total)
+            self.matrix_bar.refresh()
 
     def close(self):
         for bar in (self.stage_bar, self.matrix_bar):
