@@ -44,16 +44,21 @@ def forward(shape, batch_shapes, layers=None, per_example=True):
     return total
 
 
+def training_epoch(shape, train_shapes, trainable_layers="all"):
+    """FLOPs of one training epoch over `train_shapes`: 3x the forward pass of what trains (the top
+    `trainable_layers`, or every layer, and the head)."""
+    layers = shape.num_layers if trainable_layers == "all" else trainable_layers
+    return 3 * forward(shape, train_shapes, layers=layers)
+
+
 def training(shape, train_shapes, validation_shapes, epochs, trainable_layers="all"):
     """FLOPs of a whole training run: every epoch over `train_shapes` and a validation pass over
-    `validation_shapes`; with `trainable_layers` k, the frozen layers' forward pass once (their cached outputs feed
-    every epoch) and 3x the forward of the top k layers and the head each epoch."""
-    validation = epochs * forward(shape, validation_shapes)
-    if trainable_layers == "all":
-        return epochs * 3 * forward(shape, train_shapes) + validation
-    frozen = shape.num_layers - trainable_layers
-    caching = forward(shape, train_shapes, layers=frozen, per_example=False)
-    return caching + epochs * 3 * forward(shape, train_shapes, layers=trainable_layers) + validation
+    `validation_shapes`; with `trainable_layers` k, also the frozen layers' forward pass, once (their cached outputs
+    feed every epoch)."""
+    caching = 0 if trainable_layers == "all" else forward(shape, train_shapes, shape.num_layers - trainable_layers,
+                                                          per_example=False)
+    return caching + epochs * (training_epoch(shape, train_shapes, trainable_layers)
+                               + forward(shape, validation_shapes))
 
 
 def served_batch_shapes(lengths, batch_size, chunk_size):

@@ -38,6 +38,12 @@ def chunks(items, size, limit):
     return out[:limit]
 
 
+def served_batches(texts, size, count):
+    """The batches of `size` texts that serving is timed on: up to `count` full ones, the texts repeated to make
+    at least two."""
+    return chunks(texts * (-(-size * 2 // max(len(texts), 1))), size, count)
+
+
 def inference_timings(export_path, model, texts, batches):
     """Served SavedModel (end to end from raw strings) and in-memory predict, on the same batches."""
     import tensorflow as tf
@@ -53,8 +59,7 @@ def inference_timings(export_path, model, texts, batches):
     # batch as length-sorted chunks of 8, which the batches of 32 have already warmed up.
     # In-memory predict is timed at batch 32 only, the size the served-vs-in-memory comparison uses.
     for size, count, warmup in ((32, batches, 2), (256, 2, 0)):
-        texts_for_size = texts * (-(-size * 2 // max(len(texts), 1)))  # At least two batches of this size.
-        sized = chunks(texts_for_size, size, count)
+        sized = served_batches(texts, size, count)
         row["inference_examples_per_second"][str(size)] = timing.time_batches(served_fn, sized, warmup=warmup)
         if size == 32:
             row["in_memory_examples_per_second"][str(size)] = timing.time_batches(memory_fn, sized, warmup=warmup)
@@ -88,7 +93,7 @@ def stock_keras_hub(recipe, weights_dir, dataset, batch_size, steps, warmup, bat
     model.fit(ds, epochs=1, callbacks=[timer], verbose=0)
     steady = timing.steady_state(timer.step_seconds, warmup)
     test_texts = dataset.splits["test"].texts
-    sized = chunks(test_texts * 2, 32, batches)
+    sized = served_batches(test_texts, 32, batches)
     predict_rate = timing.time_batches(lambda b: model.predict(tf.constant(b), batch_size=32, verbose=0), sized)
     return {
         # Mean over the timed steps, comparable with our whole-epoch rate (a mean too); the median beside it.
@@ -118,32 +123,29 @@ def parity(backbone, stock_preprocessor, model, texts):
     return float(np.abs(ours(batch).numpy() - theirs(batch).numpy()).max())
 
 
-def work_flops(model, config, recipe, metrics, dataset, train_batches, seed):
+def work_flops(model, config, recipe, metrics, dataset, train_shapes, seed):
     """FLOPs of the work a transformer row timed (`benchmarks.flops`): the whole training run (caching the frozen
     features and validation included), one training epoch per example, and one served example, on the batch shapes
     those computed on (length-bucketed training and validation batches; length-sorted serving chunks)."""
-    import keras
     import keras_hub
     import numpy as np
     import tensorflow as tf
 
     from benchmarks import flops
+    from benchmarks import timing
     from zoo import classifier
     from zoo import experiment
 
     network = next(layer for layer in model.core._flatten_layers() if isinstance(layer, keras_hub.models.Backbone))
     classes = 1 if metrics["head_type"] == "sigmoid" else dataset.num_classes
     shape = flops.TransformerShape.of(network, config["provenance"].get("pooling"), classes)
-    batch_shapes = lambda batches: [tuple(keras.tree.flatten(x)[0].shape) for x, _ in batches]  # noqa: E731
-    train_shapes = batch_shapes(train_batches)
     validation = experiment.input_pipeline(config["input"], dataset.splits["validation"], model.preprocessor,
                                            model.layout, metrics["head_type"], seed, shuffle=False)
     trainable = recipe["backbone_options"].get("trainable_layers", "all")
-    total = flops.training(shape, train_shapes, batch_shapes(validation), metrics["epochs_run"], trainable)
-    epoch = flops.training(shape, train_shapes, [], 1, trainable) - (
-        0 if trainable == "all" else flops.forward(shape, train_shapes, shape.num_layers - trainable, False))
-    texts = dataset.splits["test"].texts
-    served = [t for batch in chunks(texts * 2, 32, _INFERENCE_BATCHES.value) for t in batch]
+    total = flops.training(shape, train_shapes, timing.batch_shapes(validation), metrics["epochs_run"], trainable)
+    epoch = flops.training_epoch(shape, train_shapes, trainable)
+    served = [t for batch in served_batches(dataset.splits["test"].texts, 32, _INFERENCE_BATCHES.value)
+              for t in batch]
     lengths = [int(n) for start in range(0, len(served), 256)
                for n in np.asarray(model.layout.lengths(model.preprocessor(tf.constant(served[start:start + 256]))))]
     served_shapes = flops.served_batch_shapes(lengths, 32, classifier.SERVING_CHUNK)
@@ -229,8 +231,9 @@ def main(argv):
         train = dataset.splits["train"]
         batches = experiment.input_pipeline(config["input"], train, model.preprocessor, model.layout,
                                             metrics["head_type"], runtime.seed, shuffle=True)
-        row["train_token_share_of_stock"] = timing.token_share(batches, len(train), recipe["sequence_length"])
-        work = work_flops(model, config, recipe, metrics, dataset, batches, runtime.seed)
+        shapes = timing.batch_shapes(batches)
+        row["train_token_share_of_stock"] = timing.token_share(shapes, len(train), recipe["sequence_length"])
+        work = work_flops(model, config, recipe, metrics, dataset, shapes, runtime.seed)
         # Rates of arithmetic: training over the whole run and over whole epochs, serving at batch 32. The runner
         # adds this machine's measured matmul rate; the report gives their shares of it.
         row["flops"] = {**work,

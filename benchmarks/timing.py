@@ -68,13 +68,17 @@ class StepTimer(keras.callbacks.Callback):
         }
 
 
-def token_share(batches, examples, sequence_length):
-    """Token positions one epoch of (bucketed) batches computes on, as a share of padding every example to
-    `sequence_length`, which is what the stock pipeline computes on. The training speed-up that skipping padding
-    can give in the same dtype is about its inverse (a little more: attention grows faster than linearly)."""
-    # Every input tensor of a batch has the shape [batch, tokens computed on]; the first one says it.
-    computed = sum(int(np.prod(keras.tree.flatten(batch[0])[0].shape)) for batch in batches)
-    return computed / (examples * sequence_length)
+def batch_shapes(batches):
+    """[(examples, token positions)] of each (inputs, labels) batch: every input tensor of a batch has the shape
+    [batch, tokens computed on]; the first one says it."""
+    return [tuple(int(d) for d in keras.tree.flatten(batch[0])[0].shape[:2]) for batch in batches]
+
+
+def token_share(shapes, examples, sequence_length):
+    """Token positions one epoch of (bucketed) batches (`batch_shapes`) computes on, as a share of padding every
+    example to `sequence_length`, which is what the stock pipeline computes on. The training speed-up that skipping
+    padding can give in the same dtype is about its inverse (a little more: attention grows faster than linearly)."""
+    return sum(b * n for b, n in shapes) / (examples * sequence_length)
 
 
 def time_batches(fn, batches, warmup=2, min_seconds=1.0, clock=time.perf_counter):

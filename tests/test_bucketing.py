@@ -75,17 +75,18 @@ def test_token_share_counts_the_positions_bucketed_batches_compute_on(bert):
     backbone, _, layout = bert
     labels = np.zeros(len(TEXTS), dtype=int)
     words = [len(t.split()) for t in TEXTS]
+    share = lambda batches: timing.token_share(timing.batch_shapes(batches), len(TEXTS), 128)  # noqa: E731
     one_each = training.make_dataset(TEXTS, labels, backbone.preprocessor, "softmax", 1, bucket_width=32,
                                      layout=layout)
     # Batches of one: every text costs its own tokens, [CLS] and [SEP] included.
-    assert timing.token_share(one_each, len(TEXTS), 128) == pytest.approx(sum(n + 2 for n in words) / (12 * 128))
+    assert share(one_each) == pytest.approx(sum(n + 2 for n in words) / (12 * 128))
     bucketed = training.make_dataset(TEXTS, labels, backbone.preprocessor, "softmax", 4, bucket_width=32,
                                      layout=layout)
     computed = sum(int(np.prod(x["token_ids"].shape)) for x, _ in bucketed)
-    assert timing.token_share(bucketed, len(TEXTS), 128) == pytest.approx(computed / (12 * 128))
+    assert share(bucketed) == pytest.approx(computed / (12 * 128))
     # Shuffled, every epoch batches differently, but never below the texts' own tokens nor up to full padding.
     shuffled = training.make_dataset(TEXTS, labels, backbone.preprocessor, "softmax", 4, shuffle=True, seed=1,
                                      bucket_width=32, layout=layout)
-    assert sum(n + 2 for n in words) / (12 * 128) < timing.token_share(shuffled, len(TEXTS), 128) < 0.5
+    assert sum(n + 2 for n in words) / (12 * 128) < share(shuffled) < 0.5
     padded = training.make_dataset(TEXTS, labels, backbone.preprocessor, "softmax", 4)
-    assert timing.token_share(padded, len(TEXTS), 128) == 1.0  # Fixed-length padding: the stock pipeline's cost.
+    assert share(padded) == 1.0  # Fixed-length padding: the stock pipeline's cost.
