@@ -19,9 +19,12 @@ _OUTPUT_DIR = flags.DEFINE_string("output_dir", "benchmarks/results", "Results d
                                   "go under it).")
 _RESULT_FILE = flags.DEFINE_string("result_file", None, "Where to write this recipe's result row (JSON).")
 _SEED = flags.DEFINE_integer("seed", zoo.DEFAULT_SEED, "Seed.")
-_STOCK_STEPS = flags.DEFINE_integer("stock_steps", 5, "Timed training steps of the keras-hub stock pipeline.")
-_WARMUP_STEPS = flags.DEFINE_integer("warmup_steps", 3, "Steps left out of every training timing.")
-_INFERENCE_BATCHES = flags.DEFINE_integer("inference_batches", 6, "Timed batches per inference batch size.")
+_WARMUP_STEPS = flags.DEFINE_integer("warmup_steps", 3, "Steps left out of the recipe's training timing.")
+_FULL_STEPS = flags.DEFINE_integer("full_finetuning_steps", 3, "Timed steps of full fine-tuning, ours and keras-hub's "
+                                   "stock pipeline's (transformers).")
+_FULL_WARMUP = flags.DEFINE_integer("full_finetuning_warmup", 1, "Untimed steps before those: each step function "
+                                    "traces once (the stock's inputs have one shape; ours are traced for any length).")
+_INFERENCE_BATCHES = flags.DEFINE_integer("inference_batches", 4, "Timed batches per inference batch size.")
 _DTYPE_POLICY = flags.DEFINE_enum("dtype_policy", "auto", ["auto", "float32", "mixed_bfloat16", "mixed_float16"],
                                   "Keras dtype policy; auto: zoo.training.configure_runtime's choice.")
 _BACKBONE_OPTIONS = flags.DEFINE_list("backbone_options", None, "Backbone options over the recipe's, as key=value "
@@ -133,7 +136,6 @@ def work_flops(model, config, recipe, metrics, dataset, train_shapes, seed):
 
     from benchmarks import flops
     from benchmarks import timing
-    from zoo import classifier
     from zoo import experiment
 
     network = next(layer for layer in model.core._flatten_layers() if isinstance(layer, keras_hub.models.Backbone))
@@ -148,10 +150,10 @@ def work_flops(model, config, recipe, metrics, dataset, train_shapes, seed):
               for t in batch]
     lengths = [int(n) for start in range(0, len(served), 256)
                for n in np.asarray(model.layout.lengths(model.preprocessor(tf.constant(served[start:start + 256]))))]
-    served_shapes = flops.served_batch_shapes(lengths, 32, classifier.SERVING_CHUNK)
+    served_shapes = flops.served_batch_shapes(lengths, 32, model.layout.serving_chunk)
     examples = len(dataset.splits["train"])
     return {"architecture": {"layers": shape.num_layers, "hidden": shape.hidden, "intermediate": shape.intermediate},
-            "train_total": total, "train_epoch_per_example": epoch / examples,
+            "shape": shape, "train_total": total, "train_epoch_per_example": epoch / examples,
             "served_per_example": flops.forward(shape, served_shapes) / len(lengths)}
 
 
@@ -224,7 +226,7 @@ def main(argv):
     if family == "transformer" and config["provenance"].get("pretrained"):
         weights_dir = config["provenance"]["path"]
         stages("timing keras-hub's stock pipeline")
-        stock = stock_keras_hub(recipe, weights_dir, dataset, batch_size, _STOCK_STEPS.value, _WARMUP_STEPS.value,
+        stock = stock_keras_hub(recipe, weights_dir, dataset, batch_size, _FULL_STEPS.value, _FULL_WARMUP.value,
                                 _INFERENCE_BATCHES.value, model)
         row["parity_max_abs_diff"] = stock.pop("parity_max_abs_diff")
         # The same pipeline the training epochs ran (same seed and buckets), without the model.
@@ -234,6 +236,7 @@ def main(argv):
         shapes = timing.batch_shapes(batches)
         row["train_token_share_of_stock"] = timing.token_share(shapes, len(train), recipe["sequence_length"])
         work = work_flops(model, config, recipe, metrics, dataset, shapes, runtime.seed)
+        shape = work.pop("shape")
         # Rates of arithmetic: training over the whole run and over whole epochs, serving at batch 32. The runner
         # adds this machine's measured matmul rate; the report gives their shares of it.
         row["flops"] = {**work,
@@ -247,6 +250,11 @@ def main(argv):
             row["train_speedup_vs_stock"] = row["train_examples_per_second_epoch"] / stock["train_examples_per_second"]
         row["inference_speedup_vs_stock"] = (row["inference_examples_per_second"]["32"]
                                              / stock["inference_examples_per_second_32"])
+        # Last: it trains the loaded model's every layer (the timings above are done with it).
+        stages("timing our full fine-tuning")
+        row["full_finetuning"] = timing.full_finetuning(model, recipe, metrics["head_type"], batches, shape,
+                                                 stock["train_examples_per_second"], _FULL_STEPS.value,
+                                                 _FULL_WARMUP.value, run_dir / "profile")
     row["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     row["wall_seconds"] = round(time.time() - started, 1)
     pathlib.Path(_RESULT_FILE.value).write_text(json.dumps(row, indent=2, default=str))

@@ -113,6 +113,48 @@ def arithmetic_table(rows):
     return lines
 
 
+PROFILE_CATEGORIES = ("matmul", "elementwise", "random", "optimizer and loss")
+
+
+def full_finetuning_table(rows):
+    """Transformer rows' full fine-tuning, ours against the stock pipeline's (`benchmarks.timing.full_finetuning`): the
+    share of the padding bound reached, the FLOP rate as a share of the measured peak, and where a step's time
+    goes."""
+    rows = [r for r in rows if r.get("full_finetuning")]
+    if not rows:
+        return []
+    lines = ["", "Full fine-tuning, every layer training, as the stock pipeline does (the default recipes train only "
+             "their top layers): steps of our pipeline (length-bucketed batches, the recipe's optimizer) against as "
+             "many of keras-hub's stock pipeline (fixed-length padding), after one untimed step each. Skipping "
+             "padding can speed training up by the inverse of the token share, no more; share of bound = speed-up "
+             "x token share (1.0: all of it). Then one more step under TensorFlow's profiler: its op threads' "
+             "busy time (share of wall time x threads) by what the ops compute.", "",
+             "| recipe | dtype | ours ex/s | stock ex/s | speed-up | token share | share of bound "
+             "| training GFLOP/s | profiled step: shape, wall s, threads busy "
+             "| matmul / elementwise / dropout random / optimizer and loss |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in sorted(rows, key=lambda r: r["recipe"]):
+        full, peaks = r["full_finetuning"], r.get("matmul_peak_gflops") or {}
+        profile = full.get("profiled_step") or {}
+        seconds = profile.get("op_seconds") or {}
+        busy = sum(seconds.values())
+        shares = " / ".join(f"{seconds.get(c, 0) / busy:.0%}" for c in PROFILE_CATEGORIES) if busy else "-"
+        threads_busy = (busy / (profile["wall_seconds"] * profile["op_threads"])
+                        if busy and profile.get("op_threads") else None)
+        rate = full.get("gflops_per_second")
+        rate_text = _fmt(rate, ".0f") + (f" ({rate / peaks['float32']:.0%} of float32 peak)"
+                                         if rate and peaks.get("float32") else "")
+        shape = profile.get("batch_shape")
+        lines.append(
+            f"| {r['recipe']} | {r.get('dtype_policy', '-')} | {_fmt(full.get('examples_per_second'), '.1f')} "
+            f"| {_fmt((r.get('stock_keras_hub') or {}).get('train_examples_per_second'), '.1f')} "
+            f"| {_fmt(full.get('speedup_vs_stock'), '.2f', 'x')} | {_fmt(full.get('token_share_of_stock'), '.2f')} "
+            f"| {_fmt(full.get('share_of_bound'), '.2f')} | {rate_text} "
+            f"| {'x'.join(map(str, shape)) if shape else '-'}, {_fmt(profile.get('wall_seconds'), '.2f')} s, "
+            f"{_fmt(threads_busy, '.0%')} of {profile.get('op_threads', '-')} | {shares} |")
+    return lines
+
+
 def freezing_table(rows):
     """Frozen-prefix fine-tuning against full fine-tuning (`benchmarks.freezing`): one line per recipe and
     trainable_layers, with its speed-up over full fine-tuning (examples/s over the whole run) and accuracy change."""
@@ -195,6 +237,7 @@ def markdown(rows, run_id, freezing=()):
             f"| {_fmt((r.get('export_size_bytes') or 0) / 1e6, '.1f')} | {_fmt(r.get('peak_memory_mb'), '.0f')} "
             f"| {_fmt(r.get('wall_seconds'), '.0f')} |")
     lines += arithmetic_table(done)
+    lines += full_finetuning_table(done)
     lines += ["", "Datasets (variant and source as resolved in this run) and published numbers:", ""]
     for name in sorted({r["dataset"] for r in done} | set(references)):
         row = next((r for r in done if r["dataset"] == name), references.get(name, {}))

@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import re
 import resource
 import time
 
@@ -174,3 +175,112 @@ class OtherCpu:
             self.other_seconds = max(0.0, busy - (own - self._start[1]))
             self.steal_seconds = machine[1] - self._start[0][1]
         return False
+
+
+# TensorFlow op types by what they compute, for `op_seconds`: the matrix products (oneDNN's kernels and plain
+# TensorFlow's) and the random numbers of dropout masks; the rest of a BERT step's forward and backward pass is
+# elementwise work (activations and their gradients, layer norms, softmax, casts, bias gradients).
+MATMUL_OPS = frozenset({"MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "Einsum", "_MklMatMul",
+                        "_MklBatchMatMul", "_MklBatchMatMulV2", "_MklEinsum", "_MklFusedMatMul",
+                        "_MklFusedBatchMatMulV2", "_MklNativeFusedMatMul"})
+RANDOM_OPS_PREFIXES = ("StatelessRandom", "RandomUniform", "RandomStandardNormal", "StatelessTruncatedNormal")
+
+
+def op_category(name, model_scope):
+    """What a profiled op named `scope/.../name:OpType` computes: "matmul", "random" (dropout masks) or
+    "elementwise" in the forward pass of the model named `model_scope` (TensorFlow suffixes it: model_1) or its
+    gradients (gradient_tape/...), else "optimizer and loss"."""
+    scope, op_type = name.rsplit(":", 1)
+    top = scope.split("/")[0]
+    if top != "gradient_tape" and not re.fullmatch(re.escape(model_scope) + r"(_\d+)?", top):
+        return "optimizer and loss"
+    if op_type in MATMUL_OPS:
+        return "matmul"
+    if op_type.startswith(RANDOM_OPS_PREFIXES):
+        return "random"
+    return "elementwise"
+
+
+def op_seconds(fn, logdir, model_scope):
+    """Runs `fn()` once under TensorFlow's profiler; returns its wall seconds, how many of TensorFlow's op threads
+    ran ops, and their busy seconds by `op_category` (each thread counted: two threads busy for a second are 2 s).
+
+    Read from the trace's XPlane protobuf (what TensorBoard's profile plugin reads; the plugin is not installed
+    here): every executed op is an event named `scope/name:OpType` on a `tf_Compute` thread."""
+    import tensorflow as tf
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    tf.profiler.experimental.start(str(logdir))
+    start = time.perf_counter()
+    try:
+        fn()
+    finally:
+        wall = time.perf_counter() - start
+        tf.profiler.experimental.stop()
+    space = xplane_pb2.XSpace()
+    space.ParseFromString(sorted(pathlib.Path(logdir).rglob("*.xplane.pb"))[-1].read_bytes())
+    seconds, threads = {}, set()
+    for plane in space.planes:
+        if plane.name != "/host:CPU":
+            continue
+        for line in plane.lines:
+            if not line.name.startswith("tf_Compute"):
+                continue
+            for event in line.events:
+                name = plane.event_metadata[event.metadata_id].name
+                # ExecutorState::Process wraps the ops an executor runs; the ops themselves are scope:OpType.
+                if ":" not in name or name.endswith(":Process"):
+                    continue
+                threads.add(line.name)
+                category = op_category(name, model_scope)
+                seconds[category] = seconds.get(category, 0.0) + event.duration_ps / 1e12
+    return {"wall_seconds": wall, "op_threads": len(threads), "op_seconds": seconds}
+
+
+def full_finetuning(model, recipe, head_type, batches, shape, stock_rate, steps, warmup, profile_dir):
+    """Our pipeline fine-tuning every layer, the work the stock pipeline times: training steps of the trained
+    `model`'s core with the recipe's optimizer, on the first batches of the recipe's shuffled, length-bucketed
+    training pipeline `batches`, timed after `warmup` untimed ones; then one more step under TensorFlow's profiler,
+    to say where a step's time goes (`op_seconds`).
+
+    Against the stock rate: the speed-up, the token share of the timed batches (the bound of skipping padding in the
+    same dtype is its inverse) and their product, the share of that bound reached; and the FLOP rate."""
+    import tensorflow as tf
+
+    from benchmarks import flops
+    from zoo import heads
+    from zoo import training
+
+    core = model.core
+    for layer in core._flatten_layers():
+        layer.trainable = True
+    loss, metric = heads.loss_and_metric(head_type)
+    # The recipe's optimizer (AdamW, clipping, decay); the schedule's length changes no step's work.
+    core.compile(optimizer=training.make_optimizer("transformer", recipe["learning_rate"], steps + warmup + 1,
+                                                   recipe["warmup_fraction"], recipe["weight_decay"]),
+                 loss=loss, metrics=[metric])
+    # One trace for batches of every length (Keras' own train function traces again for a second shape).
+    step = tf.function(lambda x, y: core.train_step((x, y))["loss"], input_signature=batches.element_spec)
+    sample = list(batches.take(warmup + steps + 1))
+    timed, seconds = sample[warmup:warmup + steps], []
+    for i, (x, y) in enumerate(sample[:warmup + steps]):
+        start = time.perf_counter()
+        float(step(x, y))
+        if i >= warmup:
+            seconds.append(time.perf_counter() - start)
+    shapes = batch_shapes(timed)
+    examples = sum(b for b, _ in shapes)
+    rate = examples / sum(seconds)
+    share = token_share(shapes, examples, recipe["sequence_length"])
+    x, y = sample[-1]
+    profile = op_seconds(lambda: float(step(x, y)), profile_dir, core.name)
+    profile["batch_shape"] = batch_shapes([sample[-1]])[0]
+    profile["gflops_per_second"] = flops.training_epoch(shape, [profile["batch_shape"]]) / profile["wall_seconds"] / 1e9
+    result = {"steps_timed": len(seconds), "batch_shapes": shapes, "examples_per_second": rate,
+              "token_share_of_stock": share,
+              "gflops_per_second": flops.training_epoch(shape, shapes) / sum(seconds) / 1e9, "profiled_step": profile}
+    if stock_rate:
+        result["speedup_vs_stock"] = rate / stock_rate
+        # Skipping padding can speed training up by the inverse of the token share, no more: 1.0 is that bound.
+        result["share_of_bound"] = rate / stock_rate * share
+    return result
