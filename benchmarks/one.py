@@ -136,6 +136,7 @@ def work_flops(model, config, recipe, metrics, dataset, train_shapes, seed):
 
     from benchmarks import flops
     from benchmarks import timing
+    from zoo import classifier
     from zoo import experiment
 
     network = next(layer for layer in model.core._flatten_layers() if isinstance(layer, keras_hub.models.Backbone))
@@ -150,7 +151,7 @@ def work_flops(model, config, recipe, metrics, dataset, train_shapes, seed):
               for t in batch]
     lengths = [int(n) for start in range(0, len(served), 256)
                for n in np.asarray(model.layout.lengths(model.preprocessor(tf.constant(served[start:start + 256]))))]
-    served_shapes = flops.served_batch_shapes(lengths, 32, model.layout.serving_chunk)
+    served_shapes = flops.served_batch_shapes(lengths, 32, classifier.SERVING_CHUNK)
     examples = len(dataset.splits["train"])
     return {"architecture": {"layers": shape.num_layers, "hidden": shape.hidden, "intermediate": shape.intermediate},
             "shape": shape, "train_total": total, "train_epoch_per_example": epoch / examples,

@@ -62,14 +62,13 @@ def test_input_layout_says_what_the_inputs_are(built):
     lengths = np.asarray(layout.lengths(inputs))
     assert lengths[0] > lengths[1] >= lengths[2] and lengths[0] < layout.sequence_length
     for i, length in enumerate(lengths):  # Cut to its own length, an input gives the outputs of the padded one.
-        cut = tf.nest.map_structure(lambda v: v[i:i + 1, :length], inputs)
-        padded = tf.nest.map_structure(lambda v: v[i:i + 1], inputs)
+        cut = {k: v[i:i + 1, :length] for k, v in inputs.items()}
+        padded = {k: v[i:i + 1] for k, v in inputs.items()}
         np.testing.assert_allclose(built.network(cut)["pooled_output"], built.network(padded)["pooled_output"],
                                    atol=1e-5)
-    pad = tf.nest.map_structure(np.asarray, layout.padding_of(tf.nest.map_structure(tf.TensorSpec.from_tensor,
-                                                                                      inputs)))
-    for value, padding in zip(tf.nest.flatten(inputs), tf.nest.flatten(pad)):  # Past its length: padding values.
-        np.testing.assert_array_equal(np.asarray(value)[1, lengths[1]:], padding)
+    pad = {k: layout.padding_values.get(k, 0) for k in inputs}
+    for key, value in inputs.items():  # Past its length, every input holds its padding value.
+        np.testing.assert_array_equal(np.asarray(value)[1, lengths[1]:], pad[key])
 
 
 def test_preprocessor_files_round_trip(built, tmp_path):

@@ -90,29 +90,3 @@ def test_token_share_counts_the_positions_bucketed_batches_compute_on(bert):
     assert sum(n + 2 for n in words) / (12 * 128) < share(shuffled) < 0.5
     padded = training.make_dataset(TEXTS, labels, backbone.preprocessor, "softmax", 4)
     assert share(padded) == 1.0  # Fixed-length padding: the stock pipeline's cost.
-
-
-def test_token_ids_of_a_masking_recurrent_network_are_cut_to_length_and_old_fixed_length_models_are_not():
-    import keras
-
-    from zoo.backbones import vectorizer_files
-
-    vectorizer = keras.layers.TextVectorization(max_tokens=50, output_sequence_length=16)
-    vectorizer.adapt(np.asarray(TEXTS[:4] + ["other words here"], dtype=object))
-    layout = backbones.input_layout("glove_bilstm", vectorizer)
-    ids = vectorizer(tf.constant(["word word word", "", "other"]))
-    assert layout.variable_length and layout.serving_chunk == 64
-    # Empty texts keep one (masked) step: a recurrent layer cannot run over none.
-    np.testing.assert_array_equal(layout.lengths(ids), [3, 1, 1])
-    assert not vectorizer_files.input_layout(vectorizer).variable_length  # Unless the network masks padding.
-
-    def core(length):
-        inputs = keras.Input(shape=(length,), dtype="int64", name="token_ids")
-        x = keras.layers.Embedding(50, 4, mask_zero=True)(inputs)
-        return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(keras.layers.LSTM(3)(x)))
-
-    cut = classifier.StringClassifier("glove_bilstm", vectorizer, core(None), ["a", "b"], "softmax")
-    fixed = classifier.StringClassifier("glove_bilstm", vectorizer, core(16), ["a", "b"], "softmax")
-    assert cut.layout.variable_length and not fixed.layout.variable_length
-    for model in (cut, fixed):  # Both serve batches of mixed lengths.
-        assert model.predict_proba(["word word word", "", "other " * 30]).shape == (3, 2)

@@ -8,7 +8,6 @@ files, or a keras-hub preset), and `classifier.json` (backbone name, class names
 """
 
 import contextlib
-import dataclasses
 import json
 import pathlib
 
@@ -51,7 +50,7 @@ def trim_padding(inputs, layout):
     if not layout.variable_length:
         return inputs
     longest = tf.maximum(tf.reduce_max(layout.lengths(inputs)), 1)  # An empty batch reduces to the smallest int32.
-    return tf.nest.map_structure(lambda v: v[:, :longest], inputs)
+    return {k: v[:, :longest] for k, v in inputs.items()}
 
 
 HELD_OUT_FILE = "held_out_texts.json"
@@ -71,19 +70,23 @@ def preprocess_batch(preprocessor, texts):
     return tf.nest.map_structure(first_rows, outputs, expand_composites=False)
 
 
-def run_core(core, inputs, layout, chunk_size=None):
-    """Applies `core` to preprocessed inputs; inputs that can be cut to their length go length-sorted, in chunks of
-    `chunk_size` texts (default: the layout's `serving_chunk`), each trimmed to its longest text."""
-    chunk_size = chunk_size or layout.serving_chunk
+# Serving sorts a request batch by token length and runs it in chunks of this many texts, each padded only to its
+# own longest text: a batch of mixed lengths then costs about its real tokens, not batch size x longest text.
+SERVING_CHUNK = 8
+
+
+def run_core(core, inputs, layout, chunk_size=SERVING_CHUNK):
+    """Applies `core` to preprocessed inputs; inputs that can be cut to their length go length-sorted, chunked and
+    trimmed."""
     if not layout.variable_length:
         return core(inputs, training=False)
     lengths = layout.lengths(inputs)
     order = tf.argsort(lengths)
-    ordered = tf.nest.map_structure(lambda v: tf.gather(v, order), inputs)
+    ordered = {k: tf.gather(v, order) for k, v in inputs.items()}
     count = tf.shape(lengths)[0]
 
     def step(i, chunks):
-        chunk = tf.nest.map_structure(lambda v: v[i * chunk_size:(i + 1) * chunk_size], ordered)
+        chunk = {k: v[i * chunk_size:(i + 1) * chunk_size] for k, v in ordered.items()}
         return i + 1, chunks.write(i, tf.cast(core(trim_padding(chunk, layout), training=False), tf.float32))
 
     # An explicit while_loop (not a Python loop left to autograph): endpoints may be traced without autograph.
@@ -123,9 +126,6 @@ class StringClassifier:
         self.directory = directory  # Where it was loaded from (`load`); an export reads its vocabulary files there.
         self.preprocessor = preprocessor
         self.layout = backbones.input_layout(backbone_name, preprocessor)
-        if self.layout.variable_length and any(t.shape[-1] is not None for t in tf.nest.flatten(core.input)):
-            # A network built for fixed-length inputs (a GloVe model saved before its batches were cut to length).
-            self.layout = dataclasses.replace(self.layout, lengths=None)
         self.core = core
         self.class_names = list(class_names)
         self.head_type = head_type

@@ -48,29 +48,14 @@ class InputLayout:
       giving the number of real tokens (int32, over the last axis); None where inputs have a fixed size.
     - `padding_values`: the value each input key is padded with when examples of different lengths are batched
       (keys not named pad with 0).
-    - `serving_chunk`: serving sorts a request batch by length and runs it in chunks of this many texts, each cut
-      to its own longest text, so that a batch of mixed lengths costs about its real tokens. 8 suits transformers,
-      whose cost is per token; a recurrent network steps through a chunk's longest text one token at a time
-      whatever the chunk's size, so fewer, larger chunks serve it faster (GloVe BiLSTM on Reuters R8, in memory:
-      64 -> 1.5x the texts/s of untrimmed batches of 256, 8 -> 0.55x).
     """
     sequence_length: Optional[int] = None
     lengths: Optional[Callable] = None
     padding_values: dict = dataclasses.field(default_factory=dict)
-    serving_chunk: int = 8
 
     @property
     def variable_length(self):
         return self.lengths is not None
-
-    def padding_of(self, spec):
-        """The padding values of inputs of `spec` (a dict of TensorSpecs, or one), as tf.data's padded batching
-        takes them."""
-        import tensorflow as tf
-
-        if isinstance(spec, dict):
-            return {k: tf.cast(self.padding_values.get(k, 0), v.dtype) for k, v in spec.items()}
-        return tf.cast(0, spec.dtype)
 
 
 @dataclasses.dataclass

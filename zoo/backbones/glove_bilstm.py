@@ -23,9 +23,8 @@ def recipe_settings(name):
     20 Newsgroups (measured), hence 10 quick epochs."""
     del name
     return {
-        # Length-bucketed batches (as BERT's): the recurrent layers step only to each batch's longest text.
-        "settings": {"sequence_length": 256, "batch_size": 32, "bucket_width": 32, "learning_rate": 2e-3,
-                     "epochs": 15, "patience": 3, "head_hidden_units": [64], "head_dropout": 0.2},
+        "settings": {"sequence_length": 256, "batch_size": 32, "learning_rate": 2e-3, "epochs": 15,
+                     "patience": 3, "head_hidden_units": [64], "head_dropout": 0.2},
         "budgets": {
             "tiny": {"epochs": 1, "sequence_length": 32, "max_examples": TINY_DATA},
             "quick": {"epochs": 10, "max_examples": {"train": 4000, "validation": 500, "test": 2000}},
@@ -94,8 +93,7 @@ def build(name, options, sequence_length, train_texts):
     print(f"Converted {hits} words ({misses} misses) of a {len(vocabulary)}-word vocabulary from GloVe "
           f"{options['glove_dim']}d.")
 
-    # Any length up to sequence_length: batches are cut to their longest text (input_layout).
-    token_ids = keras.Input(shape=(None,), dtype="int64", name="token_ids")
+    token_ids = keras.Input(shape=(sequence_length,), dtype="int64", name="token_ids")
     embedding = keras.layers.Embedding(len(vocabulary), matrix.shape[1], mask_zero=True,
                                        trainable=bool(options["trainable_embeddings"]), name="glove_embedding")
     x = embedding(token_ids)
@@ -119,8 +117,4 @@ def build(name, options, sequence_length, train_texts):
 
 save_preprocessor = vectorizer_files.save_preprocessor
 load_preprocessor = vectorizer_files.load_preprocessor
-
-
-def input_layout(vectorizer):
-    # The embedding masks the padding (mask_zero), so the recurrent layers' outputs do not depend on it.
-    return vectorizer_files.input_layout(vectorizer, cut_to_length=True)
+input_layout = vectorizer_files.input_layout

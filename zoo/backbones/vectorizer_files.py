@@ -9,7 +9,6 @@ import json
 import pathlib
 
 import keras
-import tensorflow as tf
 
 from zoo.backbones import InputLayout
 
@@ -59,17 +58,7 @@ def load_preprocessor(directory):
                                           name="text_vectorization")
 
 
-def _nonzero_ids(token_ids):
-    # TextVectorization pads after the text with 0 and maps unknown words to 1: the ids before the padding. An
-    # empty text keeps one (masked) step: a recurrent layer cannot run over none.
-    return tf.maximum(tf.reduce_sum(tf.cast(token_ids != 0, tf.int32), axis=-1), 1)
-
-
-def input_layout(vectorizer, cut_to_length=False):
-    """Token ids padded to `output_sequence_length`, or counts of the whole text. With `cut_to_length`, for networks
-    that mask the padding (their outputs do not change when it is cut), token ids can be cut to their length: a
-    recurrent network steps through masked padding as through words, so cutting it saves as much."""
-    config = vectorizer.get_config()
-    if cut_to_length and config["output_mode"] == "int" and config["output_sequence_length"]:
-        return InputLayout(sequence_length=config["output_sequence_length"], lengths=_nonzero_ids, serving_chunk=64)
-    return InputLayout(sequence_length=config["output_sequence_length"])
+def input_layout(vectorizer):
+    """Token ids padded to `output_sequence_length` (not cut per batch: the recurrent networks read the padding
+    as masked steps), or counts of the whole text."""
+    return InputLayout(sequence_length=vectorizer.get_config()["output_sequence_length"])
