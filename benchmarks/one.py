@@ -127,9 +127,10 @@ def parity(backbone, stock_preprocessor, model, texts):
 
 
 def work_flops(model, config, recipe, metrics, dataset, train_shapes, seed):
-    """FLOPs of the work a transformer row timed (`benchmarks.flops`): the whole training run (caching the frozen
-    features and validation included), one training epoch per example, and one served example, on the batch shapes
-    those computed on (length-bucketed training and validation batches; length-sorted serving chunks)."""
+    """The network's `flops.TransformerShape`, and the FLOPs of the work a transformer row timed (`benchmarks.flops`):
+    the whole training run (caching the frozen features and validation included), one training epoch per example,
+    and one served example, on the batch shapes those computed on (length-bucketed training and validation batches;
+    length-sorted serving chunks)."""
     import keras_hub
     import numpy as np
     import tensorflow as tf
@@ -153,9 +154,9 @@ def work_flops(model, config, recipe, metrics, dataset, train_shapes, seed):
                for n in np.asarray(model.layout.lengths(model.preprocessor(tf.constant(served[start:start + 256]))))]
     served_shapes = flops.served_batch_shapes(lengths, 32, classifier.SERVING_CHUNK)
     examples = len(dataset.splits["train"])
-    return {"architecture": {"layers": shape.num_layers, "hidden": shape.hidden, "intermediate": shape.intermediate},
-            "shape": shape, "train_total": total, "train_epoch_per_example": epoch / examples,
-            "served_per_example": flops.forward(shape, served_shapes) / len(lengths)}
+    architecture = {"layers": shape.num_layers, "hidden": shape.hidden, "intermediate": shape.intermediate}
+    return shape, {"architecture": architecture, "train_total": total, "train_epoch_per_example": epoch / examples,
+                   "served_per_example": flops.forward(shape, served_shapes) / len(lengths)}
 
 
 def main(argv):
@@ -236,8 +237,7 @@ def main(argv):
                                             metrics["head_type"], runtime.seed, shuffle=True)
         shapes = timing.batch_shapes(batches)
         row["train_token_share_of_stock"] = timing.token_share(shapes, len(train), recipe["sequence_length"])
-        work = work_flops(model, config, recipe, metrics, dataset, shapes, runtime.seed)
-        shape = work.pop("shape")
+        shape, work = work_flops(model, config, recipe, metrics, dataset, shapes, runtime.seed)
         # Rates of arithmetic: training over the whole run and over whole epochs, serving at batch 32. The runner
         # adds this machine's measured matmul rate; the report gives their shares of it.
         row["flops"] = {**work,

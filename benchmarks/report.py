@@ -82,6 +82,15 @@ def cpu_line(rows):
                                             if isinstance(r.get("matmul_peak_gflops"), dict)), None))
 
 
+def _gflops(value, peaks, bf16=False):
+    """A GFLOP/s figure with its shares of the run's measured matmul peaks: float32's, and bfloat16's if `bf16`."""
+    if not isinstance(value, (int, float)):
+        return "-"
+    shares = [f"{value / peaks['float32']:.0%} of float32"] if peaks.get("float32") else []
+    shares += [f"{value / peaks['bfloat16']:.0%} of bfloat16"] if bf16 and peaks.get("bfloat16") else []
+    return f"{value:.0f}" + (f" ({', '.join(shares)} peak)" if shares else "")
+
+
 def arithmetic_table(rows):
     """Transformer rows' arithmetic rates (`benchmarks.flops`) as shares of the matmul rate measured in the run."""
     rows = [r for r in rows if r.get("flops")]
@@ -97,15 +106,8 @@ def arithmetic_table(rows):
              "| --- | --- | --- | --- | --- | --- |"]
     for r in sorted(rows, key=lambda r: r["recipe"]):
         peaks, work = r.get("matmul_peak_gflops") or {}, r["flops"]
-        bf16 = r.get("dtype_policy") == "mixed_bfloat16" and peaks.get("bfloat16")
-
-        def rate(value):
-            if not isinstance(value, (int, float)):
-                return "-"
-            shares = [f"{value / peaks['float32']:.0%} of float32"] if peaks.get("float32") else []
-            shares += [f"{value / peaks['bfloat16']:.0%} of bfloat16"] if bf16 else []
-            return f"{value:.0f}" + (f" ({', '.join(shares)} peak)" if shares else "")
-
+        bf16 = r.get("dtype_policy") == "mixed_bfloat16"
+        rate = lambda value: _gflops(value, peaks, bf16)  # noqa: E731
         lines.append(f"| {r['recipe']} | {r.get('dtype_policy', '-')} | {work['served_per_example'] / 1e9:.2f} "
                      f"| {rate(work.get('served_gflops_per_second'))} "
                      f"| {rate(work.get('train_gflops_per_second_run'))} "
@@ -141,15 +143,12 @@ def full_finetuning_table(rows):
         shares = " / ".join(f"{seconds.get(c, 0) / busy:.0%}" for c in PROFILE_CATEGORIES) if busy else "-"
         threads_busy = (busy / (profile["wall_seconds"] * profile["op_threads"])
                         if busy and profile.get("op_threads") else None)
-        rate = full.get("gflops_per_second")
-        rate_text = _fmt(rate, ".0f") + (f" ({rate / peaks['float32']:.0%} of float32 peak)"
-                                         if rate and peaks.get("float32") else "")
         shape = profile.get("batch_shape")
         lines.append(
             f"| {r['recipe']} | {r.get('dtype_policy', '-')} | {_fmt(full.get('examples_per_second'), '.1f')} "
             f"| {_fmt((r.get('stock_keras_hub') or {}).get('train_examples_per_second'), '.1f')} "
             f"| {_fmt(full.get('speedup_vs_stock'), '.2f', 'x')} | {_fmt(full.get('token_share_of_stock'), '.2f')} "
-            f"| {_fmt(full.get('share_of_bound'), '.2f')} | {rate_text} "
+            f"| {_fmt(full.get('share_of_bound'), '.2f')} | {_gflops(full.get('gflops_per_second'), peaks)} "
             f"| {'x'.join(map(str, shape)) if shape else '-'}, {_fmt(profile.get('wall_seconds'), '.2f')} s, "
             f"{_fmt(threads_busy, '.0%')} of {profile.get('op_threads', '-')} | {shares} |")
     return lines
