@@ -22,6 +22,9 @@ _SEED = flags.DEFINE_integer("seed", zoo.DEFAULT_SEED, "Seed.")
 _WARMUP_STEPS = flags.DEFINE_integer("warmup_steps", 3, "Steps left out of the recipe's training timing.")
 _FULL_STEPS = flags.DEFINE_integer("full_finetuning_steps", 3, "Timed steps of full fine-tuning, ours and keras-hub's "
                                    "stock pipeline's (transformers).")
+_FULL_SECONDS = flags.DEFINE_float("full_finetuning_seconds", 10.0, "Our full fine-tuning is timed over more steps "
+                                   "than --full_finetuning_steps until this many seconds (at most 50 steps): a larger "
+                                   "sample of the epoch's batch lengths where steps are short.")
 _FULL_WARMUP = flags.DEFINE_integer("full_finetuning_warmup", 1, "Untimed steps before those: each step function "
                                     "traces once (the stock's inputs have one shape; ours are traced for any length).")
 _INFERENCE_BATCHES = flags.DEFINE_integer("inference_batches", 4, "Timed batches per inference batch size.")
@@ -255,7 +258,7 @@ def main(argv):
         stages("timing our full fine-tuning")
         row["full_finetuning"] = timing.full_finetuning(model, recipe, metrics["head_type"], batches, shape,
                                                  stock["train_examples_per_second"], _FULL_STEPS.value,
-                                                 _FULL_WARMUP.value, run_dir / "profile")
+                                                 _FULL_WARMUP.value, run_dir / "profile", _FULL_SECONDS.value)
     row["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     row["wall_seconds"] = round(time.time() - started, 1)
     pathlib.Path(_RESULT_FILE.value).write_text(json.dumps(row, indent=2, default=str))

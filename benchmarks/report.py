@@ -126,17 +126,20 @@ def full_finetuning_table(rows):
     if not rows:
         return []
     lines = ["", "Full fine-tuning, every layer training, as the stock pipeline does (the default recipes train only "
-             "their top layers): steps of our pipeline (length-bucketed batches, the recipe's optimizer) against as "
-             "many of keras-hub's stock pipeline (fixed-length padding), after one untimed step each. Skipping "
-             "padding can speed training up by the inverse of the token share, no more; share of bound = speed-up "
-             "x token share (1.0: all of it). Then one more step under TensorFlow's profiler: its op threads' "
-             "busy time (share of wall time x threads) by what the ops compute.", "",
-             "| recipe | dtype | ours ex/s | stock ex/s | speed-up | token share | share of bound "
+             "their top layers): steps of our pipeline (length-bucketed batches, the recipe's optimizer; as many as "
+             "`--full_finetuning_steps` and `--full_finetuning_seconds` ask: a sample of the epoch's lengths) "
+             "against keras-hub's stock pipeline (fixed-length padding: every step alike), after one untimed step "
+             "each; timed steps in brackets. Skipping padding can speed training up by the inverse of the token "
+             "share, no more; share of bound = speed-up x token share (1.0: all of it). Then one more step under "
+             "TensorFlow's profiler: its op threads' busy time (share of wall time x threads) by what the ops "
+             "compute.", "",
+             "| recipe | dtype | ours ex/s (steps) | stock ex/s (steps) | speed-up | token share | share of bound "
              "| training GFLOP/s | profiled step: shape, wall s, threads busy "
              "| matmul / elementwise / dropout random / optimizer and loss |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in sorted(rows, key=lambda r: r["recipe"]):
         full, peaks = r["full_finetuning"], r.get("matmul_peak_gflops") or {}
+        stock = r.get("stock_keras_hub") or {}
         profile = full.get("profiled_step") or {}
         seconds = profile.get("op_seconds") or {}
         busy = sum(seconds.values())
@@ -146,7 +149,8 @@ def full_finetuning_table(rows):
         shape = profile.get("batch_shape")
         lines.append(
             f"| {r['recipe']} | {r.get('dtype_policy', '-')} | {_fmt(full.get('examples_per_second'), '.1f')} "
-            f"| {_fmt((r.get('stock_keras_hub') or {}).get('train_examples_per_second'), '.1f')} "
+            f"({full.get('steps_timed', '-')}) | {_fmt(stock.get('train_examples_per_second'), '.1f')} "
+            f"({stock.get('train_steps_timed', '-')}) "
             f"| {_fmt(full.get('speedup_vs_stock'), '.2f', 'x')} | {_fmt(full.get('token_share_of_stock'), '.2f')} "
             f"| {_fmt(full.get('share_of_bound'), '.2f')} | {_gflops(full.get('gflops_per_second'), peaks)} "
             f"| {'x'.join(map(str, shape)) if shape else '-'}, {_fmt(profile.get('wall_seconds'), '.2f')} s, "
@@ -255,6 +259,9 @@ def markdown(rows, run_id, freezing=()):
             lines.append(f"- {r['recipe']}: " + (
                 f"{p['delta_points']:+.2f} points (float32 {p['accuracy_float32']:.4f}, bf16 {r['accuracy']:.4f})"
                 if "delta_points" in p else f"not checked: {p.get('skipped') or p.get('error')}"))
+    elif any(r.get("dtype_policy") == "mixed_bfloat16" for r in done):
+        lines += ["", "bfloat16 parity: not checked in this run (it trains a recipe again in float32; add it to a run "
+                  "with `python -m benchmarks.run --run_id=RUN --recipes=RECIPE --bf16_parity=RECIPE`)."]
     elif done:
         lines += ["", "bfloat16 parity: not checked, no recipe trained in mixed_bfloat16 (the auto dtype policy picks "
                   "it for transformers on CPUs with avx512_bf16 or amx_bf16; --dtype_policy=mixed_bfloat16 forces it)."]

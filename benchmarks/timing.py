@@ -237,11 +237,13 @@ def op_seconds(fn, logdir, model_scope):
     return {"wall_seconds": wall, "op_threads": len(threads), "op_seconds": seconds}
 
 
-def full_finetuning(model, recipe, head_type, batches, shape, stock_rate, steps, warmup, profile_dir):
+def full_finetuning(model, recipe, head_type, batches, shape, stock_rate, steps, warmup, profile_dir, min_seconds=0.0,
+                    max_steps=50):
     """Our pipeline fine-tuning every layer, the work the stock pipeline times: training steps of the trained
     `model`'s core with the recipe's optimizer, on the first batches of the recipe's shuffled, length-bucketed
-    training pipeline `batches`, timed after `warmup` untimed ones; then one more step under TensorFlow's profiler,
-    to say where a step's time goes (`op_seconds`).
+    training pipeline `batches`, timed after `warmup` untimed ones: at least `steps`, and more until `min_seconds`
+    are timed (at most `max_steps`), so that where steps are short the sample covers more of the epoch's lengths;
+    then one more step under TensorFlow's profiler, to say where a step's time goes (`op_seconds`).
 
     Against the stock rate: the speed-up, the token share of the timed batches (the bound of skipping padding in the
     same dtype is its inverse) and their product, the share of that bound reached; and the FLOP rate."""
@@ -261,20 +263,26 @@ def full_finetuning(model, recipe, head_type, batches, shape, stock_rate, steps,
                  loss=loss, metrics=[metric])
     # One trace for batches of every length (Keras' own train function traces again for a second shape).
     step = tf.function(lambda x, y: core.train_step((x, y))["loss"], input_signature=batches.element_spec)
-    sample = list(batches.take(warmup + steps + 1))
-    timed, seconds = sample[warmup:warmup + steps], []
-    for i, (x, y) in enumerate(sample[:warmup + steps]):
+    batch_iterator = iter(batches)
+    for _ in range(warmup):
+        float(step(*next(batch_iterator)))
+    timed, seconds = [], []
+    batch = next(batch_iterator)
+    while batch is not None:
         start = time.perf_counter()
-        float(step(x, y))
-        if i >= warmup:
-            seconds.append(time.perf_counter() - start)
+        float(step(*batch))
+        seconds.append(time.perf_counter() - start)
+        timed.append(batch)
+        batch = next(batch_iterator, None)
+        if len(seconds) >= steps and (sum(seconds) >= min_seconds or len(seconds) >= max_steps):
+            break
     shapes = batch_shapes(timed)
     examples = sum(b for b, _ in shapes)
     rate = examples / sum(seconds)
     share = token_share(shapes, examples, recipe["sequence_length"])
-    x, y = sample[-1]
-    profile = op_seconds(lambda: float(step(x, y)), profile_dir, core.name)
-    profile["batch_shape"] = batch_shapes([sample[-1]])[0]
+    profiled = batch if batch is not None else timed[-1]  # The pipeline's next batch, if it has one.
+    profile = op_seconds(lambda: float(step(*profiled)), profile_dir, core.name)
+    profile["batch_shape"] = batch_shapes([profiled])[0]
     profile["gflops_per_second"] = flops.training_epoch(shape, [profile["batch_shape"]]) / profile["wall_seconds"] / 1e9
     result = {"steps_timed": len(seconds), "batch_shapes": shapes, "examples_per_second": rate,
               "token_share_of_stock": share,

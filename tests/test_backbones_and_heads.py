@@ -106,6 +106,43 @@ def test_bert_small_uses_pretrained_weights_and_waterfall():
     np.testing.assert_array_equal(inputs["token_ids"], lower["token_ids"])
 
 
+@pytest.mark.parametrize("dtype, atol", [("float32", 5e-6), ("bfloat16", 1.6e-2)])
+def test_bert_gelu_in_float32_is_keras_hubs_gelu_and_its_gradient(dtype, atol):
+    from keras_hub.src.utils.keras_utils import gelu_approximate
+
+    from zoo.backbones import bert
+
+    x = tf.cast(tf.linspace(-8.0, 8.0, 2001), dtype)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        theirs, ours = gelu_approximate(x), bert.gelu_approximate_float32(x)
+    assert ours.dtype == x.dtype
+    # bfloat16: at most one unit in the last place of |values| up to 8 (the float32 result rounded once).
+    np.testing.assert_allclose(tf.cast(ours, "float32"), tf.cast(theirs, "float32"), atol=atol, rtol=0)
+    np.testing.assert_allclose(tf.cast(tape.gradient(ours, x), "float32"),
+                               tf.cast(tape.gradient(theirs, x), "float32"), atol=atol, rtol=0)
+
+
+def test_bert_small_is_keras_hubs_backbone_with_the_float32_gelu_after_saving(tmp_path):
+    import keras
+    import keras_hub
+
+    from zoo import pretrained
+    from zoo.backbones import bert
+
+    backbone = backbones.build("bert_small", {"pooling": "cls"}, 32, None)
+    network = backbone.network
+    assert isinstance(network, keras_hub.models.BertBackbone)
+    stock = keras_hub.models.BertBackbone.from_preset(str(pretrained.resolve_bert("bert_small")[0]))
+    inputs = preprocess(backbone, TEXTS[:4])
+    np.testing.assert_allclose(network(inputs)["sequence_output"], stock(inputs)["sequence_output"], atol=1e-5)
+    network.save(tmp_path / "bert.keras")
+    restored = keras.models.load_model(tmp_path / "bert.keras", compile=False)
+    assert all(layer._feedforward_intermediate_dense.activation is bert.gelu_approximate_float32
+               for layer in restored.transformer_layers)
+    np.testing.assert_array_equal(restored(inputs)["sequence_output"], network(inputs)["sequence_output"])
+
+
 def test_bert_random_initialisation_is_flagged(caplog):
     options = {"random_init": True, "num_layers": 1, "hidden_dim": 8, "num_heads": 2, "intermediate_dim": 16}
     with caplog.at_level("WARNING"):

@@ -247,6 +247,13 @@ def test_bf16_parity_trains_a_float32_reference_only_for_bf16_rows(tmp_path, mon
     report.write(tmp_path, "r")
     assert "- bert_small_reuters_r8: +0.30 points (float32 0.9500, bf16 0.9530)" in (tmp_path / "RESULTS.md").read_text()
 
+    # A bf16 run without the check (the default) says how to add it.
+    del rows[0]["bf16_parity"]
+    rows[0]["dtype_policy"] = "mixed_bfloat16"
+    (tmp_path / "results.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    report.write(tmp_path, "r")
+    assert "bfloat16 parity: not checked in this run" in (tmp_path / "RESULTS.md").read_text()
+
 
 def test_report_keeps_the_last_row_of_a_rerun_recipe(tmp_path):
     rows = [{"run_id": "r1", "recipe": "a", "error": "exit 1"},

@@ -2,6 +2,7 @@
 (`benchmarks.timing.op_seconds`): what trains, what the numbers are computed from, where a step's time goes."""
 
 import keras
+import keras_hub
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -57,7 +58,7 @@ def test_full_finetuning_trains_every_layer_and_rates_it_against_the_bound(tmp_p
     batches = training.make_dataset(TEXTS, np.arange(len(TEXTS)) % 3, backbone.preprocessor, "softmax", 4,
                                     shuffle=False, bucket_width=32, layout=layout)
     recipe = {"learning_rate": 1e-3, "warmup_fraction": 0.0, "weight_decay": 0.01, "sequence_length": 128}
-    network = next(layer for layer in core._flatten_layers() if layer.__class__.__name__ == "BertBackbone")
+    network = next(layer for layer in core._flatten_layers() if isinstance(layer, keras_hub.models.BertBackbone))
     shape = flops.TransformerShape.of(network, "mean", 3)
     start = [np.asarray(w) for w in core.weights]
 
@@ -83,14 +84,21 @@ def test_full_finetuning_trains_every_layer_and_rates_it_against_the_bound(tmp_p
     assert profile["op_seconds"]["matmul"] > 0 and profile["op_seconds"]["elementwise"] > 0
     assert profile["op_seconds"]["optimizer and loss"] > 0
 
+    # More steps until `min_seconds` are timed, up to the pipeline's end: then its last batch is also profiled.
+    longer = timing.full_finetuning(model, recipe, "softmax", batches, shape, stock_rate=10.0, steps=1, warmup=1,
+                                    profile_dir=tmp_path / "profile_2", min_seconds=1e9)
+    every = timing.batch_shapes(batches)
+    assert [tuple(s) for s in longer["batch_shapes"]] == every[1:] and longer["steps_timed"] == len(every) - 1 > 3
+    assert tuple(longer["profiled_step"]["batch_shape"]) == every[-1]
+
 
 def test_report_gives_the_share_of_the_bound_the_flop_rate_and_where_a_step_went():
     from benchmarks import report
 
     row = {"recipe": "bert_small_reuters_r8", "dtype_policy": "mixed_bfloat16",
            "matmul_peak_gflops": {"float32": 300.0, "bfloat16": 1200.0},
-           "stock_keras_hub": {"train_examples_per_second": 12.0},
-           "full_finetuning": {"examples_per_second": 30.0, "speedup_vs_stock": 2.5, "token_share_of_stock": 0.38,
+           "stock_keras_hub": {"train_examples_per_second": 12.0, "train_steps_timed": 3},
+           "full_finetuning": {"examples_per_second": 30.0, "steps_timed": 11, "speedup_vs_stock": 2.5, "token_share_of_stock": 0.38,
                                "share_of_bound": 0.95, "gflops_per_second": 192.0,
                                "profiled_step": {"batch_shape": [32, 96], "wall_seconds": 0.8, "op_threads": 2,
                                                  "op_seconds": {"matmul": 0.3, "elementwise": 0.9, "random": 0.1,
@@ -100,7 +108,7 @@ def test_report_gives_the_share_of_the_bound_the_flop_rate_and_where_a_step_went
     assert not any("ngram" in line for line in lines)
     line = next(line for line in lines if line.startswith("| bert_small"))
     cells = [c.strip() for c in line.split("|")[1:-1]]
-    assert cells[2:7] == ["30.0", "12.0", "2.50x", "0.38", "0.95"]
+    assert cells[2:7] == ["30.0 (11)", "12.0 (3)", "2.50x", "0.38", "0.95"]
     assert cells[7] == "192 (64% of float32 peak)"
     assert cells[8] == "32x96, 0.80 s, 88% of 2"  # 1.4 busy thread-seconds of 2 x 0.8.
     assert cells[9] == "21% / 64% / 7% / 7%"
