@@ -123,6 +123,25 @@ def test_bert_gelu_in_float32_is_keras_hubs_gelu_and_its_gradient(dtype, atol):
                                tf.cast(tape.gradient(theirs, x), "float32"), atol=atol, rtol=0)
 
 
+def test_bert_gelu_gradient_ops_are_named_in_the_models_gradient_scope():
+    from benchmarks import timing
+    from zoo.backbones import bert
+
+    @tf.function
+    def gradient(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            with tf.name_scope("net"):
+                y = bert.gelu_approximate_float32(x)
+        return tape.gradient(y, x)
+
+    graph = gradient.get_concrete_function(tf.TensorSpec([4], tf.float32)).graph
+    products = [op.name for op in graph.get_operations() if op.type == "Mul"]
+    assert any(name.startswith("gradient_tape/net/") for name in products)
+    # A profile puts them in the model's elementwise work, not in "optimizer and loss".
+    assert {timing.op_category(f"{name}:Mul", "net") for name in products} == {"elementwise"}
+
+
 def test_bert_small_is_keras_hubs_backbone_with_the_float32_gelu_after_saving(tmp_path):
     import keras
     import keras_hub
