@@ -341,6 +341,8 @@ def multi_worker_args(topic_csv, out, **flags):
     return [f"--{k}={v}" for k, v in flags.items()]
 
 
+# Two worker processes each (1.5 and 0.9 min here): `make test-large`.
+@pytest.mark.large
 def test_multi_worker_training_only_the_chief_writes_and_matches_one_worker(topic_csv, tmp_path):
     workers = tmp_path / "workers"
     workers.mkdir()
@@ -370,6 +372,8 @@ def test_multi_worker_training_only_the_chief_writes_and_matches_one_worker(topi
     assert metrics["macro_f1"] == pytest.approx(expected["macro_f1"], abs=1e-6)
 
 
+# Two worker processes each (1.5 and 0.9 min here): `make test-large`.
+@pytest.mark.large
 def test_multi_worker_training_resumes_after_a_worker_is_killed(topic_csv, tmp_path):
     args = multi_worker_args(topic_csv, tmp_path, epochs=40, patience=40, export_dir="")
     processes = start_workers(args, tmp_path)
