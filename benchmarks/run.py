@@ -58,7 +58,6 @@ _RUN_ID = flags.DEFINE_string("run_id", None, "Add rows to this earlier run (e.g
 _DTYPE_POLICY = flags.DEFINE_enum("dtype_policy", "auto", ["auto", "float32", "mixed_bfloat16", "mixed_float16"],
                                   "Keras dtype policy of every recipe; auto: mixed_float16 on a GPU, mixed_bfloat16 "
                                   "for BERT on a CPU with native bfloat16, float32 otherwise.")
-# One recipe by default: the float32 reruns of every BERT recipe would add some 20 minutes to the quick benchmark.
 # Not in the default matrix: the float32 rerun of bert_small on Reuters R8 alone takes 4-5 minutes of its 45.
 _BF16_PARITY = flags.DEFINE_list("bf16_parity", ["none"], "Recipes that, trained in mixed_bfloat16, are trained again "
                                  "in float32 to record the test accuracy difference; 'all' for every one, 'none' for "
