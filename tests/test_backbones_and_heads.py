@@ -151,8 +151,12 @@ def test_bert_small_is_keras_hubs_backbone_with_the_float32_gelu_after_saving(tm
 
     backbone = backbones.build("bert_small", {"pooling": "cls"}, 32, None)
     network = backbone.network
-    assert isinstance(network, keras_hub.models.BertBackbone)
+    assert type(network) is bert.BertBackbone and isinstance(network, keras_hub.models.BertBackbone)
+    assert all(layer._feedforward_intermediate_dense.activation is bert.gelu_approximate_float32
+               for layer in network.transformer_layers)
     stock = keras_hub.models.BertBackbone.from_preset(str(pretrained.resolve_bert("bert_small")[0]))
+    with pytest.raises(TypeError, match="Expected a keras_hub.models.BertBackbone, received BertBackbone"):
+        bert.BertBackbone.of(network)  # Already ours: `of` converts keras-hub's class only.
     inputs = preprocess(backbone, TEXTS[:4])
     np.testing.assert_allclose(network(inputs)["sequence_output"], stock(inputs)["sequence_output"], atol=1e-5)
     network.save(tmp_path / "bert.keras")

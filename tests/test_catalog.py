@@ -75,6 +75,8 @@ def test_backbone_override_changes_settings():
     (("bert_small_bbc_news", "huge", {}), "Unknown budget 'huge'. Allowed: ['tiny', 'quick', 'full']"),
     (("bert_small_bbc_news", "quick", {"epoch": 3}), "Unknown recipe fields ['epoch']"),
     (("bert_small_bbc_news", "quick", {"batch_size": -1}), "batch_size must be a positive integer, received -1"),
+    (("ngram_linear_bbc_news", "quick", {"epochs": 0}), "epochs must be a positive integer, received 0"),
+    (("glove_bilstm_bbc_news", "quick", {"backbone_options": {"colour": "red"}}), "Unknown options ['colour']"),
     (("bert_small_bbc_news", "quick", {"learning_rate": 0}), "learning_rate must be positive"),
     (("bert_small_bbc_news", "quick", {"warmup_fraction": 1.5}), "warmup_fraction must be in [0, 1)"),
     (("bert_small_bbc_news", "quick", {"head": "linear"}), "Unknown head 'linear'"),

@@ -172,13 +172,13 @@ def test_mirrored_strategy_over_two_logical_cpus(topic_csv, tmp_path):
     assert (tmp_path / "run" / "metrics.json").exists()
 
 
+# Each CLI run costs ~12 s of imports once the catalog is reached; the catalog's own messages (epochs=0, unknown
+# backbone options, ...) are tested in-process in test_catalog.py, the CLI's turning them into usage errors here.
 @pytest.mark.parametrize("args,message", [
     (["--recipe=nope"], "Unknown recipe 'nope'. Allowed: ['bert_base_bbc_news'"),
     (["--recipe=ngram_linear_bbc_news", "--dataset=nope"], "Unknown dataset 'nope'. Allowed:"),
     (["--recipe=ngram_linear_bbc_news", "--backbone=gpt"], "Unknown backbone 'gpt'. Allowed:"),
     (["--recipe=ngram_linear_bbc_news", "--budget=huge"], "value should be one of <tiny|quick|full>"),
-    (["--recipe=ngram_linear_bbc_news", "--epochs=0"], "epochs must be a positive integer, received 0"),
-    (["--recipe=glove_bilstm_bbc_news", "--backbone_options=colour=red"], "Unknown options ['colour']"),
     (["--recipe=glove_bilstm_bbc_news", "--backbone_options=cell"], "--backbone_options takes key=value items"),
     ([], "--recipe is required"),
 ])
@@ -188,8 +188,8 @@ def test_bad_flags_give_clear_errors(args, message):
     assert message in result.stderr + result.stdout
 
 
-@pytest.mark.parametrize("budget", ["tiny", "quick"])
-def test_list_prints_every_recipe_with_its_settings_at_the_budget(budget):
+def test_list_prints_every_recipe_with_its_settings_at_the_budget():
+    budget = "quick"  # test_catalog.py lists the tiny budget.
     result = run_cli("--list", f"--budget={budget}", timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     rows = [line.split() for line in result.stdout.splitlines()[1:] if line.strip()]
@@ -230,11 +230,13 @@ def write_topic_csv(path, topics, n=60, seed=0):
     return path
 
 
-def test_custom_data_exports_under_its_own_name_and_a_clash_is_refused(runtime, tmp_path):
+def test_custom_data_exports_under_its_own_name_and_a_clash_is_refused(runtime, tmp_path, monkeypatch):
     """Three CSVs trained with one catalog recipe: three models named after their data, none after the recipe's
     dataset; a fourth export under a name that serves other data is refused unless asked for."""
     from zoo import export
 
+    # Naming is under test, not serving: test_export.py verifies exports (a fresh process, ~13 s each).
+    monkeypatch.setattr(export, "verify_export", lambda *args, **kwargs: {"ok": True, "skipped": "by the test"})
     exports = tmp_path / "exports"
     data = {"tickets": ["sport", "money"], "reviews": ["sport", "tech"], "products": ["money", "tech", "sport"]}
     paths = {name: write_topic_csv(tmp_path / f"{name}.csv", topics) for name, topics in data.items()}
