@@ -23,8 +23,11 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 benchmark: setup
 	$(PY) -m benchmarks.run
 
+# One worker per core: most of a test's time is single-threaded (TensorFlow's import, tracing, the export checks'
+# fresh processes), so two workers on 2 cores take ~8 min where one took ~14. Each module stays on one worker,
+# as its fixtures train models once per module.
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadscope
 
 test-large: setup
 	$(PY) -m pytest -m large

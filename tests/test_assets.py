@@ -61,6 +61,31 @@ def test_second_resolve_uses_cache_without_fetching(isolated_cache, tmp_path):
     assert second.path == first.path
 
 
+@dataclasses.dataclass(frozen=True)
+class RacedBy(assets.Source):
+    """Fetches, but another process fills the same cache entry while it does."""
+
+    def key(self):
+        return "raced"
+
+    def describe(self):
+        return "raced source"
+
+    def fetch(self, workdir):
+        (workdir / "ours.txt").write_text("ours")
+        theirs = assets.cache_dir() / self.key()
+        theirs.mkdir()
+        (theirs / "theirs.txt").write_text("theirs")
+        (theirs / assets._COMPLETE).write_text('{"relative_path": "theirs.txt", "source": "raced source"}')
+        return workdir / "ours.txt", {}
+
+
+def test_an_entry_filled_meanwhile_by_another_process_is_kept(isolated_cache):
+    resolved = assets.Asset("demo", (RacedBy(),)).resolve()
+    assert resolved.path.read_text() == "theirs"  # Theirs may be being read: not replaced under its reader.
+    assert sorted(p.name for p in isolated_cache.iterdir()) == ["raced"]  # Our copy is gone, no temporary left.
+
+
 def test_error_lists_every_source_and_why(isolated_cache, tmp_path):
     asset = assets.Asset("demo", (
         Failing("dns failure"),

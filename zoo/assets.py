@@ -439,9 +439,20 @@ def _fetch_into_cache(asset, source):
         (work / _COMPLETE).write_text(
             json.dumps({"relative_path": str(relative), "source": source.describe(), "details": details})
         )
+        # Another process (a second training started at once, parallel tests) may have filled the entry meanwhile:
+        # theirs stays, as it may be being read; only an entry without its marker is replaced.
+        existing = _from_cache(source, asset.name)
+        if existing is not None:
+            return existing
         if entry.exists():
             shutil.rmtree(entry)
-        os.replace(work, entry)
+        try:
+            os.replace(work, entry)
+        except OSError:  # Filled between our look and our rename.
+            existing = _from_cache(source, asset.name)
+            if existing is None:
+                raise
+            return existing
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
