@@ -412,3 +412,60 @@ def test_cpu_info_reads_the_model_and_the_flags_that_decide_bert_speed(tmp_path)
     assert info["flags"] == {"avx2": True, "avx512f": True, "avx512_bf16": False, "amx_bf16": True}
     assert training.cpu_info(tmp_path / "missing") == {"model": "unknown", "cores": os.cpu_count(),
                                                        "flags": dict.fromkeys(training.CPU_FLAGS, False)}
+
+
+def adam_in_float64(start, steps, lr, epsilon, weight_decay, decayed, clipnorm, b1=0.9, b2=0.999):
+    """Keras' Adam / AdamW (decoupled decay first, global-norm clipping) in NumPy float64."""
+    weights = {k: w.copy() for k, w in start.items()}
+    m = {k: np.zeros_like(w) for k, w in start.items()}
+    v = {k: np.zeros_like(w) for k, w in start.items()}
+    for t, gradients in enumerate(steps, 1):
+        norm = np.sqrt(sum((g * g).sum() for g in gradients.values()))
+        for k, g in gradients.items():
+            g = g * min(1.0, clipnorm / norm)
+            if k in decayed:
+                weights[k] -= weights[k] * weight_decay * lr
+            m[k] += (g - m[k]) * (1 - b1)
+            v[k] += (g * g - v[k]) * (1 - b2)
+            weights[k] -= lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t) * m[k] / (np.sqrt(v[k]) + epsilon)
+    return weights
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+def test_fused_adam_updates_as_keras_adam_does(name):
+    """Five steps of the same gradients (a sparse one, as an embedding table gets, and a dense one), with BERT's
+    decay exclusions and clipping: the fused kernel gives Adam's weights computed in float64 within float32
+    rounding (Keras' own update rounds more: 2e-6), and is what runs."""
+    import tensorflow as tf
+
+    kwargs = {"learning_rate": 0.05, "epsilon": 1e-6, "global_clipnorm": 1.0}
+    if name == "AdamW":
+        kwargs["weight_decay"] = 0.1
+    rng = np.random.default_rng(0)
+    start = {"table": rng.normal(size=(50, 8)), "bias": rng.normal(size=(8,))}
+    steps = [(rng.choice(50, 6, replace=False), rng.normal(size=(6, 8)), rng.normal(size=(8,))) for _ in range(5)]
+    dense_steps = []
+    for rows, row_gradients, bias_gradient in steps:
+        table_gradient = np.zeros((50, 8))
+        table_gradient[rows] = row_gradients
+        dense_steps.append({"table": table_gradient, "bias": bias_gradient})
+    expected = adam_in_float64(start, dense_steps, 0.05, 1e-6, kwargs.get("weight_decay", 0.0), {"table"}, 1.0)
+    for optimizer, tolerance in ((getattr(training, name)(**kwargs), 1e-6),
+                                 (getattr(keras.optimizers, name)(**kwargs), 5e-6)):
+        table, bias = (keras.Variable(start[k], dtype="float32", name=k) for k in ("table", "bias"))
+        if name == "AdamW":
+            optimizer.exclude_from_weight_decay(var_names=["bias"])
+
+        @tf.function
+        def step(rows, row_gradients, bias_gradient):
+            sparse = tf.IndexedSlices(tf.cast(row_gradients, "float32"), rows, dense_shape=(50, 8))
+            optimizer.apply_gradients([(sparse, table), (tf.cast(bias_gradient, "float32"), bias)])
+
+        for rows, row_gradients, bias_gradient in steps:
+            step(rows, row_gradients, bias_gradient)
+        ops = {op.type for op in step.get_concrete_function(*steps[0]).graph.get_operations()}
+        assert ("ResourceApplyAdam" in ops) == (type(optimizer) is getattr(training, name))
+        np.testing.assert_allclose(table.numpy(), expected["table"], atol=tolerance, rtol=0)
+        np.testing.assert_allclose(bias.numpy(), expected["bias"], atol=tolerance, rtol=0)
+    restored = keras.optimizers.deserialize(keras.optimizers.serialize(getattr(training, name)(**kwargs)))
+    assert type(restored) is getattr(training, name)
