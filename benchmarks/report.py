@@ -78,8 +78,14 @@ def cpu_line(rows):
     cpu = next((r["cpu"] for r in rows if r.get("cpu")), None)
     if not cpu:
         return "CPU not recorded"
-    return "CPU " + describe_cpu(cpu, next((r["matmul_peak_gflops"] for r in rows
-                                            if isinstance(r.get("matmul_peak_gflops"), dict)), None))
+    peaks = [r["matmul_peak_gflops"] for r in rows if isinstance(r.get("matmul_peak_gflops"), dict)]
+    if len({tuple(sorted(p.items())) for p in peaks}) <= 1:
+        return "CPU " + describe_cpu(cpu, peaks[0] if peaks else None)
+    # Rows re-run into a run (`--run_id`) measured the peak again: give the range, as each row's shares use its own.
+    ranges = ", ".join(f"{dtype} {min(p[dtype] for p in peaks if dtype in p):.0f}-"
+                       f"{max(p[dtype] for p in peaks if dtype in p):.0f} GFLOP/s"
+                       for dtype in dict.fromkeys(d for p in peaks for d in p))
+    return f"CPU {describe_cpu(cpu)}; measured matmul peak {ranges} (rows re-run later measured their own)"
 
 
 def _gflops(value, peaks, bf16=False):

@@ -432,3 +432,15 @@ def test_freezing_table_keeps_each_recipes_last_comparison(tmp_path):
         ["| bert_small_bbc_news", "r3", "256", "all"], ["| bert_small_bbc_news", "r3", "256", "1"],
         ["| bert_small_reuters_r8", "r2", "256", "all"], ["| bert_small_reuters_r8", "r2", "256", "1"]]
     assert table[1].endswith("| 3.00x | +0.50 points |") and table[3].endswith("| 2.50x | -1.00 points |")
+
+
+def test_cpu_line_gives_the_range_of_peaks_when_rows_were_re_run():
+    cpu = {"model": "Xeon", "cores": 2, "flags": {"avx512f": True}}
+    first = {"cpu": cpu, "matmul_peak_gflops": {"float32": 314.2, "bfloat16": 1295.0}}
+    rerun = {"cpu": cpu, "matmul_peak_gflops": {"float32": 292.0, "bfloat16": 1145.4}}
+    assert report.cpu_line([first, first]) == ("CPU Xeon, 2 cores (avx512f yes); measured matmul peak float32 314 "
+                                               "GFLOP/s, bfloat16 1295 GFLOP/s")
+    assert report.cpu_line([first, rerun]) == ("CPU Xeon, 2 cores (avx512f yes); measured matmul peak float32 292-314 "
+                                               "GFLOP/s, bfloat16 1145-1295 GFLOP/s (rows re-run later measured "
+                                               "their own)")
+    assert report.cpu_line([{"cpu": cpu}]) == "CPU Xeon, 2 cores (avx512f yes)"
