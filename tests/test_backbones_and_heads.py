@@ -62,13 +62,13 @@ def test_input_layout_says_what_the_inputs_are(built):
     lengths = np.asarray(layout.lengths(inputs))
     assert lengths[0] > lengths[1] >= lengths[2] and lengths[0] < layout.sequence_length
     for i, length in enumerate(lengths):  # Cut to its own length, an input gives the outputs of the padded one.
-        cut = {k: v[i:i + 1, :length] for k, v in inputs.items()}
-        padded = {k: v[i:i + 1] for k, v in inputs.items()}
+        cut = tf.nest.map_structure(lambda v: v[i:i + 1, :length], inputs)
+        padded = tf.nest.map_structure(lambda v: v[i:i + 1], inputs)
         np.testing.assert_allclose(built.network(cut)["pooled_output"], built.network(padded)["pooled_output"],
                                    atol=1e-5)
-    pad = {k: layout.padding_values.get(k, 0) for k in inputs}
-    for key, value in inputs.items():  # Past its length, every input holds its padding value.
-        np.testing.assert_array_equal(np.asarray(value)[1, lengths[1]:], pad[key])
+    named = inputs if isinstance(inputs, dict) else {None: inputs}
+    for key, value in named.items():  # Past its length, every input holds its padding value.
+        np.testing.assert_array_equal(np.asarray(value)[1, lengths[1]:], layout.padding_values.get(key, 0))
 
 
 def test_preprocessor_files_round_trip(built, tmp_path):
@@ -142,6 +142,49 @@ def test_bert_gelu_gradient_ops_are_named_in_the_models_gradient_scope():
     assert {timing.op_category(f"{name}:Mul", "net") for name in products} == {"elementwise"}
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_16bit_dropout_keeps_each_element_with_probability_one_minus_rate_and_scales_it(dtype):
+    from zoo.backbones import bert
+
+    x = tf.cast(tf.random.stateless_uniform([8, 4, 125, 251], (3, 4), minval=0.5, maxval=2.0), dtype)  # Odd size.
+    seed = tf.constant([7, 11], tf.int32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = bert.dropout_16bit(x, 0.1, seed)
+    kept = (y != 0).numpy()
+    # 1,004,000 elements: the kept share's standard deviation is 0.0003.
+    assert abs(kept.mean() - 0.9) < 0.0015
+    np.testing.assert_array_equal(tf.cast(y, "float32").numpy()[kept],
+                                  tf.cast(x * tf.constant(1 / 0.9, dtype), "float32").numpy()[kept])
+    # The gradient is the mask, scaled; the same seed draws the same mask, another seed another one.
+    np.testing.assert_array_equal(tf.cast(tape.gradient(y, x), "float32").numpy(),
+                                  np.where(kept, float(tf.constant(1 / 0.9, dtype)), 0.0))
+    np.testing.assert_array_equal(bert.dropout_16bit(x, 0.1, seed).numpy() != 0, kept)
+    assert (bert.dropout_16bit(x, 0.1, seed + 1).numpy() != 0).mean() != kept.mean()
+    # Masks of neighbouring elements are independent: the share kept of pairs is 0.81.
+    pairs = kept.reshape(-1)[:-1:2] & kept.reshape(-1)[1::2]
+    assert abs(pairs.mean() - 0.81) < 0.003
+    assert not bert.dropout_16bit(x, 1.0, seed).numpy().any()
+    np.testing.assert_array_equal(bert.dropout_16bit(x, 0.0, seed).numpy(), x.numpy())
+
+
+def test_16bit_dropout_layer_is_keras_dropout_at_inference_and_draws_16bit_masks_in_training():
+    import keras
+
+    from zoo.backbones import bert
+
+    layer = keras.layers.Dropout(0.25, seed=5)
+    layer.__class__ = bert.Dropout16
+    x = tf.ones([100, 1000])
+    np.testing.assert_array_equal(layer(x, training=False), x)
+    first, second = layer(x, training=True).numpy(), layer(x, training=True).numpy()
+    assert abs((first == 0).mean() - 0.25) < 0.005
+    assert set(np.unique(first)) == {0.0, np.float32(1 / 0.75)}
+    assert (first != second).any()  # The seed generator advances, as Keras' Dropout's does.
+    graph = tf.function(lambda t: layer(t, training=True)).get_concrete_function(x).graph
+    assert {op.type for op in graph.get_operations()} >= {"StatelessRandomUniformFullIntV2", "Bitcast"}
+
+
 def test_bert_small_is_keras_hubs_backbone_with_the_float32_gelu_after_saving(tmp_path):
     import keras
     import keras_hub
@@ -154,6 +197,10 @@ def test_bert_small_is_keras_hubs_backbone_with_the_float32_gelu_after_saving(tm
     assert type(network) is bert.BertBackbone and isinstance(network, keras_hub.models.BertBackbone)
     assert all(layer._feedforward_intermediate_dense.activation is bert.gelu_approximate_float32
                for layer in network.transformer_layers)
+    dropouts = [layer for layer in network._flatten_layers() if isinstance(layer, keras.layers.Dropout)]
+    # Embeddings, and per transformer layer: attention probabilities, attention output, feed-forward output.
+    assert len(dropouts) == 1 + 3 * len(network.transformer_layers)
+    assert {type(layer) for layer in dropouts} == {bert.Dropout16}
     stock = keras_hub.models.BertBackbone.from_preset(str(pretrained.resolve_bert("bert_small")[0]))
     with pytest.raises(TypeError, match="Expected a keras_hub.models.BertBackbone, received BertBackbone"):
         bert.BertBackbone.of(network)  # Already ours: `of` converts keras-hub's class only.
@@ -163,6 +210,8 @@ def test_bert_small_is_keras_hubs_backbone_with_the_float32_gelu_after_saving(tm
     restored = keras.models.load_model(tmp_path / "bert.keras", compile=False)
     assert all(layer._feedforward_intermediate_dense.activation is bert.gelu_approximate_float32
                for layer in restored.transformer_layers)
+    assert {type(layer) for layer in restored._flatten_layers() if isinstance(layer, keras.layers.Dropout)} == {
+        bert.Dropout16}
     np.testing.assert_array_equal(restored(inputs)["sequence_output"], network(inputs)["sequence_output"])
 
 
@@ -291,3 +340,21 @@ def test_evaluation_draws_no_rnn_dropout_masks():
         np.testing.assert_array_equal(np.asarray(variable), value)
     np.testing.assert_array_equal(model.predict_proba(TEXTS), first)
     assert all(cell.dropout == 0.5 for cell in core._flatten_layers() if hasattr(cell, "get_dropout_mask"))
+
+
+def test_glove_serving_cuts_a_request_to_its_longest_text_in_one_chunk():
+    """A recurrent network pays per time step whatever the batch: serving runs a request whole, cut to its longest
+    text (not padded to sequence_length, nor in length-sorted chunks), and the probabilities stay those of the
+    padded inputs (the padding is masked)."""
+    backbone = backbones.build("glove_bilstm", {"units": 4, "max_tokens": 200}, 40, TEXTS)
+    core = classifier.build_core(backbone, 2, "softmax")
+    model = classifier.StringClassifier("glove_bilstm", backbone.preprocessor, core, ["a", "b"], "softmax")
+    assert model.layout.variable_length and not model.layout.chunked_serving
+    texts = ["one", "two words", "", "a text of seven words in all"]
+    inputs = backbone.preprocessor(tf.constant(texts))
+    assert inputs.shape == (4, 40)
+    assert classifier.trim_padding(inputs, model.layout).shape == (4, 7)
+    assert classifier.trim_padding(inputs[2:3], model.layout).shape == (1, 1)  # An empty text: one masked step.
+    padded = core(inputs, training=False)
+    np.testing.assert_allclose(model.probabilities_of_request(texts), padded, atol=1e-6)
+    np.testing.assert_allclose(classifier.run_core(core, inputs, model.layout), padded, atol=1e-6)

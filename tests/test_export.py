@@ -104,9 +104,10 @@ def test_export_stores_each_weight_once(tiny_runs):
     assert weight_bytes * 0.95 < stored < weight_bytes * 1.05
 
 
-# Directory size / (float32 weights + vocabulary file): at most 1.15, the tiny GloVe BiLSTM included (1.4 MB of
-# weights against a ~0.19 MB saved_model.pb of two masked LSTM loops: ~1.147, the closest to the bound).
-SIZE_BOUND = 1.15
+# Directory size / (float32 weights + vocabulary file): at most 1.16, the tiny GloVe BiLSTM included (1.4 MB of
+# weights against a ~0.2 MB saved_model.pb of two masked LSTM loops and each signature's cut of the request to its
+# longest text: 1.151, the closest to the bound).
+SIZE_BOUND = 1.16
 
 
 @pytest.mark.parametrize("backbone", backbones.names())

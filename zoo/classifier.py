@@ -50,7 +50,7 @@ def trim_padding(inputs, layout):
     if not layout.variable_length:
         return inputs
     longest = tf.maximum(tf.reduce_max(layout.lengths(inputs)), 1)  # An empty batch reduces to the smallest int32.
-    return {k: v[:, :longest] for k, v in inputs.items()}
+    return tf.nest.map_structure(lambda v: v[:, :longest], inputs)
 
 
 HELD_OUT_FILE = "held_out_texts.json"
@@ -76,17 +76,19 @@ SERVING_CHUNK = 8
 
 
 def run_core(core, inputs, layout, chunk_size=SERVING_CHUNK):
-    """Applies `core` to preprocessed inputs; inputs that can be cut to their length go length-sorted, chunked and
-    trimmed."""
+    """Applies `core` to preprocessed inputs; inputs that can be cut to their length go trimmed, and where the
+    layout says so length-sorted and chunked."""
     if not layout.variable_length:
         return core(inputs, training=False)
+    if not layout.chunked_serving:
+        return core(trim_padding(inputs, layout), training=False)
     lengths = layout.lengths(inputs)
     order = tf.argsort(lengths)
-    ordered = {k: tf.gather(v, order) for k, v in inputs.items()}
+    ordered = tf.nest.map_structure(lambda v: tf.gather(v, order), inputs)
     count = tf.shape(lengths)[0]
 
     def step(i, chunks):
-        chunk = {k: v[i * chunk_size:(i + 1) * chunk_size] for k, v in ordered.items()}
+        chunk = tf.nest.map_structure(lambda v: v[i * chunk_size:(i + 1) * chunk_size], ordered)
         return i + 1, chunks.write(i, tf.cast(core(trim_padding(chunk, layout), training=False), tf.float32))
 
     # An explicit while_loop (not a Python loop left to autograph): endpoints may be traced without autograph.

@@ -169,7 +169,7 @@ def _preprocessed_examples(ds, preprocessor, layout):
     machine competes with training (long texts: BBC News epochs ran 30 % slower than their median step before)."""
     def trim(x, y):
         length = layout.lengths(x)
-        return {k: v[:length] for k, v in x.items()}, y
+        return tf.nest.map_structure(lambda v: v[:length], x), y
 
     ds = ds.batch(256).map(lambda x, y: (preprocessor(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.unbatch().map(trim, num_parallel_calls=tf.data.AUTOTUNE).cache()
@@ -184,8 +184,7 @@ def _bucketed(ds, n, layout, head_type, batch_size, shuffle, seed, bucket_width)
     ds = ds.bucket_by_sequence_length(
         lambda x, y: layout.lengths(x), bucket_boundaries=boundaries,
         bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
-        padding_values=({k: tf.cast(layout.padding_values.get(k, 0), v.dtype)
-                         for k, v in ds.element_spec[0].items()}, tf.cast(0, ds.element_spec[1].dtype)))
+        padding_values=(_padding_values(layout, ds.element_spec[0]), tf.cast(0, ds.element_spec[1].dtype)))
     if shuffle:
         # Mixes the buckets' batches (and the partial batches every bucket flushes at the end of an epoch).
         # A small buffer: the first step waits until it is full.
@@ -277,6 +276,13 @@ class WholeModelValidation(keras.callbacks.Callback):
         results = self.whole_model.evaluate(self.dataset, verbose=0, return_dict=True)
         if logs is not None:
             logs.update({f"val_{k}": float(v) for k, v in results.items()})
+
+
+def _padding_values(layout, spec):
+    """`bucket_by_sequence_length`'s padding values for inputs of `spec` (a dict of inputs, or one tensor)."""
+    if isinstance(spec, dict):
+        return {k: tf.cast(layout.padding_values.get(k, 0), v.dtype) for k, v in spec.items()}
+    return tf.cast(0, spec.dtype)
 
 
 def _cast_floating(x, dtype):

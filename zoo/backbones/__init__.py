@@ -47,11 +47,15 @@ class InputLayout:
       and outputs do not change when trailing padding is cut), a function of the inputs (one example or a batch)
       giving the number of real tokens (int32, over the last axis); None where inputs have a fixed size.
     - `padding_values`: the value each input key is padded with when examples of different lengths are batched
-      (keys not named pad with 0).
+      (keys not named, and inputs that are one tensor, pad with 0).
+    - `chunked_serving`: whether serving runs a request batch as length-sorted chunks (`classifier.run_core`),
+      each cut to its longest text; else the batch runs whole, cut to its longest text. Chunks suit networks whose
+      work follows the tokens (transformers); a recurrent network's follows the time steps, which every chunk pays.
     """
     sequence_length: Optional[int] = None
     lengths: Optional[Callable] = None
     padding_values: dict = dataclasses.field(default_factory=dict)
+    chunked_serving: bool = True
 
     @property
     def variable_length(self):

@@ -23,6 +23,8 @@ def recipe_settings(name):
     20 Newsgroups (measured), hence 10 quick epochs."""
     del name
     return {
+        # No length buckets (`bucket_width` would allow them): measured on Reuters R8's quick recipe, training took
+        # 103 s instead of 163 s, but its batches of similar lengths gave macro-F1 0.855 instead of 0.907.
         "settings": {"sequence_length": 256, "batch_size": 32, "learning_rate": 2e-3, "epochs": 15,
                      "patience": 3, "head_hidden_units": [64], "head_dropout": 0.2},
         "budgets": {
@@ -93,7 +95,8 @@ def build(name, options, sequence_length, train_texts):
     print(f"Converted {hits} words ({misses} misses) of a {len(vocabulary)}-word vocabulary from GloVe "
           f"{options['glove_dim']}d.")
 
-    token_ids = keras.Input(shape=(sequence_length,), dtype="int64", name="token_ids")
+    # Any number of time steps: batches come cut to their longest text (`vectorizer_files.input_layout`).
+    token_ids = keras.Input(shape=(None,), dtype="int64", name="token_ids")
     embedding = keras.layers.Embedding(len(vocabulary), matrix.shape[1], mask_zero=True,
                                        trainable=bool(options["trainable_embeddings"]), name="glove_embedding")
     x = embedding(token_ids)

@@ -9,6 +9,7 @@ import json
 import pathlib
 
 import keras
+import tensorflow as tf
 
 from zoo.backbones import InputLayout
 
@@ -58,7 +59,18 @@ def load_preprocessor(directory):
                                           name="text_vectorization")
 
 
+def _token_count(token_ids):
+    # Padding (id 0) only follows a text's tokens: out-of-vocabulary words are id 1. An empty text keeps one
+    # (masked) step: a recurrent layer needs at least one.
+    return tf.maximum(tf.math.count_nonzero(token_ids, axis=-1, dtype=tf.int32), 1)
+
+
 def input_layout(vectorizer):
-    """Token ids padded to `output_sequence_length` (not cut per batch: the recurrent networks read the padding
-    as masked steps), or counts of the whole text."""
-    return InputLayout(sequence_length=vectorizer.get_config()["output_sequence_length"])
+    """Token ids padded to `output_sequence_length` with 0, which the recurrent networks mask (`mask_zero`): cut to
+    their length they give the same outputs in fewer time steps, so they are length-bucketed in training and cut to
+    the batch's longest text in serving (one chunk: a recurrent network's time steps cost the same at any batch
+    size). Or counts of the whole text (bags of n-grams)."""
+    config = vectorizer.get_config()
+    if config["output_mode"] != "int":
+        return InputLayout(sequence_length=config["output_sequence_length"])
+    return InputLayout(sequence_length=config["output_sequence_length"], lengths=_token_count, chunked_serving=False)
