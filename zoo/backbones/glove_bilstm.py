@@ -120,4 +120,7 @@ def build(name, options, sequence_length, train_texts):
 
 save_preprocessor = vectorizer_files.save_preprocessor
 load_preprocessor = vectorizer_files.load_preprocessor
-input_layout = vectorizer_files.input_layout
+
+
+def input_layout(vectorizer):
+    return vectorizer_files.input_layout(vectorizer, masked_recurrent=True)  # Its embedding masks the padding.

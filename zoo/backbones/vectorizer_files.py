@@ -3,7 +3,7 @@ the run directory stays readable by any tool, and the layer read back takes its 
 table initialised from a file, which a SavedModel export carries as an asset instead of graph constants).
 
 Shared by the backbones whose preprocessor is a TextVectorization: their `save_preprocessor`, `load_preprocessor`
-and `input_layout` are these functions."""
+and `input_layout` are these functions (GloVe's `input_layout` says its padding is masked)."""
 
 import json
 import pathlib
@@ -65,12 +65,14 @@ def _token_count(token_ids):
     return tf.maximum(tf.math.count_nonzero(token_ids, axis=-1, dtype=tf.int32), 1)
 
 
-def input_layout(vectorizer):
-    """Token ids padded to `output_sequence_length` with 0, which the recurrent networks mask (`mask_zero`): cut to
-    their length they give the same outputs in fewer time steps, so they are length-bucketed in training and cut to
-    the batch's longest text in serving (one chunk: a recurrent network's time steps cost the same at any batch
-    size). Or counts of the whole text (bags of n-grams)."""
+def input_layout(vectorizer, masked_recurrent=False):
+    """Token ids padded to `output_sequence_length` with 0, or counts of the whole text (bags of n-grams).
+
+    `masked_recurrent`: the network masks the padding (`mask_zero`) and reads the ids in time steps, so ids cut to
+    their length give the same outputs in fewer steps: they can be length-bucketed in training and are cut to the
+    batch's longest text in serving (one chunk: a recurrent network's steps cost the same at any batch size). A
+    network that reads the padding (an unmasked mean) must get it: fixed size."""
     config = vectorizer.get_config()
-    if config["output_mode"] != "int":
+    if not masked_recurrent or config["output_mode"] != "int":
         return InputLayout(sequence_length=config["output_sequence_length"])
     return InputLayout(sequence_length=config["output_sequence_length"], lengths=_token_count, chunked_serving=False)
