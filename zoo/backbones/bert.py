@@ -15,6 +15,7 @@ import keras
 import keras_hub
 import tensorflow as tf
 import tensorflow_text as tf_text
+from keras.src.backend.tensorflow.random import _cast_seed
 from keras_hub.src.tokenizers.word_piece_tokenizer import MAX_BYTES_PER_WORD
 
 from zoo import pretrained
@@ -98,8 +99,8 @@ class Dropout16(keras.layers.Dropout):
     def call(self, inputs, training=False):
         if not training or self.rate <= 0 or self.noise_shape is not None or keras.backend.backend() != "tensorflow":
             return super().call(inputs, training=training)
-        seed = tf.cast(tf.math.floormod(self.seed_generator.next(), tf.int32.max - 1), tf.int32)  # As Keras' own.
-        return dropout_16bit(inputs, self.rate, seed)
+        # The seed as Keras' TensorFlow backend draws it for its own dropout.
+        return dropout_16bit(inputs, self.rate, _cast_seed(self.seed_generator.next()))
 
 
 @keras.saving.register_keras_serializable(package="textzoo")

@@ -95,7 +95,8 @@ def build(name, options, sequence_length, train_texts):
     print(f"Converted {hits} words ({misses} misses) of a {len(vocabulary)}-word vocabulary from GloVe "
           f"{options['glove_dim']}d.")
 
-    # Any number of time steps: batches come cut to their longest text (`vectorizer_files.input_layout`).
+    # Any number of time steps: serving cuts a request to its longest text, and so may training batches
+    # (`input_layout`).
     token_ids = keras.Input(shape=(None,), dtype="int64", name="token_ids")
     embedding = keras.layers.Embedding(len(vocabulary), matrix.shape[1], mask_zero=True,
                                        trainable=bool(options["trainable_embeddings"]), name="glove_embedding")
