@@ -12,6 +12,7 @@ splits: scikit-learn TF-IDF (uni+bi-grams) + LogisticRegression per dataset, and
 keras-hub's stock BertTextClassifier pipeline on the same weights and batches.
 """
 
+import contextlib
 import datetime
 import json
 import os
@@ -154,9 +155,11 @@ def run_recipe(name, budget, output_dir, seed, timeout, log_file, extra_flags=()
                f"--output_dir={output_dir}", f"--result_file={result_file}", f"--seed={seed}",
                f"--stage_file={stage_file}", *extra_flags]
     started = time.time()
+    process = None
     with open(log_file, "w") as log, timing.OtherCpu() as other:
-        process = subprocess.Popen(command, cwd=REPO, env=CHILD_ENV, stdout=log, stderr=subprocess.STDOUT)
         try:
+            with _stop_deferred():
+                process = subprocess.Popen(command, cwd=REPO, env=CHILD_ENV, stdout=log, stderr=subprocess.STDOUT)
             while True:
                 try:
                     code = process.wait(timeout=POLL_SECONDS)
@@ -168,7 +171,7 @@ def run_recipe(name, budget, output_dir, seed, timeout, log_file, extra_flags=()
                     if progress is not None:
                         progress.poll(stage_file)
         finally:  # Timed out, or the runner interrupted: the recipe's process goes with it.
-            if process.poll() is None:
+            if process is not None and process.poll() is None:
                 process.kill()
                 process.wait()
     machine = {"other_processes_cpu_seconds": other.other_seconds, "cpu_steal_seconds": other.steal_seconds,
@@ -286,10 +289,30 @@ def append_row(results_file, row):
         f.write(("\n" if cut_short else "") + json.dumps(row, default=str) + "\n")
 
 
+_deferred_stop = {"deferring": False, "signal": None}
+
+
 def _stop(signum, frame):
     # `kill` (SIGTERM) stops the run as Ctrl-C does: the running recipe's process is killed with it (an orphan would
     # go on writing its row beside a resumed run), and the same command resumes.
+    if _deferred_stop["deferring"]:
+        _deferred_stop["signal"] = signum
+        return
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def _stop_deferred():
+    """Holds a stop signal back until the block ends. A stop raised inside `subprocess.Popen` (after its fork, before
+    it returns) leaves the caller no handle to kill the recipe's process with: it outlived the runner in CI."""
+    _deferred_stop.update(deferring=True, signal=None)
+    try:
+        yield
+    finally:
+        signum = _deferred_stop["signal"]
+        _deferred_stop.update(deferring=False, signal=None)
+    if signum is not None:
+        raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main(argv):
@@ -388,5 +411,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, _stop)
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, _stop)
     app.run(main)

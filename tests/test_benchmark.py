@@ -179,6 +179,34 @@ def test_real_tiny_run_interrupted_then_resumed_with_well_formed_rows(tmp_path):
         assert (export_dir / "saved_model.pb").exists()
 
 
+def test_a_stop_signal_while_the_recipe_process_starts_still_kills_it(tmp_path, monkeypatch):
+    """SIGTERM landing inside `subprocess.Popen` (the child forked, Popen not yet returned): the runner used to raise
+    there with no handle on the child, which outlived it (seen once in CI). Now the stop waits for Popen to return."""
+    import signal
+
+    started = []
+    real_popen = subprocess.Popen
+
+    def popen_then_signalled(*args, **kwargs):
+        started.append(real_popen(*args, **kwargs))
+        os.kill(os.getpid(), signal.SIGTERM)  # Python runs the handler here, before Popen returns.
+        time.sleep(0.1)
+        return started[-1]
+
+    monkeypatch.setattr(run.subprocess, "Popen", popen_then_signalled)
+    previous = signal.signal(signal.SIGTERM, run._stop)
+    try:
+        with pytest.raises(KeyboardInterrupt, match="signal 15"):
+            run.run_recipe("ngram_linear_bbc_news", "tiny", tmp_path, 1337, 600, tmp_path / "log.txt")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if started and started[0].poll() is None:
+            started[0].kill()
+            started[0].wait()
+            pytest.fail("the recipe's process outlived the stop")
+    assert started[0].returncode == -signal.SIGKILL
+
+
 def test_timeout_is_recorded_as_a_failure(tmp_path):
     row = run.run_recipe("ngram_linear_bbc_news", "tiny", tmp_path, 1337, 1, tmp_path / "log.txt")
     assert row["error"].startswith("exit timeout")
