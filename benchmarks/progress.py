@@ -218,10 +218,8 @@ def estimate(names, settings, rows, peak_gflops, parity=()):
         row = last.get((name, budget))
         if row is None:
             continue
-        seconds = row["wall_seconds"] + (row.get("bf16_parity") or {}).get("float32_wall_seconds", 0.0) * (
-            name in parity)
-        if (row.get("matmul_peak_gflops") or {}).get("float32") and peak_gflops:
-            seconds *= row["matmul_peak_gflops"]["float32"] / peak_gflops
+        seconds = row["wall_seconds"]
+        parity_seconds = (row.get("bf16_parity") or {}).get("float32_wall_seconds", 0.0) * (name in parity)
         recipe = settings.get(name)
         if recipe is not None:
             # The epochs set, not those run (early stopping); rows from before they were recorded: unchanged.
@@ -229,11 +227,24 @@ def estimate(names, settings, rows, peak_gflops, parity=()):
                     row.get("sequence_length"))
             now = (train_examples(recipe, full_sizes), recipe["epochs"], recipe["sequence_length"])
             if None not in then and None not in now and then != now:
-                # Training scales with examples x epochs x positions; evaluation and timings with positions.
-                seconds *= (now[0] * now[1] * now[2]) / (then[0] * then[1] * then[2])
+                examples, epochs, positions = (n / t for n, t in zip(now, then))
+                fit = row.get("fit_seconds")
+                if fit is None:  # Rows from before fit_seconds was recorded: all of it scales with the work.
+                    seconds *= examples * epochs * positions
+                else:
+                    # Epochs scale with examples x epochs x positions, caching the frozen prefix (once per
+                    # example) with examples x positions, the rest (evaluation, export, timings) with positions.
+                    caching = row.get("caching_seconds") or 0.0
+                    seconds = ((fit - caching) * examples * epochs * positions + caching * examples * positions
+                               + (seconds - fit) * positions)
+                parity_seconds *= examples * epochs * positions
                 basis["scaled"] += 1
             else:
                 basis["as last run"] += 1
+        seconds += parity_seconds
+        if (row.get("matmul_peak_gflops") or {}).get("float32") and peak_gflops:
+            seconds *= row["matmul_peak_gflops"]["float32"] / peak_gflops
+        if recipe is not None:
             known.setdefault(recipe["backbone"], []).append(seconds)
         estimates[name] = seconds + PROCESS_OVERHEAD_SECONDS * (recipe is not None)
     everything = [s for v in known.values() for s in v]

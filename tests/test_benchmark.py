@@ -207,6 +207,28 @@ def test_a_stop_signal_while_the_recipe_process_starts_still_kills_it(tmp_path, 
     assert started[0].returncode == -signal.SIGKILL
 
 
+def test_stock_timings_are_measured_once_per_key_in_a_run(tmp_path):
+    cache = tmp_path / "rows" / "stock-run1.json"
+    cache.parent.mkdir()
+    timed, record = timing.shared_stock_timings(cache, "bert,256", "bert_small_reuters_r8")
+    assert timed is None
+    record({"train_examples_per_second": 9.4})
+    timed, record = timing.shared_stock_timings(cache, "bert,256", "bert_small_spam_assassin")
+    assert timed == {"train_examples_per_second": 9.4, "measured_by": "bert_small_reuters_r8"}
+    record(timed)  # A reused entry stays the measuring recipe's.
+    assert json.loads(cache.read_text())["bert,256"]["measured_by"] == "bert_small_reuters_r8"
+    timed, record = timing.shared_stock_timings(cache, "bert,512", "bert_small_bbc_news")
+    assert timed is None  # Another sequence length: measured.
+    record({"train_examples_per_second": 3.1})
+    assert sorted(json.loads(cache.read_text())) == ["bert,256", "bert,512"]
+    assert not list(cache.parent.glob("*.tmp"))
+    # Without a cache file (benchmarks.one by hand): always measured, nothing written.
+    timed, record = timing.shared_stock_timings(None, "bert,256", "x")
+    assert timed is None
+    record({"train_examples_per_second": 1.0})
+    assert sorted(p.name for p in cache.parent.iterdir()) == ["stock-run1.json"]
+
+
 def test_timeout_is_recorded_as_a_failure(tmp_path):
     row = run.run_recipe("ngram_linear_bbc_news", "tiny", tmp_path, 1337, 1, tmp_path / "log.txt")
     assert row["error"].startswith("exit timeout")
@@ -373,9 +395,10 @@ def fake_row(name, budget):
 
 
 def test_interrupted_run_resumes_with_only_the_missing_recipes(tmp_path, monkeypatch, parsed_flags):
-    ran, interrupt_at = [], ["ngram_linear_bbc_news"]
+    ran, interrupt_at, stock_caches = [], ["ngram_linear_bbc_news"], []
 
     def fake_run_recipe(name, budget, output_dir, seed, timeout, log_file, extra_flags=(), tag="", progress=None):
+        stock_caches.extend(f for f in extra_flags if f.startswith("--stock_cache="))
         if name in interrupt_at:
             interrupt_at.remove(name)
             raise KeyboardInterrupt  # Ctrl-C while this recipe runs.
@@ -402,10 +425,14 @@ def test_interrupted_run_resumes_with_only_the_missing_recipes(tmp_path, monkeyp
     assert sorted(r["recipe"] for r in rows) == ["glove_bilstm_bbc_news", "ngram_linear_bbc_news",
                                                   "reference_sklearn_tfidf_lr_bbc_news"]
     assert "| glove_bilstm_bbc_news |" in (tmp_path / "RESULTS.md").read_text()
+    # Every recipe of the run, resumed or not, shares one file of stock pipeline timings, named by the run.
+    run_id = rows[0]["run_id"]
+    assert stock_caches == [f"--stock_cache={tmp_path / 'rows' / f'stock-{run_id}.json'}"] * 3
 
     run.main(["benchmarks.run"])  # The run finished: the next command starts a new one.
     assert ran.count("ngram_linear_bbc_news") == 2
     assert len({json.loads(line)["run_id"] for line in (tmp_path / "results.jsonl").read_text().splitlines()}) == 2
+    assert len(set(stock_caches)) == 2
 
 
 def test_resume_needs_the_same_settings_and_fresh_starts_anew(tmp_path):

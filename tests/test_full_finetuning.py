@@ -112,4 +112,8 @@ def test_report_gives_the_share_of_the_bound_the_flop_rate_and_where_a_step_went
     assert cells[7] == "192 (64% of float32 peak)"
     assert cells[8] == "32x96, 0.80 s, 88% of 2"  # 1.4 busy thread-seconds of 2 x 0.8.
     assert cells[9] == "21% / 64% / 7% / 7%"
+    shared = {**row, "recipe": "bert_small_spam_assassin",
+              "stock_keras_hub": {**row["stock_keras_hub"], "measured_by": "bert_small_reuters_r8"}}
+    line = next(line for line in report.full_finetuning_table([shared]) if line.startswith("| bert_small"))
+    assert [c.strip() for c in line.split("|")[1:-1]][3] == "12.0 (3, as in bert_small_reuters_r8)"
     assert report.full_finetuning_table([{"recipe": "x"}]) == []

@@ -45,6 +45,13 @@ def test_estimate_repeats_the_last_run_scales_changed_work_and_the_peak():
     # Epochs set, not run (early stopping stopped it after 1 of 3): unchanged; 4 now: 4/3 of the time.
     assert progress.estimate(["a"], {"a": recipe("a", "bbc_news", epochs=4)}, [REFERENCE, row("a", "bbc_news", 300.0)],
                              peak_gflops=None)[0]["a"] == pytest.approx(400.0 + overhead)
+    # Rows that say how long training took: only the epochs scale with them, caching with the examples, the
+    # rest (evaluation, export, timings) stays; all of it with the positions.
+    timed = row("a", "bbc_news", 300.0, fit_seconds=200.0, caching_seconds=50.0)
+    for now, expected in ((recipe("a", "bbc_news", epochs=2), 150.0 * 2 / 3 + 50.0 + 100.0),
+                          (recipe("a", "bbc_news", sequence_length=512), 600.0)):
+        assert progress.estimate(["a"], {"a": now}, [REFERENCE, timed], peak_gflops=None)[0]["a"] == pytest.approx(
+            expected + overhead)
     # A machine with twice the measured peak of the run the rows came from takes half the time.
     rows = [REFERENCE, row("a", "bbc_news", 300.0, peak=100.0)]
     estimates, _ = progress.estimate(["a"], {"a": settings["a"]}, rows, peak_gflops=200.0)
