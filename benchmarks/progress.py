@@ -45,11 +45,17 @@ class StageFile:
         self._write()
 
     def _write(self):
-        if self.path is None:
-            return
-        temporary = self.path.with_name(self.path.name + ".tmp")
-        temporary.write_text(json.dumps({**self.state, "time": time.time()}))
-        os.replace(temporary, self.path)
+        if self.path is not None:
+            write_json(self.path, {**self.state, "time": time.time()})
+
+
+def write_json(path, value, indent=None):
+    """`value` as JSON into `path`, whole or not at all: a reader (or a run cut short mid-write) never meets half a
+    file."""
+    path = pathlib.Path(path)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(value, indent=indent))
+    os.replace(temporary, path)
 
 
 class EpochProgress(keras.callbacks.Callback):
