@@ -137,8 +137,9 @@ def full_finetuning_table(rows):
              "against keras-hub's stock pipeline (fixed-length padding: every step alike), after one untimed step "
              "each; timed steps in brackets. The stock pipeline is timed once per sequence length in a run (its "
              "steps do not depend on the data): \"as in\" names the recipe whose timing a row shares. "
-             "Skipping padding can speed training up by the inverse of the token "
-             "share, no more; share of bound = speed-up x token share (1.0: all of it). Then one more step under "
+             "Skipping padding can speed training up by about the inverse of the token share (more where attention, "
+             "whose work grows with the square of the length, is a large part of a step); share of bound = "
+             "speed-up x token share (1.0: that inverse). Then one more step under "
              "TensorFlow's profiler: its op threads' busy time (share of wall time x threads) by what the ops "
              "compute.", "",
              "| recipe | dtype | ours ex/s (steps) | stock ex/s (steps) | speed-up | token share | share of bound "
@@ -218,7 +219,8 @@ def markdown(rows, run_id, freezing=()):
         "strings (median batch time). Stock: keras-hub `BertTextClassifier` with its default preprocessor at the "
         "same sequence length, same weights and batch size. Tokens: the token positions our length-bucketed "
         "training batches compute on, as a share of the stock pipeline's fixed-length ones; skipping padding can "
-        "speed training up by about its inverse in the same dtype, no more (BERT math runs near the CPU's peak). "
+        "speed training up by about its inverse in the same dtype (BERT math runs near the CPU's peak; attention, "
+        "quadratic in the length, can give somewhat more). "
         "Where a recipe trains only its top layers on cached features (`trainable_layers`), the stock pipeline still "
         "fine-tunes every layer: its train \"vs stock\" is the speed-up a user gets, not a ratio on the same work.",
         "",
