@@ -55,11 +55,14 @@ def served_batches(texts, size, count):
 
 
 def inference_timings(export_path, model, texts, batches):
-    """Served SavedModel (end to end from raw strings) and in-memory predict, on the same batches."""
+    """Served SavedModel (end to end from raw strings, computing in float32 as exported) and in-memory predict, on
+    the same batches."""
     import tensorflow as tf
 
     from benchmarks import timing
+    from zoo import export
 
+    export.serve_mixed_precision("none")
     serve = tf.saved_model.load(str(export_path)).signatures["serving_default"]
     in_memory = model.probabilities_fn()
     served_fn = lambda batch: serve(text=tf.constant(batch, dtype=tf.string))["probabilities"].numpy()  # noqa
@@ -75,6 +78,65 @@ def inference_timings(export_path, model, texts, batches):
             row["in_memory_examples_per_second"][str(size)] = timing.time_batches(memory_fn, sized, warmup=warmup)
     row["latency_batch_1"] = timing.latency_percentiles(served_fn, [[t] for t in texts[:60]])
     return row
+
+
+def served_precisions(export_path, model, texts, batches, float32_rate, bf16_export_dir):
+    """The export served at batch 32 as a serving host may run it: as exported (float32, `float32_rate`), rewritten
+    to bfloat16 at load time (TF Serving's `--mixed_precision=bfloat16`; CPUs with AVX512_BF16 or AMX), and without
+    oneDNN (`TF_ENABLE_ONEDNN_OPTS=0`, a fresh process: the portable floor). Transformer rows on bfloat16 CPUs also
+    time the same weights exported computing in bfloat16 (what a bfloat16 run exported before) with and without
+    oneDNN, written to `bf16_export_dir`: the cliff a float32 export avoids."""
+    import tensorflow as tf
+
+    from benchmarks import timing
+    from zoo import classifier
+    from zoo import export
+    from zoo import training
+
+    sized = served_batches(texts, 32, batches)
+    rates = {"float32": float32_rate, "bfloat16_at_load": None, "onednn_off": serve_rate_without_onednn(
+        export_path, sized)}
+    if training.cpu_has_bf16():
+        export.serve_mixed_precision("bfloat16")
+        try:
+            serve = tf.saved_model.load(str(export_path)).signatures["serving_default"]
+            rates["bfloat16_at_load"] = timing.time_batches(
+                lambda b: serve(text=tf.constant(b, dtype=tf.string))["probabilities"].numpy(), sized)
+        finally:
+            export.serve_mixed_precision("none")
+        if bf16_export_dir is not None:
+            bf16 = classifier.StringClassifier(model.backbone_name, model.preprocessor,
+                                               classifier.computing_in(model.core, "mixed_bfloat16"),
+                                               model.class_names, model.head_type, model.directory)
+            export.write_saved_model(bf16, bf16_export_dir)
+            serve = tf.saved_model.load(str(bf16_export_dir)).signatures["serving_default"]
+            rates["bfloat16_export"] = timing.time_batches(
+                lambda b: serve(text=tf.constant(b, dtype=tf.string))["probabilities"].numpy(), sized)
+            # Where bfloat16 kernels are missing a batch takes seconds: one batch says it.
+            rates["bfloat16_export_onednn_off"] = serve_rate_without_onednn(bf16_export_dir, sized[:1], warmup=1,
+                                                                            min_seconds=0)
+    return {"served_precision_examples_per_second_32": rates, "cpu": training.cpu_info()}
+
+
+def serve_rate_without_onednn(export_path, batches, warmup=2, min_seconds=1.0):
+    """Examples/s of the export's serving_default on `batches`, in a fresh process with oneDNN off (it is read at
+    TensorFlow's import)."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        request = pathlib.Path(tmp) / "batches.json"
+        request.write_text(json.dumps({"export": str(pathlib.Path(export_path).resolve()), "batches": batches,
+                                       "warmup": warmup, "min_seconds": min_seconds}))
+        env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
+        result = subprocess.run([sys.executable, "-m", "benchmarks.serve_rate", str(request)], env=env,
+                                cwd=pathlib.Path(__file__).resolve().parents[1], capture_output=True, text=True,
+                                timeout=1800)
+    if result.returncode != 0:
+        raise RuntimeError(f"Timing {export_path} without oneDNN failed: {result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])["examples_per_second"]
 
 
 def stock_keras_hub(recipe, weights_dir, dataset, batch_size, steps, warmup, batches, ours, timed=None):
@@ -241,6 +303,13 @@ def main(argv):
     model = classifier.StringClassifier.load(run_dir / "model")
     stages("timing served inference")
     row.update(inference_timings(export_path, model, dataset.splits["test"].texts, _INFERENCE_BATCHES.value))
+    stages("timing served precisions")
+    precisions = served_precisions(export_path, model, dataset.splits["test"].texts, _INFERENCE_BATCHES.value,
+                                   row["inference_examples_per_second"]["32"],
+                                   run_dir / "bf16_export" if family == "transformer" else None)
+    row.update(precisions)
+    # What was measured on which CPU, beside the export it measured.
+    progress.write_json(export_path / "export_info.json", {**export_info, "served_rates": precisions}, indent=2)
     # keras-hub's stock pipeline is the reference of the transformers (BERT presets); the others have none.
     if family == "transformer" and config["provenance"].get("pretrained"):
         weights_dir = config["provenance"]["path"]

@@ -114,10 +114,38 @@ def arithmetic_table(rows):
         peaks, work = r.get("matmul_peak_gflops") or {}, r["flops"]
         bf16 = r.get("dtype_policy") == "mixed_bfloat16"
         rate = lambda value: _gflops(value, peaks, bf16)  # noqa: E731
+        # Served in float32, as exported (rows before exports were float32 served in their training dtype).
+        served_bf16 = bf16 and "served_precision_examples_per_second_32" not in r
         lines.append(f"| {r['recipe']} | {r.get('dtype_policy', '-')} | {work['served_per_example'] / 1e9:.2f} "
-                     f"| {rate(work.get('served_gflops_per_second'))} "
+                     f"| {_gflops(work.get('served_gflops_per_second'), peaks, served_bf16)} "
                      f"| {rate(work.get('train_gflops_per_second_run'))} "
                      f"| {rate(work.get('train_gflops_per_second_epoch'))} |")
+    return lines
+
+
+def served_precision_table(rows):
+    """Each export served at batch 32 as hosts may run it (`benchmarks.one.served_precisions`)."""
+    rows = [r for r in rows if r.get("served_precision_examples_per_second_32")]
+    if not rows:
+        return []
+    lines = ["", "Served precision: every export computes in float32 (trained in mixed_bfloat16 or not); examples/s at "
+             "batch 32 as exported, rewritten to bfloat16 when loaded (grappler's oneDNN bfloat16 pass, TF Serving's "
+             "`--mixed_precision=bfloat16`; CPUs with AVX512_BF16 or AMX only), and with oneDNN off "
+             "(`TF_ENABLE_ONEDNN_OPTS=0`, TensorFlow's kernels alone: the portable floor, as on a serving build "
+             "without oneDNN). Transformers: the same weights exported computing in bfloat16 (what a mixed_bfloat16 "
+             "run exported before), with oneDNN and without.", "",
+             "| recipe | float32 | bf16 at load | vs float32 | oneDNN off | bf16 export | bf16 at load vs bf16 export "
+             "| bf16 export, oneDNN off |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in sorted(rows, key=lambda r: r["recipe"]):
+        p = r["served_precision_examples_per_second_32"]
+        at_load, f32, bf16_export = p.get("bfloat16_at_load"), p.get("float32"), p.get("bfloat16_export")
+        lines.append(
+            f"| {r['recipe']} | {_fmt(f32, '.1f')} | {_fmt(at_load, '.1f')} "
+            f"| {_fmt(at_load / f32 if at_load and f32 else None, '.2f', 'x')} | {_fmt(p.get('onednn_off'), '.1f')} "
+            f"| {_fmt(bf16_export, '.1f')} "
+            f"| {_fmt(100 * at_load / bf16_export if at_load and bf16_export else None, '.0f', '%')} "
+            f"| {_fmt(p.get('bfloat16_export_onednn_off'), '.1f')} |")
     return lines
 
 
@@ -253,6 +281,7 @@ def markdown(rows, run_id, freezing=()):
             f"| {_fmt(latency.get('p50_ms'), '.1f')} / {_fmt(latency.get('p95_ms'), '.1f')} "
             f"| {_fmt((r.get('export_size_bytes') or 0) / 1e6, '.1f')} | {_fmt(r.get('peak_memory_mb'), '.0f')} "
             f"| {_fmt(r.get('wall_seconds'), '.0f')} |")
+    lines += served_precision_table(done)
     lines += arithmetic_table(done)
     lines += full_finetuning_table(done)
     lines += ["", "Datasets (variant and source as resolved in this run) and published numbers:", ""]

@@ -19,6 +19,11 @@ from absl import flags  # noqa: E402
 _MODEL = flags.DEFINE_string("model", None, "An export (version dir or model dir) or a run directory.")
 _TEXT = flags.DEFINE_multi_string("text", None, "A text to classify (repeatable). With none, reads one per line "
                                   "from standard input.")
+_MIXED_PRECISION = flags.DEFINE_enum(
+    "mixed_precision", "auto", ["auto", "bfloat16", "none"],
+    "Serving-time precision, as TF Serving's flag of the same name: bfloat16 rewrites the float32 model to compute "
+    "in bfloat16 when it is loaded (oneDNN); none computes in float32, as exported; auto is bfloat16 on a CPU with "
+    "AVX512_BF16 or AMX (with oneDNN on), none elsewhere.")
 
 
 def resolve_model(path):
@@ -61,6 +66,9 @@ def main(argv):
     if not texts:
         raise app.UsageError("No text given: pass --text=... (repeatable) or lines on standard input.")
     kind, path = resolve_model(_MODEL.value)
+    from zoo import export
+
+    export.serve_mixed_precision(_MIXED_PRECISION.value)
     class_names, probabilities, labels = predict(kind, path, texts)
     for text, label, row in zip(texts, labels, probabilities):
         print(json.dumps({"text": text[:200], "label": label,

@@ -3,8 +3,9 @@
 Training runs on `core` (preprocessed inputs -> probabilities) with the preprocessor mapped over tf.data;
 `StringClassifier` joins both for inference and export (strings -> class probabilities).
 
-On disk (`<run_dir>/model/`): `core.keras` (the network and head, Keras format), `preprocessor/` (vocabularies as
-files, or a keras-hub preset), and `classifier.json` (backbone name, class names, head type).
+On disk (`<run_dir>/model/`): `core.keras` (the network and head, Keras format, computing in float32 whatever it
+trained in), `preprocessor/` (vocabularies as files, or a keras-hub preset), and `classifier.json` (backbone name,
+class names, head type).
 """
 
 import contextlib
@@ -118,6 +119,45 @@ def rnn_dropout_off(core):
             cell.dropout, cell.recurrent_dropout = dropout, recurrent_dropout
 
 
+def _with_policy(config, policy):
+    """A serialized Keras object with every dtype policy made `policy` (variables stay float32)."""
+    if isinstance(config, dict):
+        if config.get("class_name") == "DTypePolicy":
+            return {**config, "config": {**config["config"], "name": policy}}
+        return {key: _with_policy(value, policy) for key, value in config.items()}
+    if isinstance(config, list):
+        return [_with_policy(value, policy) for value in config]
+    return config
+
+
+def computing_in(core, policy):
+    """A copy of `core` whose every layer has the dtype policy `policy`, with the same weights. Rebuilt from the
+    model's own config (Keras' serialization) with its policies replaced: every layer then makes its sublayers
+    with that policy."""
+    config = _with_policy(keras.saving.serialize_keras_object(core), policy)
+    global_policy = keras.mixed_precision.dtype_policy()
+    keras.mixed_precision.set_dtype_policy(policy)  # Layers a config leaves to the global policy.
+    try:
+        copy = keras.saving.deserialize_keras_object(config)
+    finally:
+        keras.mixed_precision.set_dtype_policy(global_policy)
+    copy.set_weights(core.get_weights())
+    return copy
+
+
+def computing_in_float32(core):
+    """`core` itself where every layer computes in float32, else a copy of it that does, with the same weights.
+
+    What a classifier ships computes in float32, whatever it trained in: mixed-precision training keeps float32
+    variables, and a graph computing in bfloat16 serves 4.6x slower than the float32 one where bfloat16 kernels are
+    missing (CPUs without AVX512_BF16/AMX, TensorFlow builds without oneDNN). bfloat16 is the serving host's choice
+    (`zoo.export.serve_mixed_precision`, TF Serving's `--mixed_precision=bfloat16`).
+    """
+    if {layer.dtype_policy.name for layer in core._flatten_layers()} <= {"float32"}:
+        return core
+    return computing_in(core, "float32")
+
+
 class StringClassifier:
     """Strings in, class probabilities out: a preprocessor layer and the trained core model. (Not keras-hub's
     `TextClassifier`, a Keras model: this one is what a run directory's `model/` holds, and what is exported.)"""
@@ -166,17 +206,14 @@ class StringClassifier:
             self._probabilities = self.probabilities_fn()
         return self._probabilities(tf.constant(list(texts), dtype=tf.string)).numpy()
 
-    def compute_dtype(self):
-        """The narrowest compute dtype of the network's layers (float32, or bfloat16/float16 under mixed precision)."""
-        dtypes = {layer.dtype_policy.compute_dtype for layer in self.core._flatten_layers()}
-        return next((d for d in ("float16", "bfloat16") if d in dtypes), "float32")
-
     def save(self, directory, held_out_texts=()):
-        """Writes the classifier to `directory`, with `held_out_texts` (a few test texts) that an export of it is
-        verified on and warms TF Serving up with, whichever command exports it."""
+        """Writes the classifier to `directory`, computing in float32 (`computing_in_float32`), with
+        `held_out_texts` (a few test texts) that an export of it is verified on and warms TF Serving up with,
+        whichever command exports it."""
         directory = pathlib.Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        self.core.save(directory / "core.keras")
+        # What is saved is what ships: evaluation, prediction and the export read it back (computing in float32).
+        computing_in_float32(self.core).save(directory / "core.keras")
         backbones.save_preprocessor(self.backbone_name, self.preprocessor, directory / "preprocessor")
         (directory / HELD_OUT_FILE).write_text(json.dumps(list(held_out_texts), ensure_ascii=False))
         (directory / "classifier.json").write_text(json.dumps({
@@ -195,5 +232,6 @@ class StringClassifier:
             raise FileNotFoundError(f"{directory} is not a saved classifier: no classifier.json there.")
         info = json.loads(info_file.read_text())
         preprocessor = backbones.load_preprocessor(info["backbone"], directory / "preprocessor")
-        core = keras.models.load_model(directory / "core.keras", compile=False)  # For inference: no optimizer.
+        # For inference: no optimizer. In float32 also where an older version saved a mixed-precision core.
+        core = computing_in_float32(keras.models.load_model(directory / "core.keras", compile=False))
         return cls(info["backbone"], preprocessor, core, info["class_names"], info["head_type"], directory)

@@ -1,0 +1,27 @@
+"""Times an export's serving_default in this process, as the environment set it up (the runner starts it with
+TF_ENABLE_ONEDNN_OPTS=0, read at TensorFlow's import). Prints one JSON line.
+
+    python -m benchmarks.serve_rate REQUEST_JSON    # {"export": DIR, "batches": [[text, ...], ...], "warmup": 2,
+                                                    #  "min_seconds": 1.0}
+"""
+
+import json
+import sys
+
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  Registers the tf-text ops the export's tokenizer uses.
+
+from benchmarks import timing
+
+
+def main(request_file):
+    with open(request_file) as f:
+        request = json.load(f)
+    serve = tf.saved_model.load(request["export"]).signatures["serving_default"]
+    rate = timing.time_batches(lambda batch: serve(text=tf.constant(batch, dtype=tf.string))["probabilities"].numpy(),
+                               request["batches"], warmup=request["warmup"], min_seconds=request["min_seconds"])
+    print(json.dumps({"examples_per_second": rate}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
