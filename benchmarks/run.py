@@ -96,8 +96,8 @@ def plan(recipes=None, backbone_names=None, dataset_names=None, include_random_i
                 datasets.get_spec(dataset).asset.resolve()
                 data_problems[dataset] = None
             except Exception as e:  # Reported as the reason the recipe is skipped.
-                tried = [line.strip(" -") for line in str(e).splitlines()[1:] if line.startswith("  - ")]
-                data_problems[dataset] = f"dataset {dataset} not found (tried: {'; '.join(tried) or e})"
+                tried = "; ".join(getattr(e, "failures", ())) or e
+                data_problems[dataset] = f"dataset {dataset} not found (tried: {tried})"
         if backbone not in weight_problems:
             missing = backbones.missing_weights(backbone)
             weight_problems[backbone] = (None if include_random_init or not missing else

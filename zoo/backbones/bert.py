@@ -1,4 +1,5 @@
-"""BERT backbones (keras-hub `BertBackbone`): `bert_small` and `bert_base`.
+"""BERT backbones (keras-hub `BertBackbone`): `bert_small` (all-MiniLM-L6-v2 here), `minilm_l3`
+(paraphrase-MiniLM-L3-v2) and `bert_base`.
 
 Weights come from `zoo.pretrained.BERT_WEIGHTS` (keras-hub preset, else the registry package, else a local
 checkpoint). `bert_base` without reachable weights falls back to random initialisation, flagged in the logs and in
@@ -30,6 +31,7 @@ TRUNCATE = "waterfall"
 # bert-base-uncased shapes, for random initialisation when no weights can be had.
 _RANDOM_ARCHITECTURES = {
     "bert_small": dict(num_layers=4, num_heads=8, hidden_dim=512, intermediate_dim=2048),
+    "minilm_l3": dict(num_layers=3, num_heads=12, hidden_dim=384, intermediate_dim=1536),
     "bert_base": dict(num_layers=12, num_heads=12, hidden_dim=768, intermediate_dim=3072),
 }
 _VOCABULARY_SIZE = 30522
@@ -63,6 +65,32 @@ def gelu_approximate_float32(x):
             return tf.cast(tf.cast(dy, tf.float32) * derivative, x.dtype)
 
     return tf.cast(0.5 * x32 * (1 + t), x.dtype), grad
+
+
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+
+
+@tf.custom_gradient
+def gelu_float32(x):
+    """The exact (erf) GELU of Hugging Face BERT checkpoints (`hidden_act: "gelu"`), computed in float32 whatever
+    `x`'s dtype, with its derivative in closed form (Phi(x) + x phi(x)), as `gelu_approximate_float32` does for the
+    tanh form; the two differ by up to 5e-4 per activation, which parity with a checkpoint's reference sees."""
+    x32 = tf.cast(x, tf.float32)
+    cdf = 0.5 * (1 + tf.math.erf(x32 * _SQRT_HALF))
+    scope = tf.get_current_name_scope()
+
+    def grad(dy):
+        with tf.name_scope(f"gradient_tape/{scope}/" if scope else "gradient_tape/"):
+            derivative = cdf + x32 * tf.exp(-0.5 * x32 * x32) * _INV_SQRT_2PI
+            return tf.cast(tf.cast(dy, tf.float32) * derivative, x.dtype)
+
+    return tf.cast(x32 * cdf, x.dtype), grad
+
+
+# The feed-forward activation of a BertBackbone, by name: "gelu_approximate" (keras-hub's, and google-research/bert's
+# checkpoints'), "gelu" (Hugging Face BERT's `hidden_act: "gelu"`).
+ACTIVATIONS = {"gelu_approximate": gelu_approximate_float32, "gelu": gelu_float32}
 
 
 # Dropout keeps an element where a 16-bit random number is at least this share of 2^16: the rate is met within
@@ -105,30 +133,95 @@ class Dropout16(keras.layers.Dropout):
 
 @keras.saving.register_keras_serializable(package="textzoo")
 class BertBackbone(keras_hub.models.BertBackbone):
-    """keras-hub's BertBackbone (same config, weights and outputs) whose feed-forward layers use
-    `gelu_approximate_float32` and whose dropout layers draw their masks as `Dropout16`. Registered, so that a
-    saved classifier loads with it."""
+    """keras-hub's BertBackbone (same config, weights and outputs) whose feed-forward layers use the checkpoint's
+    GELU (`activation`: a key of `ACTIVATIONS`) computed in float32, and whose dropout layers draw their masks as
+    `Dropout16`. Registered, so that a saved classifier loads with it.
 
-    def __init__(self, **kwargs):
+    Args:
+        activation: str. "gelu_approximate" (keras-hub's own) or "gelu" (exact, as Hugging Face BERT checkpoints).
+        **kwargs: keras-hub BertBackbone's arguments.
+    """
+
+    def __init__(self, activation="gelu_approximate", **kwargs):
         super().__init__(**kwargs)
+        self.hidden_activation = _check_activation(activation)
         _use_fast_kernels(self)
 
+    def get_config(self):
+        return {**super().get_config(), "activation": self.hidden_activation}
+
     @classmethod
-    def of(cls, network):
+    def of(cls, network, activation="gelu_approximate"):
         """`network`, a keras-hub BertBackbone (as `from_preset` returns it), made one of this class in place: the
         same layers and weights. keras-hub's `from_preset` builds the class its preset names and refuses
-        subclasses; copying into a second model (from_config + set_weights) took ~1 s per bert_small build."""
+        subclasses; copying into a second model (from_config + set_weights) took ~1 s per bert_small build. A
+        network of this class already (a preset saved from one) is returned as it is."""
+        if isinstance(network, cls):
+            return network
         if type(network) is not keras_hub.models.BertBackbone:
             raise TypeError(f"Expected a keras_hub.models.BertBackbone, received {type(network).__name__}.")
-        network.__class__ = cls  # Adds no state: the subclass only swaps kernels, done next.
+        _check_activation(activation)
+        network.__class__ = cls  # Adds no state beyond the activation's name: the subclass only swaps kernels.
+        network.hidden_activation = activation
         _use_fast_kernels(network)
         return network
+
+
+@keras.saving.register_keras_serializable(package="textzoo")
+class BertTokenizer(keras_hub.models.BertTokenizer):
+    """keras-hub's BertTokenizer (same vocabulary, splitting and WordPiece) whose text normalization is Hugging
+    Face's BasicTokenizer's, with which BERT checkpoints were trained: control characters dropped and whitespace
+    made spaces; for an uncased vocabulary, Unicode lowercasing then accents stripped (NFD, marks removed).
+
+    keras-hub strips accents before it case-folds with NFKC, which recomposes what NFD split and rewrites more than
+    case: Korean became [UNK] where Hugging Face gives its jamo, "ß" became "ss", "ﬁ" "fi", full-width digits
+    ASCII ones (tests/test_transformer_parity.py compares the ids with Hugging Face's tokenizers). Here keras-hub's
+    own lowercasing and accent stripping are off, and this normalization runs before its pretokenization, with core
+    TensorFlow ops and tf-text's NormalizeUTF8 (both in TF Serving).
+
+    Args:
+        vocabulary: a vocabulary file or list, as keras-hub's.
+        lowercase: bool. Whether the vocabulary is uncased (Hugging Face's `do_lower_case`).
+        strip_accents: bool or None. Hugging Face's `strip_accents`; None: as `lowercase`.
+        **kwargs: keras-hub BertTokenizer's other arguments.
+    """
+
+    def __init__(self, vocabulary=None, lowercase=False, strip_accents=None, **kwargs):
+        super().__init__(vocabulary=vocabulary, lowercase=False, strip_accents=False, **kwargs)
+        self.uncased = bool(lowercase)
+        self.hf_strip_accents = bool(lowercase) if strip_accents is None else bool(strip_accents)
+
+    def tokenize(self, inputs):
+        return super().tokenize(self.normalize(inputs))
+
+    def normalize(self, inputs):
+        text = tf.convert_to_tensor(inputs, dtype=tf.string)
+        # BasicTokenizer._clean_text: NUL, U+FFFD and control characters (not tab, newline, return) go; every
+        # whitespace character becomes a space.
+        text = tf.strings.regex_replace(text, r"[\t\n\r\p{Zs}]", " ")
+        text = tf.strings.regex_replace(text, r"[\x{0}\x{FFFD}\p{Cc}\p{Cf}]", "")
+        if self.uncased:
+            text = tf.strings.lower(text, encoding="utf-8")
+        if self.hf_strip_accents:
+            text = tf.strings.regex_replace(tf_text.normalize_utf8(text, "NFD"), r"\p{Mn}", "")
+        return text
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(lowercase=self.uncased, strip_accents=self.hf_strip_accents)
+        return config
+
+
+def _check_activation(name):
+    if name not in ACTIVATIONS:
+        raise ValueError(f"Unknown BERT activation {name!r}. Allowed: {sorted(ACTIVATIONS)}.")
+    return name
 
 
 def _use_fast_kernels(bert):
     # BertBackbone hard-codes its activation; the Dense layers read it at call time.
     for layer in bert.transformer_layers:
-        layer._feedforward_intermediate_dense.activation = gelu_approximate_float32
+        layer._feedforward_intermediate_dense.activation = ACTIVATIONS[bert.hidden_activation]
     # Embedding, attention-probability, attention-output and feed-forward dropout: layers without state of their
     # own beyond Keras' Dropout's, so converting them in place keeps their config and seed generators.
     for layer in bert._flatten_layers():
@@ -179,6 +272,10 @@ _RECIPE_SETTINGS = {
 }
 
 
+# minilm_l3 trains as bert_small does (same width, half the layers): its accuracies are in the benchmark's results.
+_RECIPE_SETTINGS["minilm_l3"] = copy.deepcopy(_RECIPE_SETTINGS["bert_small"])
+
+
 def recipe_settings(name):
     return copy.deepcopy(_RECIPE_SETTINGS[name])
 
@@ -219,7 +316,7 @@ def _random_backbone(name, options, reason):
         "!!! %s: NO PRETRAINED WEIGHTS (%s). Using RANDOM INITIALISATION: results will be far below a "
         "pretrained BERT. Pass --backbone_options=weights_path=DIR with a keras-hub preset or a Hugging Face "
         "BERT checkpoint to fix this.", name, reason)
-    tokenizer = keras_hub.models.BertTokenizer(vocabulary=_vocabulary_file(), lowercase=True)
+    tokenizer = BertTokenizer(vocabulary=_vocabulary_file(), lowercase=True)
     network = BertBackbone(
         vocabulary_size=tokenizer.vocabulary_size(),
         num_layers=options["num_layers"],
@@ -239,11 +336,16 @@ def _random_backbone(name, options, reason):
 
 
 def missing_weights(name):
-    """Why no pretrained weights of `name` can be had here (None when they can): the benchmark skips it then."""
+    """Why no pretrained weights of `name` can be had here, and what to provide (None when they can be had): the
+    benchmark skips it then."""
     try:
         pretrained.resolve_bert(name)
     except Exception as e:  # Every failure to find weights is a reason to report, not to stop.
-        return f"no pretrained {name} weights reachable ({str(e).splitlines()[0]})"
+        tried = " ".join(("; ".join(getattr(e, "failures", ())) or str(e)).split())  # One line.
+        local = next((s.env for s in pretrained.BERT_WEIGHTS[name].sources if getattr(s, "env", None)), None)
+        return (f"no pretrained {name} weights reachable (tried: {tried}); provide a keras-hub preset or a Hugging "
+                f"Face BERT checkpoint directory with --backbone_options=weights_path=DIR"
+                + (f" or ${local}" if local else ""))
     return None
 
 
@@ -262,7 +364,8 @@ def build(name, options, sequence_length, train_texts=None):
             tokenizer, network, provenance = _random_backbone(name, options, f"weights not found: {e}")
         else:
             network = BertBackbone.of(
-                keras_hub.models.BertBackbone.from_preset(str(directory), dropout=options["dropout"]))
+                keras_hub.models.BertBackbone.from_preset(str(directory), dropout=options["dropout"]),
+                activation=provenance["activation"])
             tokenizer = _tokenizer(directory)
             provenance = {"pretrained": True, **provenance}
     max_positions = network.max_sequence_length
@@ -271,7 +374,7 @@ def build(name, options, sequence_length, train_texts=None):
                          f"to sequence length {max_positions}.")
     preprocessor = keras_hub.models.BertTextClassifierPreprocessor(
         tokenizer, sequence_length=sequence_length, truncate=TRUNCATE)
-    provenance["lowercase"] = bool(tokenizer.lowercase)
+    provenance["lowercase"] = tokenizer.uncased
     bert = network
     pooling = provenance.get("pooling", "cls") if options["pooling"] == "auto" else options["pooling"]
     if pooling not in POOLINGS:
@@ -341,15 +444,23 @@ def _frozen_prefix(bert, network, pooling, trainable, sequence_length):
 
 
 def _tokenizer(directory):
+    """The checkpoint's tokenizer (`BertTokenizer`): its vocabulary, casing and accent stripping from a Hugging Face
+    directory's tokenizer_config.json, or from a keras-hub preset's tokenizer."""
     directory = pathlib.Path(directory)
+    hf_config = directory / "tokenizer_config.json"
+    if hf_config.exists() and (directory / "vocab.txt").exists():
+        config = json.loads(hf_config.read_text())
+        return BertTokenizer(vocabulary=str(directory / "vocab.txt"), lowercase=config.get("do_lower_case", True),
+                             strip_accents=config.get("strip_accents"))
     try:
-        return keras_hub.models.BertTokenizer.from_preset(str(directory))
+        preset = keras_hub.models.BertTokenizer.from_preset(str(directory))
     except Exception as e:  # A Hugging Face directory without tokenizer_config.json.
         config = json.loads((directory / "config.json").read_text()) if (directory / "config.json").exists() else {}
         lowercase = config.get("do_lower_case", "uncased" in str(directory).lower())
         logging.info("BertTokenizer.from_preset(%s) failed (%s); reading vocab.txt with lowercase=%s",
                      directory, e, lowercase)
-        return keras_hub.models.BertTokenizer(vocabulary=str(directory / "vocab.txt"), lowercase=lowercase)
+        return BertTokenizer(vocabulary=str(directory / "vocab.txt"), lowercase=lowercase)
+    return BertTokenizer(vocabulary=preset.get_vocabulary(), lowercase=preset.lowercase)
 
 
 def _lengths(inputs):
