@@ -180,11 +180,41 @@ def test_label_outside_class_set(tmp_path):
         datasets.load("custom", path=str(path), class_names=["neg", "pos"])
 
 
-def test_class_too_small_to_split(tmp_path):
+def test_a_class_with_a_single_example_stays_in_train_with_a_warning(tmp_path, caplog):
+    """As Reuters R52's `platinum`: it cannot be stratified, and is not lost either."""
     path = tmp_path / "data.csv"
-    path.write_text("text,label\n" + "".join(f"t {i},common\n" for i in range(30)) + "lonely,rare\n")
-    with pytest.raises(datasets.DatasetError, match=r"too few examples to split .*\{'rare': 1\}"):
+    path.write_text("text,label\n" + "".join(f"t {i},{'ab'[i % 2]}\n" for i in range(30)) + "lonely,rare\n")
+    with caplog.at_level("WARNING"):
+        dataset = datasets.load("custom", path=str(path))
+    train = dataset.splits["train"]
+    assert "lonely" in train.texts and train.labels[train.texts.index("lonely")] == dataset.class_names.index("rare")
+    for split in ("validation", "test"):
+        assert dataset.class_names.index("rare") not in dataset.splits[split].labels
+        assert {"a", "b"} == {dataset.class_names[y] for y in dataset.splits[split].labels}
+    assert sum(len(s) for s in dataset.splits.values()) == 31  # Nothing lost.
+    assert dataset.stats["kept_in_train"] == {"test": {"rare": 1}, "validation": {"rare": 1}}
+    assert "classes with a single example stay in train, none in test: {'rare': 1}" in caplog.text
+
+
+def test_a_file_too_small_to_split_stops_with_how_many_examples_it_needs(tmp_path):
+    path = tmp_path / "ten.csv"
+    path.write_text("text,label\n" + "".join(f"text number {i},{'ab'[i % 2]}\n" for i in range(10)))
+    with pytest.raises(datasets.DatasetError) as error:
         datasets.load("custom", path=str(path))
+    message = str(error.value)
+    # Not scikit-learn's "The test_size = 1 should be greater or equal to the number of classes = 2".
+    assert "\n" not in message and "test_size" not in message
+    assert "8 examples of 2 classes are too few to take a stratified validation split (12%: 1 examples)" in message
+    assert "it needs at least 12 examples, or validation and test files of your own" in message
+    path.write_text("text,label\n" + "".join(f"text number {i},{'ab'[i % 2]}\n" for i in range(12)))
+    dataset = datasets.load("custom", path=str(path))
+    assert [len(dataset.splits[s]) for s in datasets.SPLITS] == [7, 2, 3]
+    assert all(set(dataset.splits[s].labels) == {0, 1} for s in datasets.SPLITS)
+
+
+@pytest.mark.parametrize("classes, shares, needed", [(2, [0.2, 0.125], 12), (2, [0.2], 6), (5, [0.1], 41)])
+def test_examples_needed_is_the_least_that_splits(classes, shares, needed):
+    assert datasets.examples_needed(classes, shares) == needed
 
 
 def test_undecodable_bytes_are_replaced_and_counted(tmp_path):

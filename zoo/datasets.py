@@ -14,6 +14,8 @@ import dataclasses
 import email
 import email.policy
 import json
+import logging
+import math
 import pathlib
 import re
 
@@ -642,14 +644,45 @@ def deduplicate(splits):
     return {s: out[s] for s in splits}, report
 
 
-def _check_class_sizes(labels, class_names, minimum, where):
-    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(class_names))
-    small = {class_names[i]: int(n) for i, n in enumerate(counts) if n < minimum}
-    if small:
+def examples_needed(classes, shares):
+    """The fewest examples from which splits of these `shares` can be taken one after the other (each of the rest),
+    stratified as scikit-learn does it (ceil(share x n) taken), every split and what is left with one example of
+    each of `classes` classes."""
+    total = classes
+    while True:
+        left, enough = total, True
+        for share in shares:
+            taken = math.ceil(share * left)
+            left -= taken
+            enough = enough and taken >= classes and left >= classes
+        if enough:
+            return total
+        total += 1
+
+
+def _split_off(texts, labels, share, seed, class_names, where, split, needed):
+    """(train texts, train labels, taken texts, taken labels, {class: count kept in train}): a stratified, seeded
+    `share` of the examples taken as `split`. A class with a single example cannot be stratified: it stays in
+    train, with a warning (Reuters R52's `platinum`), rather than stopping the run. Too few examples for a split
+    with every class stop it with one line saying how many are needed (`needed`)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    counts = np.bincount(labels, minlength=len(class_names))
+    rare = [int(c) for c in np.flatnonzero((counts > 0) & (counts < 2))]
+    kept = {class_names[c]: int(counts[c]) for c in rare}
+    if kept:
+        logging.warning("%s: classes with a single example stay in train, none in %s: %s.", where, split, kept)
+    common = np.flatnonzero(~np.isin(labels, rare))
+    classes = len(np.unique(labels[common]))
+    taken = math.ceil(share * len(common))
+    if taken < classes or len(common) - taken < classes:
         raise DatasetError(
-            f"{where}: classes with too few examples to split (need at least {minimum} each): {small}. "
-            "Add examples, merge or remove those classes, or pass an explicit class set."
-        )
+            f"{where}: {len(common)} examples of {classes} classes are too few to take a stratified {split} split "
+            f"({share:.0%}: {taken} examples) with each class in it and in train: it needs at least {needed} "
+            "examples, or validation and test files of your own (validation_path=..., test_path=...).")
+    train_index, taken_index = train_test_split(common, test_size=share, random_state=seed, stratify=labels[common])
+    train_index = np.concatenate([train_index, np.flatnonzero(np.isin(labels, rare))])
+    return ([texts[i] for i in train_index], labels[train_index].tolist(), [texts[i] for i in taken_index],
+            labels[taken_index].tolist(), kept)
 
 
 def _check_two_classes(splits, class_names, where):
@@ -660,13 +693,6 @@ def _check_two_classes(splits, class_names, where):
         found = {class_names[i]: int((labels == i).sum()) for i in present}
         raise DatasetError(f"{where}: a classifier needs examples of at least 2 classes, received "
                            f"{len(present)}: {found or 'no examples'}.")
-
-
-def _stratified_split(texts, labels, fraction, seed, where):
-    try:
-        return train_test_split(texts, labels, test_size=fraction, random_state=seed, stratify=labels)
-    except ValueError as e:
-        raise DatasetError(f"{where}: cannot make a stratified split with fraction {fraction}: {e}")
 
 
 def _subsample(texts, labels, limit, seed):
@@ -743,15 +769,17 @@ def load(name, path=None, offline=None, seed=zoo.DEFAULT_SEED, validation_fracti
         validation_share = validation_fraction / (1 - test_fraction)
     else:
         validation_share = validation_fraction
-    # Splits the source does not give are taken from train, stratified; test first, which needs 3 examples of each
-    # class when validation must come from train too.
-    for split, share in (("test", test_fraction), ("validation", validation_share)):
-        if split not in splits:
-            texts, labels = splits["train"]
-            _check_class_sizes(labels, raw.class_names, 3 if split == "test" and "validation" not in splits else 2,
-                               where)
-            train_t, taken_t, train_y, taken_y = _stratified_split(texts, labels, share, seed, where)
-            splits["train"], splits[split] = (train_t, train_y), (taken_t, taken_y)
+    # Splits the source does not give are taken from train, stratified; test first.
+    taken = [(split, share) for split, share in (("test", test_fraction), ("validation", validation_share))
+             if split not in splits]
+    needed = examples_needed(len(np.unique(splits["train"][1])), [share for _, share in taken])
+    kept_in_train = {}
+    for split, share in taken:
+        train_t, train_y, taken_t, taken_y, kept = _split_off(*splits["train"], share, seed, raw.class_names, where,
+                                                              split, needed)
+        splits["train"], splits[split] = (train_t, train_y), (taken_t, taken_y)
+        if kept:
+            kept_in_train[split] = kept
 
     if balance == "downsample":
         splits["train"] = _downsample(*splits["train"], seed)
@@ -773,6 +801,8 @@ def load(name, path=None, offline=None, seed=zoo.DEFAULT_SEED, validation_fracti
         stats={
             "found": found,
             "splits_from_source": from_source,
+            # Classes too small to stratify, by the split they are missing from: all their examples are in train.
+            "kept_in_train": kept_in_train,
             "deduplication": dedup,
             "decoding": raw.decode or {"texts_with_undecodable_bytes": 0},
             "options": {"seed": seed, "validation_fraction": validation_fraction, "test_fraction": test_fraction,
