@@ -80,3 +80,52 @@ def test_minilm_l3_onnx_weights_are_named_by_the_biases_they_feed():
     assert sum(v.size for v in weights.values()) == pytest.approx(17.2e6, rel=0.01)
     assert weights["encoder.layer.2.intermediate.dense.weight"].shape == (1536, 384)  # Linear's [out, in].
     assert weights["encoder.layer.0.attention.self.query.weight"].shape == (384, 384)
+
+
+@pytest.fixture(scope="module")
+def mpnet_base():
+    return backbones.build("mpnet_base", {"pooling": "mean", "trainable_layers": 2}, 128)
+
+
+def test_mpnet_base_is_hugging_faces_mpnet(mpnet_base):
+    """Token ids, last hidden states and sentence-transformers' mean pooling of all-mpnet-base-v2 against Hugging
+    Face transformers' MPNetTokenizer and MPNetModel (tests/reference/mpnet_reference.py wrote the file; hidden
+    states within 1e-4, measured 1.2e-6)."""
+    import json
+    import pathlib
+
+    reference = np.load(pathlib.Path(__file__).with_name("reference") / "mpnet_base.npz")
+    texts = json.loads(str(reference["texts"]))
+    assert texts == TEXTS  # The reference script's texts are this module's.
+    inputs = mpnet_base.preprocessor(tf.constant(texts))
+    assert set(inputs) == {"token_ids", "padding_mask"}  # MPNet has no segment embeddings.
+    outputs = mpnet_base.network(inputs)
+    offsets = np.concatenate([[0], np.cumsum(reference["lengths"])])
+    for i, text in enumerate(texts):
+        mask = inputs["padding_mask"][i].numpy().astype(bool)
+        expected = slice(offsets[i], offsets[i + 1])
+        assert list(inputs["token_ids"][i].numpy()[mask]) == list(reference["token_ids"][expected]), text
+        assert np.abs(outputs["sequence_output"][i].numpy()[mask] - reference["hidden"][expected]).max() < 1e-4
+    assert np.abs(outputs["pooled_output"].numpy() - reference["pooled"]).max() < 1e-4
+    assert mpnet_base.provenance["pooling"] == "mean" and mpnet_base.provenance["activation"] == "gelu"
+    assert mpnet_base.network.count_params() == pytest.approx(109.5e6, rel=0.005)
+
+
+def test_mpnet_frozen_prefix_then_top_is_the_network(mpnet_base):
+    """The relative-position bias is computed again in the top, on the features' length: the same outputs."""
+    inputs = mpnet_base.preprocessor(tf.constant(TEXTS))
+    prefix, top = mpnet_base.frozen_prefix.prefix, mpnet_base.frozen_prefix.top
+    whole = mpnet_base.network(inputs)["pooled_output"].numpy()
+    np.testing.assert_allclose(top(prefix(inputs))["pooled_output"].numpy(), whole, atol=1e-5)
+    trainable = {v.path.split("/")[0] for v in mpnet_base.network.trainable_variables}
+    assert not any(name.startswith(("embeddings", "relative_attention_bias", "transformer_layer_0")) for name in
+                   trainable)
+
+
+def test_the_default_benchmark_leaves_mpnet_out_unless_asked_for():
+    from benchmarks import run
+
+    runnable, skipped = run.plan(dataset_names=["reuters_r8"])
+    assert "mpnet_base_reuters_r8" not in runnable
+    assert "quick budget is not yet sized" in skipped["mpnet_base_reuters_r8"]
+    assert run.plan(backbone_names=["mpnet_base"], dataset_names=["reuters_r8"])[0] == ["mpnet_base_reuters_r8"]

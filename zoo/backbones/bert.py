@@ -19,6 +19,7 @@ import tensorflow_text as tf_text
 from keras.src.backend.tensorflow.random import _cast_seed
 from keras_hub.src.tokenizers.word_piece_tokenizer import MAX_BYTES_PER_WORD
 
+from zoo import assets
 from zoo import pretrained
 from zoo.backbones import FrozenPrefix
 from zoo.backbones import InputLayout
@@ -150,6 +151,21 @@ class BertBackbone(keras_hub.models.BertBackbone):
     def get_config(self):
         return {**super().get_config(), "activation": self.hidden_activation}
 
+    # What the zoo's transformer code (pooling, frozen prefixes: `assemble`) reads of a network, MPNet's too.
+    def embedding_layers(self):
+        """The layers before the transformer layers that hold weights (frozen with a frozen prefix)."""
+        return [self.token_embedding, self.position_embedding, self.segment_embedding, self.embeddings_layer_norm]
+
+    @property
+    def embeddings_output(self):
+        return self.embeddings_dropout.output
+
+    def run_layers(self, x, padding_mask, start=0):
+        """Transformer layers `start`.. on hidden states `x`."""
+        for layer in self.transformer_layers[start:]:
+            x = layer(x, padding_mask=padding_mask)
+        return x
+
     @classmethod
     def of(cls, network, activation="gelu_approximate"):
         """`network`, a keras-hub BertBackbone (as `from_preset` returns it), made one of this class in place: the
@@ -165,6 +181,21 @@ class BertBackbone(keras_hub.models.BertBackbone):
         network.hidden_activation = activation
         _use_fast_kernels(network)
         return network
+
+
+def basic_normalize(inputs, uncased, strip_accents):
+    """Hugging Face BasicTokenizer's normalization of strings, with core TensorFlow ops and tf-text's NormalizeUTF8:
+    NUL, U+FFFD and control characters (not tab, newline, return) dropped, every whitespace character made a space
+    (`_clean_text`); then, for uncased vocabularies, Unicode lowercasing, and accents stripped (NFD, marks
+    removed)."""
+    text = tf.convert_to_tensor(inputs, dtype=tf.string)
+    text = tf.strings.regex_replace(text, r"[\t\n\r\p{Zs}]", " ")
+    text = tf.strings.regex_replace(text, r"[\x{0}\x{FFFD}\p{Cc}\p{Cf}]", "")
+    if uncased:
+        text = tf.strings.lower(text, encoding="utf-8")
+    if strip_accents:
+        text = tf.strings.regex_replace(tf_text.normalize_utf8(text, "NFD"), r"\p{Mn}", "")
+    return text
 
 
 @keras.saving.register_keras_serializable(package="textzoo")
@@ -192,19 +223,7 @@ class BertTokenizer(keras_hub.models.BertTokenizer):
         self.hf_strip_accents = bool(lowercase) if strip_accents is None else bool(strip_accents)
 
     def tokenize(self, inputs):
-        return super().tokenize(self.normalize(inputs))
-
-    def normalize(self, inputs):
-        text = tf.convert_to_tensor(inputs, dtype=tf.string)
-        # BasicTokenizer._clean_text: NUL, U+FFFD and control characters (not tab, newline, return) go; every
-        # whitespace character becomes a space.
-        text = tf.strings.regex_replace(text, r"[\t\n\r\p{Zs}]", " ")
-        text = tf.strings.regex_replace(text, r"[\x{0}\x{FFFD}\p{Cc}\p{Cf}]", "")
-        if self.uncased:
-            text = tf.strings.lower(text, encoding="utf-8")
-        if self.hf_strip_accents:
-            text = tf.strings.regex_replace(tf_text.normalize_utf8(text, "NFD"), r"\p{Mn}", "")
-        return text
+        return super().tokenize(basic_normalize(inputs, self.uncased, self.hf_strip_accents))
 
     def get_config(self):
         config = super().get_config()
@@ -231,7 +250,7 @@ def _use_fast_kernels(bert):
 
 # Per backbone, its recipe settings and what each budget changes. Published settings ("full"): BERT fine-tuning as
 # in Devlin et al. (AdamW, warm-up 10 %, 2-4 epochs, lr 2e-5 to 5e-5); `quick` is sized for the whole quick
-# benchmark (every recipe) in 45 minutes on a 2-core CPU.
+# benchmark (every recipe) in 60 minutes on a 2-core CPU (45 before minilm_l3 joined it).
 _RECIPE_SETTINGS = {
     "bert_small": {
         "settings": {"sequence_length": 256, "batch_size": 32, "bucket_width": 32, "learning_rate": 1e-4,
@@ -341,18 +360,15 @@ def missing_weights(name):
     try:
         pretrained.resolve_bert(name)
     except Exception as e:  # Every failure to find weights is a reason to report, not to stop.
-        tried = " ".join(("; ".join(getattr(e, "failures", ())) or str(e)).split())  # One line.
         local = next((s.env for s in pretrained.BERT_WEIGHTS[name].sources if getattr(s, "env", None)), None)
-        return (f"no pretrained {name} weights reachable (tried: {tried}); provide a keras-hub preset or a Hugging "
-                f"Face BERT checkpoint directory with --backbone_options=weights_path=DIR"
+        return (f"no pretrained {name} weights reachable (tried: {assets.tried(e)}); provide a keras-hub preset or "
+                f"a Hugging Face BERT checkpoint directory with --backbone_options=weights_path=DIR"
                 + (f" or ${local}" if local else ""))
     return None
 
 
 def build(name, options, sequence_length, train_texts=None):
     del train_texts  # The vocabulary comes with the weights.
-    from zoo.backbones import BackboneParts
-
     if options["random_init"] is True:
         tokenizer, network, provenance = _random_backbone(name, options, "random_init=True was asked for")
     else:
@@ -368,14 +384,25 @@ def build(name, options, sequence_length, train_texts=None):
                 activation=provenance["activation"])
             tokenizer = _tokenizer(directory)
             provenance = {"pretrained": True, **provenance}
-    max_positions = network.max_sequence_length
-    if sequence_length is None or sequence_length > max_positions:
-        raise ValueError(f"Cannot use sequence length {sequence_length} because the BERT model was only trained up "
-                         f"to sequence length {max_positions}.")
+    check_sequence_length(sequence_length, network.max_sequence_length)
     preprocessor = keras_hub.models.BertTextClassifierPreprocessor(
         tokenizer, sequence_length=sequence_length, truncate=TRUNCATE)
     provenance["lowercase"] = tokenizer.uncased
-    bert = network
+    return assemble(name, network, preprocessor, provenance, options, sequence_length)
+
+
+def check_sequence_length(sequence_length, max_positions, architecture="BERT"):
+    if sequence_length is None or sequence_length > max_positions:
+        raise ValueError(f"Cannot use sequence length {sequence_length} because the {architecture} model was only "
+                         f"trained up to sequence length {max_positions}.")
+
+
+def assemble(name, bert, preprocessor, provenance, options, sequence_length):
+    """The parts of a transformer backbone (`BackboneParts`) from its network (`BertBackbone`, or one that offers
+    the same: transformer_layers, embedding_layers(), embeddings_output, run_layers, pooled_dense, input with a
+    padding_mask): the pooling and the frozen prefix its options ask for (`pooling`, `trainable_layers`)."""
+    from zoo.backbones import BackboneParts
+
     pooling = provenance.get("pooling", "cls") if options["pooling"] == "auto" else options["pooling"]
     if pooling not in POOLINGS:
         raise ValueError(f"Unknown pooling {options['pooling']!r}. Allowed: {['auto', *POOLINGS]}.")
@@ -420,8 +447,7 @@ def _frozen_prefix(bert, network, pooling, trainable, sequence_length):
     The prefix is cut out of keras-hub's own graph (the output of the last frozen layer), and the top calls the
     remaining layers again on features of that shape, as BertBackbone does: both are the network's layers."""
     frozen_layers = bert.transformer_layers[:bert.num_layers - trainable]
-    for layer in [bert.token_embedding, bert.position_embedding, bert.segment_embedding, bert.embeddings_layer_norm,
-                  *frozen_layers]:
+    for layer in [*bert.embedding_layers(), *frozen_layers]:
         layer.trainable = False
     if trainable == 0:  # Everything is frozen, the pooling too: the head trains on the pooled features.
         bert.pooled_dense.trainable = False
@@ -429,15 +455,12 @@ def _frozen_prefix(bert, network, pooling, trainable, sequence_length):
         features = keras.Input(shape=(bert.hidden_dim,), name="pooled_output")
         top = keras.Model({"pooled_output": features}, {"pooled_output": features})
         return FrozenPrefix(prefix, top, InputLayout())
-    last_frozen = frozen_layers[-1] if frozen_layers else bert.embeddings_dropout
     mask = bert.input["padding_mask"]
-    prefix = keras.Model(bert.input, {"hidden": last_frozen.output,
+    prefix = keras.Model(bert.input, {"hidden": frozen_layers[-1].output if frozen_layers else bert.embeddings_output,
                                       "padding_mask": keras.layers.Identity(name="mask_through")(mask)})
     hidden = keras.Input(shape=(None, bert.hidden_dim), name="hidden")
     padding_mask = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
-    x = hidden
-    for layer in bert.transformer_layers[bert.num_layers - trainable:]:
-        x = layer(x, padding_mask=padding_mask)
+    x = bert.run_layers(hidden, padding_mask, start=bert.num_layers - trainable)
     pooled = bert.pooled_dense(x[:, 0, :]) if pooling == "cls" else _mean_pooling(x, padding_mask)
     top = keras.Model({"hidden": hidden, "padding_mask": padding_mask}, {"pooled_output": pooled})
     return FrozenPrefix(prefix, top, InputLayout(sequence_length=sequence_length, lengths=_lengths))
