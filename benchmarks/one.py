@@ -80,12 +80,14 @@ def inference_timings(export_path, model, texts, batches):
     return row
 
 
-def served_precisions(export_path, model, texts, batches, float32_rate, bf16_export_dir):
+def served_precisions(export_path, model, texts, batches, float32_rate, bf16_export):
     """The export served at batch 32 as a serving host may run it: as exported (float32, `float32_rate`), rewritten
     to bfloat16 at load time (TF Serving's `--mixed_precision=bfloat16`; CPUs with AVX512_BF16 or AMX), and without
-    oneDNN (`TF_ENABLE_ONEDNN_OPTS=0`, a fresh process: the portable floor). Transformer rows on bfloat16 CPUs also
-    time the same weights exported computing in bfloat16 (what a bfloat16 run exported before) with and without
-    oneDNN, written to `bf16_export_dir`: the cliff a float32 export avoids."""
+    oneDNN (`TF_ENABLE_ONEDNN_OPTS=0`, a fresh process: the portable floor). With `bf16_export` (transformer rows),
+    on bfloat16 CPUs, also the same weights exported computing in bfloat16 (what a bfloat16 run exported before),
+    with and without oneDNN, in a temporary directory: the cliff a float32 export avoids."""
+    import tempfile
+
     import tensorflow as tf
 
     from benchmarks import timing
@@ -104,17 +106,19 @@ def served_precisions(export_path, model, texts, batches, float32_rate, bf16_exp
                 lambda b: serve(text=tf.constant(b, dtype=tf.string))["probabilities"].numpy(), sized)
         finally:
             export.serve_mixed_precision("none")
-        if bf16_export_dir is not None:
+        if bf16_export:
             bf16 = classifier.StringClassifier(model.backbone_name, model.preprocessor,
                                                classifier.computing_in(model.core, "mixed_bfloat16"),
                                                model.class_names, model.head_type, model.directory)
-            export.write_saved_model(bf16, bf16_export_dir)
-            serve = tf.saved_model.load(str(bf16_export_dir)).signatures["serving_default"]
-            rates["bfloat16_export"] = timing.time_batches(
-                lambda b: serve(text=tf.constant(b, dtype=tf.string))["probabilities"].numpy(), sized)
-            # Where bfloat16 kernels are missing a batch takes seconds: one batch says it.
-            rates["bfloat16_export_onednn_off"] = serve_rate_without_onednn(bf16_export_dir, sized[:1], warmup=1,
-                                                                            min_seconds=0)
+            with tempfile.TemporaryDirectory() as tmp:
+                bf16_dir = pathlib.Path(tmp) / "bf16_export"
+                export.write_saved_model(bf16, bf16_dir)
+                serve = tf.saved_model.load(str(bf16_dir)).signatures["serving_default"]
+                rates["bfloat16_export"] = timing.time_batches(
+                    lambda b: serve(text=tf.constant(b, dtype=tf.string))["probabilities"].numpy(), sized)
+                # Where bfloat16 kernels are missing a batch takes seconds: one batch says it.
+                rates["bfloat16_export_onednn_off"] = serve_rate_without_onednn(bf16_dir, sized[:1], warmup=1,
+                                                                                min_seconds=0)
     return {"served_precision_examples_per_second_32": rates, "cpu": training.cpu_info()}
 
 
@@ -238,6 +242,12 @@ def work_flops(model, config, recipe, metrics, dataset, train_shapes, seed):
                    "served_per_example": flops.forward(shape, served_shapes) / len(lengths)}
 
 
+def _keras_hub_bert(model):
+    import keras_hub
+
+    return any(isinstance(layer, keras_hub.models.BertBackbone) for layer in model.core._flatten_layers())
+
+
 def main(argv):
     del argv
     started = time.time()
@@ -297,6 +307,7 @@ def main(argv):
         "batch_size": batch_size, "bucket_width": config["input"]["bucket_width"],
         **timer.summary(batch_size, len(dataset.splits["train"])),
         "export": relative(export_path), "export_size_bytes": export_info["size_bytes"],
+        "parameters": config["parameters"],
         "device": runtime.device, "dtype_policy": runtime.dtype_policy, "run_dir": relative(run_dir),
         "library_versions": config["library_versions"],
     }
@@ -305,13 +316,13 @@ def main(argv):
     row.update(inference_timings(export_path, model, dataset.splits["test"].texts, _INFERENCE_BATCHES.value))
     stages("timing served precisions")
     precisions = served_precisions(export_path, model, dataset.splits["test"].texts, _INFERENCE_BATCHES.value,
-                                   row["inference_examples_per_second"]["32"],
-                                   run_dir / "bf16_export" if family == "transformer" else None)
+                                   row["inference_examples_per_second"]["32"], bf16_export=family == "transformer")
     row.update(precisions)
     # What was measured on which CPU, beside the export it measured.
     progress.write_json(export_path / "export_info.json", {**export_info, "served_rates": precisions}, indent=2)
-    # keras-hub's stock pipeline is the reference of the transformers (BERT presets); the others have none.
-    if family == "transformer" and config["provenance"].get("pretrained"):
+    # keras-hub's stock pipeline is the reference of the BERT transformers; the others (MPNet, which keras-hub
+    # lacks) have none, and their rows no FLOPs or full fine-tuning timings yet.
+    if family == "transformer" and config["provenance"].get("pretrained") and _keras_hub_bert(model):
         weights_dir = config["provenance"]["path"]
         key = json.dumps([str(weights_dir), recipe["sequence_length"], batch_size, runtime.dtype_policy,
                           _FULL_STEPS.value, _FULL_WARMUP.value, _INFERENCE_BATCHES.value])

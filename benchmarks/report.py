@@ -123,6 +123,21 @@ def arithmetic_table(rows):
     return lines
 
 
+def size_table(rows):
+    """What each model costs to serve beside what it scores: parameters, export size, latency of one text."""
+    lines = ["", "Model sizes (parameters of the whole classifier, the SavedModel on disk, one text per request):", "",
+             "| recipe | parameters | export MB | p50 ms @1 | served ex/s @32 | accuracy |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for r in sorted(rows, key=lambda r: (r["dataset"], (r.get("parameters") or {}).get("total") or 0)):
+        total = (r.get("parameters") or {}).get("total")
+        lines.append(f"| {r['recipe']} | {_fmt(total / 1e6 if total else None, '.1f', 'M')} "
+                     f"| {_fmt((r.get('export_size_bytes') or 0) / 1e6 or None, '.1f')} "
+                     f"| {_fmt(r.get('latency_batch_1', {}).get('p50_ms'), '.1f')} "
+                     f"| {_fmt(r.get('inference_examples_per_second', {}).get('32'), '.1f')} "
+                     f"| {_fmt(r['accuracy'], '.4f')} |")
+    return lines
+
+
 def served_precision_table(rows):
     """Each export served at batch 32 as hosts may run it (`benchmarks.one.served_precisions`)."""
     rows = [r for r in rows if r.get("served_precision_examples_per_second_32")]
@@ -253,7 +268,9 @@ def markdown(rows, run_id, freezing=()):
         "fine-tunes every layer: its train \"vs stock\" is the speed-up a user gets, not a ratio on the same work.",
         "",
         "Validation accuracy against training seconds, every backbone of a dataset in one panel: "
-        "[validation_curves.png](validation_curves.png).",
+        "[validation_curves.png](validation_curves.png). Each backbone's trade-off, one panel per dataset: test "
+        "accuracy against served examples/s and against training seconds, the TF-IDF reference as a line: "
+        "[frontier.png](frontier.png).",
         "",
         "| recipe | weights | examples train/val/test | accuracy | macro-F1 | TF-IDF+LR acc / F1 | train ex/s (steady) "
         "| vs stock | tokens | served ex/s @32 / @256 | vs stock | in-memory @32 | p50 / p95 ms @1 | export MB "
@@ -281,6 +298,7 @@ def markdown(rows, run_id, freezing=()):
             f"| {_fmt(latency.get('p50_ms'), '.1f')} / {_fmt(latency.get('p95_ms'), '.1f')} "
             f"| {_fmt((r.get('export_size_bytes') or 0) / 1e6, '.1f')} | {_fmt(r.get('peak_memory_mb'), '.0f')} "
             f"| {_fmt(r.get('wall_seconds'), '.0f')} |")
+    lines += size_table(done)
     lines += served_precision_table(done)
     lines += arithmetic_table(done)
     lines += full_finetuning_table(done)
@@ -345,6 +363,43 @@ def plot(rows, path):
     plt.close(fig)
 
 
+def plot_frontier(rows, path):
+    """One column per dataset: test accuracy against served examples/s at batch 32 (top) and against training
+    seconds, caching included (bottom), one point per backbone; the TF-IDF reference's accuracy as a dashed line."""
+    done = [r for r in rows if "accuracy" in r and "reference" not in r]
+    references = {r["dataset"]: r["accuracy"] for r in rows if r.get("reference") and "accuracy" in r}
+    names = sorted({r["dataset"] for r in done})
+    if not names:
+        return
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colour = {b: cycle[i % len(cycle)] for i, b in enumerate(sorted({r["backbone"] for r in done}))}
+    fig, axes = plt.subplots(2, len(names), figsize=(4 * len(names), 7), squeeze=False)
+    axis_of = (("inference_examples_per_second", "served examples/s @32 (log)"),
+               ("fit_seconds", "training seconds (log)"))
+    for column, name in enumerate(names):
+        for row_index, (key, label) in enumerate(axis_of):
+            ax = axes[row_index][column]
+            for r in sorted((r for r in done if r["dataset"] == name), key=lambda r: r["backbone"]):
+                x = r.get(key, {}).get("32") if key == "inference_examples_per_second" else r.get(key)
+                if x:
+                    ax.scatter([x], [r["accuracy"]], s=40, color=colour[r["backbone"]])
+                    ax.annotate(r["backbone"], (x, r["accuracy"]), fontsize=7, xytext=(3, 3),
+                                textcoords="offset points")
+            if name in references:
+                ax.axhline(references[name], linestyle="--", color="gray", linewidth=1)
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # Overlapping 2x10^1, 3x10^1, ...
+            ax.set_xlabel(label)
+            ax.grid(alpha=0.3)
+            if row_index == 0:
+                ax.set_title(name)
+        axes[0][column].set_ylabel("test accuracy")
+        axes[1][column].set_ylabel("test accuracy")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def plot_validation_curves(rows, path, output_dir):
     """Validation accuracy against cumulative training seconds (history.jsonl of each row's run, whose `run_dir` is
     relative to `output_dir`; caching included), every backbone of a dataset in one panel, one panel per dataset."""
@@ -393,6 +448,7 @@ def write(output_dir, run_id=None, readme=None):
     (output_dir / "RESULTS.md").write_text(text)
     plot(rows, output_dir / "accuracy_vs_throughput.png")
     plot_validation_curves(rows, output_dir / "validation_curves.png", output_dir)
+    plot_frontier(rows, output_dir / "frontier.png")
     if readme:
         readme = pathlib.Path(readme)
         content = readme.read_text()
@@ -403,7 +459,8 @@ def write(output_dir, run_id=None, readme=None):
         body = text.split("\n", 2)[2]  # Without the "# Benchmark results" title.
         # Links are relative to RESULTS.md; from the README they go through the output directory.
         relative = pathlib.Path(os.path.relpath(output_dir, readme.resolve().parent)).as_posix()
-        body = body.replace("](validation_curves.png)", f"]({relative}/validation_curves.png)")
+        for picture in ("validation_curves.png", "frontier.png"):
+            body = body.replace(f"]({picture})", f"]({relative}/{picture})")
         readme.write_text(f"{before}{README_START}\n{body}{README_END}{after}")
 
 

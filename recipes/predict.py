@@ -22,8 +22,8 @@ _TEXT = flags.DEFINE_multi_string("text", None, "A text to classify (repeatable)
 _MIXED_PRECISION = flags.DEFINE_enum(
     "mixed_precision", "auto", ["auto", "bfloat16", "none"],
     "Serving-time precision, as TF Serving's flag of the same name: bfloat16 rewrites the float32 model to compute "
-    "in bfloat16 when it is loaded (oneDNN); none computes in float32, as exported; auto is bfloat16 on a CPU with "
-    "AVX512_BF16 or AMX (with oneDNN on), none elsewhere.")
+    "in bfloat16 when it is loaded (oneDNN); none computes in float32, as exported; auto is bfloat16 for "
+    "transformers on a CPU with AVX512_BF16 or AMX (with oneDNN on), none elsewhere.")
 
 
 def resolve_model(path):
@@ -66,9 +66,13 @@ def main(argv):
     if not texts:
         raise app.UsageError("No text given: pass --text=... (repeatable) or lines on standard input.")
     kind, path = resolve_model(_MODEL.value)
+    from zoo import backbones
     from zoo import export
 
-    export.serve_mixed_precision(_MIXED_PRECISION.value)
+    info = path / ("export_info.json" if kind == "saved_model" else "classifier.json")
+    backbone = json.loads(info.read_text()).get("backbone") if info.exists() else None
+    export.serve_mixed_precision(_MIXED_PRECISION.value,
+                                 backbones.family(backbone) if backbone in backbones.BACKBONES else None)
     class_names, probabilities, labels = predict(kind, path, texts)
     for text, label, row in zip(texts, labels, probabilities):
         print(json.dumps({"text": text[:200], "label": label,

@@ -1,5 +1,6 @@
 """The benchmark runner at the tiny budget: well-formed rows, failures recorded without stopping, warm-up excluded."""
 
+import itertools
 import json
 import os
 import pathlib
@@ -274,12 +275,35 @@ def test_report_gives_served_precisions_as_ratios():
     assert "| ngram_linear_reuters_r8 | 4000.0 | - | - | 3900.0 | - | - | - |" in text
 
 
+def test_report_gives_sizes_and_draws_the_frontier_of_every_dataset(tmp_path):
+    rows = [{"run_id": "r", "recipe": f"{b}_{d}", "backbone": b, "dataset": d, "accuracy": a, "macro_f1": a,
+             "fit_seconds": s, "inference_examples_per_second": {"32": x}, "parameters": {"total": p},
+             "export_size_bytes": p * 4, "latency_batch_1": {"p50_ms": 1e6 / x, "p95_ms": 2e6 / x}}
+            for d in ("bbc_news", "reuters_r8")
+            for b, a, s, x, p in (("mpnet_base", 0.98, 900.0, 20.0, 109_486_464),
+                                  ("ngram_linear", 0.96, 30.0, 4000.0, 1_000_005))]
+    rows.append({"run_id": "r", "recipe": "reference_bbc_news", "reference": "TF-IDF", "dataset": "bbc_news",
+                 "accuracy": 0.97, "macro_f1": 0.97})
+    (tmp_path / "results.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    report.write(tmp_path, "r")
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "| mpnet_base_bbc_news | 109.5M | 437.9 | 50000.0 | 20.0 | 0.9800 |" in text
+    assert "| ngram_linear_reuters_r8 | 1.0M | 4.0 | 250.0 | 4000.0 | 0.9600 |" in text
+    assert "[frontier.png](frontier.png)" in text
+    import matplotlib.image
+
+    picture = matplotlib.image.imread(tmp_path / "frontier.png")
+    assert picture.shape[1] > picture.shape[0] > 500  # Two datasets side by side, two panels each.
+
+
 def test_report_puts_the_token_share_beside_the_training_speedup():
     rows = [{"run_id": "x", "recipe": "bert_small_reuters_r8", "backbone": "bert_small", "dataset": "reuters_r8",
              "accuracy": 0.95, "macro_f1": 0.9, "train_speedup_vs_stock": 2.2, "train_token_share_of_stock": 0.446},
             {"run_id": "x", "recipe": "ngram_linear_reuters_r8", "backbone": "ngram_linear",
              "dataset": "reuters_r8", "accuracy": 0.9, "macro_f1": 0.9}]
-    table = [line for line in report.markdown(rows, "x").splitlines() if line.startswith("|")]
+    text = report.markdown(rows, "x")
+    start = text.index("| recipe | weights |")  # The main table, up to the first line that is not a table's.
+    table = list(itertools.takewhile(lambda line: line.startswith("|"), text[start:].splitlines()))
     header = [c.strip() for c in table[0].strip("|").split("|")]
     assert all(line.count("|") == table[0].count("|") for line in table)
     bert = [c.strip() for c in table[2].strip("|").split("|")]
@@ -323,7 +347,8 @@ def test_bf16_parity_trains_a_float32_reference_only_for_bf16_rows(tmp_path, mon
              "accuracy": 0.953, "macro_f1": 0.9, "bf16_parity": parity}]
     (tmp_path / "results.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     report.write(tmp_path, "r")
-    assert "- bert_small_reuters_r8: +0.30 points (float32 0.9500, bf16 0.9530)" in (tmp_path / "RESULTS.md").read_text()
+    assert ("- bert_small_reuters_r8: +0.30 points (float32 0.9500, bf16 0.9530)"
+            in (tmp_path / "RESULTS.md").read_text())
 
     # A bf16 run without the check (the default) says how to add it.
     del rows[0]["bf16_parity"]

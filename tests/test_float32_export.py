@@ -100,12 +100,16 @@ def test_serve_mixed_precision_resolves_and_sets_the_rewrite(monkeypatch):
         assert export.serve_mixed_precision("none") == "none"
         assert tf.config.optimizer.get_experimental_options()["auto_mixed_precision_onednn_bfloat16"] is False
         monkeypatch.setattr(training, "cpu_has_bf16", lambda: True)
-        assert export.serve_mixed_precision("auto") == "bfloat16"
-        monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+        assert export.serve_mixed_precision("auto", "transformer") == "bfloat16"
+        # Where it made them slower (the benchmark's served precisions), and where nothing says what it serves.
+        assert export.serve_mixed_precision("auto", "recurrent") == "none"
         assert export.serve_mixed_precision("auto") == "none"
+        assert export.serve_mixed_precision("bfloat16", "bag_of_words") == "bfloat16"  # Asked for: as asked.
+        monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+        assert export.serve_mixed_precision("auto", "transformer") == "none"
         monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS")
         monkeypatch.setattr(training, "cpu_has_bf16", lambda: False)
-        assert export.serve_mixed_precision("auto") == "none"
+        assert export.serve_mixed_precision("auto", "transformer") == "none"
         with pytest.raises(ValueError, match=r"Unknown mixed precision 'fp8'\. Allowed: \['auto', 'bfloat16'"):
             export.serve_mixed_precision("fp8")
     finally:
