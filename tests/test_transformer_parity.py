@@ -4,6 +4,9 @@ reference, and the zoo's tokenizer against Hugging Face's (tokenizers, the libra
 MiniLM-L3's reference is its own ONNX file run by onnxruntime.
 """
 
+import json
+import pathlib
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -11,21 +14,10 @@ import tensorflow as tf
 from zoo import backbones
 from zoo import pretrained
 
-# Accents, CJK, emoji, a word past WordPiece's 100-character limit, empty and blank texts, punctuation, casing.
-TEXTS = [
-    "The striker scored twice in the second half.",
-    "Café crème brûlée, naïve façade — Œuvre",
-    "中文文本 and 日本語のテキスト, 한국어",
-    "emoji 😀🎉 here 👍🏽",
-    "",
-    "   \t\n ",
-    "pneumonoultramicroscopicsilicovolcanoconiosis " + "a" * 120,
-    "Shares ROSE 3.5% after Q3 results; U.S. markets (NYSE) were up!",
-    # Where keras-hub's own normalization (NFKC case folding after accent stripping) differed from Hugging Face's.
-    "Œuvre ß ǅ İstanbul ﬁ ２０２０ 한국어",
-    "zero\u200dwidth joiner, soft\u00adhyphen, nul\x00and bell\x07, tab\tand\u00a0no-break\u3000space",
-    "long " * 300,  # Cut at the sequence length, as the reference truncates.
-]
+# Accents, CJK, Korean, emoji, a word past WordPiece's 100-character limit, empty and blank texts, punctuation,
+# casing, what keras-hub's own normalization (NFKC case folding after accent stripping) changed, control characters,
+# a text cut at the sequence length; shared with the reference scripts.
+TEXTS = json.loads((pathlib.Path(__file__).with_name("reference") / "parity_texts.json").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
@@ -91,9 +83,6 @@ def test_mpnet_base_is_hugging_faces_mpnet(mpnet_base):
     """Token ids, last hidden states and sentence-transformers' mean pooling of all-mpnet-base-v2 against Hugging
     Face transformers' MPNetTokenizer and MPNetModel (tests/reference/mpnet_reference.py wrote the file; hidden
     states within 1e-4, measured 1.2e-6)."""
-    import json
-    import pathlib
-
     reference = np.load(pathlib.Path(__file__).with_name("reference") / "mpnet_base.npz")
     texts = json.loads(str(reference["texts"]))
     assert texts == TEXTS  # The reference script's texts are this module's.

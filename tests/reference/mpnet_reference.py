@@ -12,27 +12,15 @@ hidden states over the attention mask), all float32, with the library versions.
 """
 
 import json
+import pathlib
 import sys
 
 import numpy as np
 import torch
 import transformers
 
-# tests/test_transformer_parity.py's texts (it reads them from the file, and checks they are its own).
-TEXTS = [
-    "The striker scored twice in the second half.",
-    "Café crème brûlée, naïve façade — Œuvre",
-    "中文文本 and 日本語のテキスト, 한국어",
-    "emoji 😀🎉 here 👍🏽",
-    "",
-    "   \t\n ",
-    "pneumonoultramicroscopicsilicovolcanoconiosis " + "a" * 120,
-    "Shares ROSE 3.5% after Q3 results; U.S. markets (NYSE) were up!",
-    # Where keras-hub's own normalization (NFKC case folding after accent stripping) differed from Hugging Face's.
-    "Œuvre ß ǅ İstanbul ﬁ ２０２０ 한국어",
-    "zero\u200dwidth joiner, soft\u00adhyphen, nul\x00and bell\x07, tab\tand\u00a0no-break\u3000space",
-    "long " * 300,  # Cut at the sequence length, as the reference truncates.
-]
+# tests/test_transformer_parity.py's texts (it checks the file was computed on them).
+TEXTS = json.loads((pathlib.Path(__file__).with_name("parity_texts.json")).read_text(encoding="utf-8"))
 
 
 def main(checkpoint, out):
