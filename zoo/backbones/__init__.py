@@ -18,7 +18,10 @@ Adding a backbone is one module with `build(name, options, sequence_length, trai
 `BackboneParts`), `save_preprocessor`, `load_preprocessor`, `input_layout`, `default_options(name)`,
 `recipe_settings(name)` (its training settings and what each budget changes: the catalog, the tests and the
 benchmark take them from there) and `FAMILY`, plus one line in `BACKBONES`. A module whose weights may be missing
-defines `missing_weights(name)` (the reason, or None); the benchmark skips its recipes then.
+defines `missing_weights(name)` (the reason, or None); the benchmark skips its recipes then. One the default
+benchmark should leave out (a budget not yet sized for it) defines `benchmark_skip(name)` (the reason, or None).
+A transformer whose network offers what `bert.assemble` reads (MPNet's does) shares BERT's pooling, frozen prefix,
+input layout and preprocessor files.
 """
 
 import dataclasses

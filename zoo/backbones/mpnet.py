@@ -304,6 +304,11 @@ _RECIPE_SETTINGS = {
         "budgets": {
             "tiny": {"epochs": 1, "sequence_length": 32, "batch_size": 16, "max_examples": TINY_DATA,
                      "backbone_options": {"trainable_layers": 1}},
+            # Measured on Reuters R8 (run 20261202T160847Z, 2-core AMD EPYC, mixed_bfloat16, whole test split):
+            # 0.9738 / macro-F1 0.9237 in 431 s for the recipe (training 138 s, caching 65 s of it; evaluation of
+            # 2176 texts in float32 ~90 s; served 25 ex/s at batch 32, p50 77 ms, export 441 MB), where bert_small
+            # on all 4873 examples at 256 reached 0.9729 / 0.9415 and TF-IDF + LR 0.9642. Not yet measured on the
+            # other datasets; BBC News and 20 Newsgroups need the lengths bert_small reads (512, 128).
             "quick": {"epochs": 2, "learning_rate": 3e-4, "sequence_length": 128, "batch_size": 32,
                       "max_examples": {"train": 2000, "validation": 300},
                       "backbone_options": {"trainable_layers": 1}},
