@@ -63,9 +63,8 @@ def inference_timings(export_path, model, texts, batches):
     from zoo import export
 
     export.serve_mixed_precision("none")
-    serve = tf.saved_model.load(str(export_path)).signatures["serving_default"]
+    served_fn = timing.served(export_path)
     in_memory = model.probabilities_fn()
-    served_fn = lambda batch: serve(text=tf.constant(batch, dtype=tf.string))["probabilities"].numpy()  # noqa
     memory_fn = lambda batch: in_memory(tf.constant(batch, dtype=tf.string)).numpy()  # noqa: E731
     row = {"inference_examples_per_second": {}, "in_memory_examples_per_second": {}}
     # Batch 256 is timed on one batch (8x the work of one of 32; 12 s for BERT at 512 tokens) with no warm-up of
@@ -88,8 +87,6 @@ def served_precisions(export_path, model, texts, batches, float32_rate, bf16_exp
     with and without oneDNN, in a temporary directory: the cliff a float32 export avoids."""
     import tempfile
 
-    import tensorflow as tf
-
     from benchmarks import timing
     from zoo import classifier
     from zoo import export
@@ -101,9 +98,7 @@ def served_precisions(export_path, model, texts, batches, float32_rate, bf16_exp
     if training.cpu_has_bf16():
         export.serve_mixed_precision("bfloat16")
         try:
-            serve = tf.saved_model.load(str(export_path)).signatures["serving_default"]
-            rates["bfloat16_at_load"] = timing.time_batches(
-                lambda b: serve(text=tf.constant(b, dtype=tf.string))["probabilities"].numpy(), sized)
+            rates["bfloat16_at_load"] = timing.time_batches(timing.served(export_path), sized)
         finally:
             export.serve_mixed_precision("none")
         if bf16_export:
@@ -113,9 +108,7 @@ def served_precisions(export_path, model, texts, batches, float32_rate, bf16_exp
             with tempfile.TemporaryDirectory() as tmp:
                 bf16_dir = pathlib.Path(tmp) / "bf16_export"
                 export.write_saved_model(bf16, bf16_dir)
-                serve = tf.saved_model.load(str(bf16_dir)).signatures["serving_default"]
-                rates["bfloat16_export"] = timing.time_batches(
-                    lambda b: serve(text=tf.constant(b, dtype=tf.string))["probabilities"].numpy(), sized)
+                rates["bfloat16_export"] = timing.time_batches(timing.served(bf16_dir), sized)
                 # Where bfloat16 kernels are missing a batch takes seconds: one batch says it.
                 rates["bfloat16_export_onednn_off"] = serve_rate_without_onednn(bf16_dir, sized[:1], warmup=1,
                                                                                 min_seconds=0)

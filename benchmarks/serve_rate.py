@@ -8,7 +8,6 @@ TF_ENABLE_ONEDNN_OPTS=0, read at TensorFlow's import). Prints one JSON line.
 import json
 import sys
 
-import tensorflow as tf
 import tensorflow_text  # noqa: F401  Registers the tf-text ops the export's tokenizer uses.
 
 from benchmarks import timing
@@ -17,9 +16,8 @@ from benchmarks import timing
 def main(request_file):
     with open(request_file) as f:
         request = json.load(f)
-    serve = tf.saved_model.load(request["export"]).signatures["serving_default"]
-    rate = timing.time_batches(lambda batch: serve(text=tf.constant(batch, dtype=tf.string))["probabilities"].numpy(),
-                               request["batches"], warmup=request["warmup"], min_seconds=request["min_seconds"])
+    rate = timing.time_batches(timing.served(request["export"]), request["batches"], warmup=request["warmup"],
+                               min_seconds=request["min_seconds"])
     print(json.dumps({"examples_per_second": rate}))
 
 

@@ -83,6 +83,14 @@ def token_share(shapes, examples, sequence_length):
     return sum(b * n for b, n in shapes) / (examples * sequence_length)
 
 
+def served(export_path):
+    """A batch of texts -> the probabilities the export's serving_default returns (numpy), loaded in this process."""
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(export_path)).signatures["serving_default"]
+    return lambda batch: serve(text=tf.constant(batch, dtype=tf.string, shape=[len(batch)]))["probabilities"].numpy()
+
+
 def time_batches(fn, batches, warmup=2, min_seconds=1.0, clock=time.perf_counter):
     """Calls `fn` on each batch, `warmup` calls untimed first; returns examples/s from the median batch time.
 

