@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 export KERAS_BACKEND := tensorflow
 export TF_CPP_MIN_LOG_LEVEL ?= 1
 
-.PHONY: setup benchmark test test-large clean
+.PHONY: setup browser benchmark test test-large clean
 
 setup: $(VENV)/.synced
 
@@ -20,17 +20,25 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --python $(PYTHON)
 	touch $@
 
+# The demo page's browser test drives Debian's Chromium (Playwright with executable_path; Playwright's own browser
+# downloads are not reachable everywhere). Installed with apt where it is missing; as root, or with sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null 2>&1 || [ -n "$$TEXTZOO_CHROMIUM" ] || { \
+	  echo "Installing Debian's chromium for the browser test ..."; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
 benchmark: setup
 	$(PY) -m benchmarks.run
 
 # One worker per core: most of a test's time is single-threaded (TensorFlow's import, tracing, the export checks'
 # fresh processes), so two workers on 2 cores take ~8 min where one took ~14. Each module stays on one worker,
 # as its fixtures train models once per module.
-test: setup
+test: setup browser
 	$(PY) -m pytest -n auto --dist loadscope
 
-test-large: setup
+test-large: setup browser
 	$(PY) -m pytest -m large
 
 clean:
-	rm -rf $(VENV) .tools runs
+	rm -rf $(VENV) .tools runs tests/output

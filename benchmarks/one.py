@@ -13,6 +13,8 @@ import zoo  # Sets KERAS_BACKEND before keras is imported.
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
+from recipes import tracking_flags  # noqa: E402
+
 _RECIPE = flags.DEFINE_string("recipe", None, "Recipe to benchmark.")
 _BUDGET = flags.DEFINE_enum("budget", "quick", ["tiny", "quick", "full"], "Recipe budget.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "benchmarks/results", "Results directory (runs/ and exports/ "
@@ -246,7 +248,6 @@ def main(argv):
     started = time.time()
     from recipes import catalog
     from zoo import backbones
-    from zoo import classifier
     from zoo import experiment
     from zoo import training
     from benchmarks import progress
@@ -265,9 +266,26 @@ def main(argv):
     stages("data")
     dataset = experiment.load_data(recipe, _SEED.value)
     timer = timing.StepTimer(warmup_steps=_WARMUP_STEPS.value)
+    from zoo import tracking
+
+    # One MLflow run per recipe, nested under the benchmark's (--mlflow_parent_run_id); off without a URI.
+    with tracking.tracked_run(tracking_flags.tracking_uri(), run_dir,
+                              experiment=tracking_flags.MLFLOW_EXPERIMENT.value,
+                              parent_run_id=tracking_flags.MLFLOW_PARENT_RUN_ID.value) as tracked:
+        _benchmark(tracked, recipe, run_dir, runtime, dataset, timer, stages, output, family, started)
+
+
+def _benchmark(tracked, recipe, run_dir, runtime, dataset, timer, stages, output, family, started):
+    from zoo import classifier
+    from zoo import experiment
+    from zoo import training
+    from benchmarks import progress
+    from benchmarks import timing
+
     metrics = experiment.train_and_evaluate(recipe, run_dir, runtime, dataset=dataset,
                                             export_dir=None if _ACCURACY_ONLY.value else output / "exports",
-                                            callbacks=[timer, progress.EpochProgress(stages)], stages=stages)
+                                            callbacks=[timer, progress.EpochProgress(stages), *tracked.callbacks],
+                                            stages=stages)
     config = json.loads((run_dir / "config.json").read_text())
     # Rows name files relative to the output directory: results move with it, and hold no clone's absolute paths.
     relative = lambda path: pathlib.Path(path).resolve().relative_to(output.resolve()).as_posix()  # noqa: E731
@@ -286,6 +304,7 @@ def main(argv):
                "dtype_policy": runtime.dtype_policy, "run_dir": relative(run_dir), **trained,
                "wall_seconds": round(time.time() - started, 1)}
         pathlib.Path(_RESULT_FILE.value).write_text(json.dumps(row, indent=2))
+        tracked.finish(metrics)
         return
     batch_size = config["input"]["batch_size"]  # As the experiment decided and recorded.
     export_path = pathlib.Path(metrics["export"])
@@ -353,6 +372,9 @@ def main(argv):
     row["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     row["wall_seconds"] = round(time.time() - started, 1)
     pathlib.Path(_RESULT_FILE.value).write_text(json.dumps(row, indent=2, default=str))
+    if tracked.tracker:  # The benchmark's own measurements beside the run's (served rates, training rates, memory).
+        tracked.tracker.log_metrics({k: v for k, v in row.items() if k not in ("examples", "parameters")}, "benchmark.")
+    tracked.finish(metrics)
 
 
 if __name__ == "__main__":

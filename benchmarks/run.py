@@ -37,6 +37,7 @@ from benchmarks import progress as progress_lib  # noqa: E402
 from benchmarks import report  # noqa: E402
 from benchmarks import timing  # noqa: E402
 from recipes import catalog  # noqa: E402
+from recipes import tracking_flags  # noqa: E402
 from zoo import assets  # noqa: E402
 from zoo import backbones  # noqa: E402
 from zoo import training  # noqa: E402
@@ -233,7 +234,7 @@ def benchmark_recipe(name, output_dir, progress=None, run_id=None):
     """One recipe's row: trained, exported and timed in its own process, plus its bf16 parity check; errors become
     the row's `error`. The recipes of run `run_id` share one file of keras-hub stock pipeline timings (each
     sequence length is timed once)."""
-    flags_ = [f"--dtype_policy={_DTYPE_POLICY.value}"]
+    flags_ = [f"--dtype_policy={_DTYPE_POLICY.value}", *_MLFLOW_FLAGS]
     if run_id:
         flags_.append(f"--stock_cache={output_dir / 'rows' / f'stock-{run_id}.json'}")
     try:
@@ -248,6 +249,27 @@ def benchmark_recipe(name, output_dir, progress=None, run_id=None):
                "error": without_local_paths(f"{type(e).__name__}: {e}", output_dir),
                **{k: catalog.recipe(name)[k] for k in ("backbone", "dataset")}}
     return row
+
+
+_MLFLOW_FLAGS = []  # What each recipe's process gets of the MLflow flags (start_tracking sets them).
+
+
+def start_tracking(output_dir, run_id):
+    """With --mlflow: the benchmark's parent MLflow run (reopened when the run resumes), whose id each recipe's
+    process nests its own run under; None otherwise."""
+    from zoo import tracking
+
+    uri = tracking_flags.tracking_uri()
+    if not uri:
+        return None
+    parent = tracking.Tracker(uri, output_dir / "rows" / f"mlflow-{run_id}",
+                              experiment=tracking_flags.MLFLOW_EXPERIMENT.value, run_name=f"benchmark {run_id}",
+                              tags={"benchmark.run_id": run_id}).start()
+    _MLFLOW_FLAGS[:] = [f"--mlflow_tracking_uri={uri}",
+                        f"--mlflow_experiment={tracking_flags.MLFLOW_EXPERIMENT.value}"]
+    if parent.active:
+        _MLFLOW_FLAGS.append(f"--mlflow_parent_run_id={parent.run_id}")
+    return parent
 
 
 def run_settings():
@@ -378,6 +400,7 @@ def main(argv):
           f"before, {basis['scaled']} scaled, {basis['family median']} never run: their family's median).",
           flush=True)
     progress = progress_lib.RunProgress(estimates)
+    parent = start_tracking(output_dir, run_id)
     started = time.time()
     try:
         for dataset_name in sorted({catalog.recipe(n)["dataset"] for n in runnable}):
@@ -410,6 +433,8 @@ def main(argv):
                     progress.write(f"    WARNING: other processes took {share:.0%} of the CPU meanwhile; its "
                                    "timings are low.")
     except KeyboardInterrupt:
+        if parent:
+            parent.end("KILLED")
         progress.close()
         print(f"\nInterrupted. Run the same command again to resume run {run_id} (finished recipes are kept); "
               "--fresh starts a new run.", file=sys.stderr)
@@ -421,6 +446,11 @@ def main(argv):
     state_file.write_text(json.dumps({"run_id": run_id, "settings": settings, "finished": True,
                                       "estimated_seconds": round(estimated), "seconds": round(took)}, indent=2))
     report.write(output_dir, run_id)
+    if parent:
+        parent.log_metrics({"seconds": took, "estimated_seconds": estimated, "recipes": len(runnable)}, "benchmark.")
+        for name in ("RESULTS.md", "accuracy_vs_throughput.png", "frontier.png", "results.jsonl"):
+            parent.log_artifact(output_dir / name)
+        parent.end("FINISHED")
     print(f"Results: {results_file}, {output_dir / 'RESULTS.md'}, {output_dir / 'accuracy_vs_throughput.png'}")
 
 

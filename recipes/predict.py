@@ -8,7 +8,6 @@ or a run directory (its model/ is loaded with the project's code).
 """
 
 import json
-import pathlib
 import sys
 
 import zoo  # noqa: F401  Sets KERAS_BACKEND before keras is imported.
@@ -27,31 +26,22 @@ _MIXED_PRECISION = flags.DEFINE_enum(
 
 
 def resolve_model(path):
-    """('saved_model', version dir) or ('run', model dir) for a user-given path, with a clear error otherwise."""
-    path = pathlib.Path(path)
-    if (path / "saved_model.pb").exists():
-        return "saved_model", path
-    versions = sorted((p for p in path.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)) \
-        if path.is_dir() else []
-    if versions and (versions[-1] / "saved_model.pb").exists():
-        return "saved_model", versions[-1]
-    if (path / "model" / "classifier.json").exists():
-        return "run", path / "model"
-    if (path / "classifier.json").exists():
-        return "run", path
-    raise app.UsageError(f"--model={path} is neither a SavedModel (saved_model.pb), an export model directory "
-                         "(numbered versions), nor a run directory (model/classifier.json).")
+    """('saved_model', version dir) or ('run', model dir) for a user-given path (`zoo.served.resolve`)."""
+    from zoo import served
+
+    try:
+        return served.resolve(path)
+    except served.ModelPathError as e:
+        raise app.UsageError(f"--model={e}")
 
 
 def predict(kind, path, texts):
     if kind == "saved_model":
-        import tensorflow as tf
-        import tensorflow_text  # noqa: F401  Registers the tf-text ops BERT exports use.
+        from zoo import served
 
-        serve = tf.saved_model.load(str(path)).signatures["serving_default"]
-        out = serve(text=tf.constant(texts, dtype=tf.string))
-        class_names = (path / "assets" / "labels.txt").read_text(encoding="utf-8").splitlines()
-        return class_names, out["probabilities"].numpy(), [x.decode() for x in out["label"].numpy()]
+        model = served.ServedModel(path)
+        probabilities = model.predict_proba(texts)
+        return model.class_names, probabilities, [model.class_names[i] for i in probabilities.argmax(axis=1)]
     from zoo import classifier
 
     model = classifier.StringClassifier.load(path)

@@ -21,6 +21,7 @@ from absl import logging  # noqa: E402
 
 from recipes import catalog  # noqa: E402
 from recipes import export_flags  # noqa: E402
+from recipes import tracking_flags  # noqa: E402
 
 # === Required (or --list) ===
 _RECIPE = flags.DEFINE_string("recipe", None, "The recipe to run; `--list` prints them all.")
@@ -143,11 +144,18 @@ def main(argv):
     from zoo import datasets
     from zoo import export
 
+    from zoo import tracking
+
+    # Only the chief tracks: the other tasks of a multi-worker run train in step with it and write nothing.
+    uri = tracking_flags.tracking_uri() if runtime.is_chief else None
     try:
-        metrics = experiment.train_and_evaluate({**recipe, "seed": _SEED.value}, run_dir, runtime,
-                                                export_dir=_EXPORT_DIR.value or None,
-                                                model_name=export_flags.MODEL_NAME.value,
-                                                allow_dataset_change=export_flags.ALLOW_DATASET_CHANGE.value)
+        with tracking.tracked_run(uri, run_dir, experiment=tracking_flags.MLFLOW_EXPERIMENT.value) as tracked:
+            metrics = experiment.train_and_evaluate({**recipe, "seed": _SEED.value}, run_dir, runtime,
+                                                    export_dir=_EXPORT_DIR.value or None,
+                                                    model_name=export_flags.MODEL_NAME.value,
+                                                    allow_dataset_change=export_flags.ALLOW_DATASET_CHANGE.value,
+                                                    callbacks=tracked.callbacks)
+            tracked.finish(metrics)
     except (datasets.DatasetError, assets.AssetError, export.ExportNameError) as e:
         # Bad input, not a bug: the message names the file, line, what was received and what is allowed.
         sys.exit(f"Error: {e}")
