@@ -291,6 +291,24 @@ def test_predict_cli_from_export_and_run_dir(tiny_runs, exports):
             assert a["probabilities"][name] == pytest.approx(b["probabilities"][name], abs=1e-5)
 
 
+@pytest.mark.parametrize("backbone", backbones.names())
+def test_explanations_run_on_every_backbones_export(tiny_runs, backbone):
+    from zoo import explain
+    from zoo import served
+
+    run, _ = tiny_runs[backbone]
+    model = served.ServedModel(served.export_of(run))
+    text = "Shares rose after strong results, said the bank's chief executive"
+    result = explain.explain(model, text, num_samples=40, seed=0, num_features=5)
+    probabilities = model.predict_proba([text])[0]
+    assert result["label"] == model.class_names[int(probabilities.argmax())]
+    assert list(result["probabilities"].values()) == pytest.approx(probabilities.tolist(), abs=1e-6)
+    assert result["model_calls"] == 2 and set(result["classes"]) == set(model.class_names)
+    assert all(len(words) == 5 for words in result["classes"].values())
+    for span in result["spans"]:
+        assert text[span["start"]:span["end"]] == span["word"]
+
+
 def test_predict_and_export_cli_errors(tmp_path):
     result = run_module("recipes.predict", f"--model={tmp_path}", "--text=x")
     assert result.returncode != 0 and "is neither a SavedModel" in result.stderr
