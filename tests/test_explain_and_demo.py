@@ -57,6 +57,8 @@ def test_explanation_of_a_sport_text_ranks_sport_words_first(bbc_export):
     assert other["classes"]["sport"] != result["classes"]["sport"]
 
 
+# A process of its own (~20 s): `make test-large`.
+@pytest.mark.large
 def test_explain_cli_writes_json_and_html(bbc_export, tmp_path):
     out = tmp_path / "explained"
     result = subprocess.run([sys.executable, "-m", "recipes.explain", f"--model={bbc_export[0] / 'run'}",
@@ -112,6 +114,8 @@ def demo(bbc_export, tmp_path_factory):
     process.wait()
 
 
+# The demo's process, a second export and Chromium (~1.5 min): `make test-large`.
+@pytest.mark.large
 def test_demo_page_in_a_real_browser(demo, bbc_export):
     from playwright.sync_api import sync_playwright
 

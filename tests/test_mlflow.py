@@ -87,6 +87,8 @@ def check_logged(client, run_id, run_dir):
     assert f"saved_model/{model_dir.parent.name}/{model_dir.name}/saved_model.pb" in saved
 
 
+# A real `mlflow server` (it starts job consumers of its own) and the CLI's process: ~1.5 min, `make test-large`.
+@pytest.mark.large
 def test_train_cli_logs_to_a_real_mlflow_server(server, topic_csv, tmp_path):
     run_dir = tmp_path / "run"
     result = subprocess.run(
@@ -133,6 +135,8 @@ def test_tracking_off_changes_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+# Two tiny trainings (~40 s): `make test-large`.
+@pytest.mark.large
 def test_an_interrupted_run_resumes_into_the_same_mlflow_run(topic_csv, tmp_path):
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     run_dir = tmp_path / "run"
