@@ -249,6 +249,7 @@ def main(argv):
     from recipes import catalog
     from zoo import backbones
     from zoo import experiment
+    from zoo import tracking
     from zoo import training
     from benchmarks import progress
     from benchmarks import timing
@@ -266,7 +267,6 @@ def main(argv):
     stages("data")
     dataset = experiment.load_data(recipe, _SEED.value)
     timer = timing.StepTimer(warmup_steps=_WARMUP_STEPS.value)
-    from zoo import tracking
 
     # One MLflow run per recipe, nested under the benchmark's (--mlflow_parent_run_id); off without a URI.
     with tracking.tracked_run(tracking_flags.tracking_uri(), run_dir,

@@ -9,16 +9,15 @@ spans) and explanation-<n>.html (LIME's page), and prints the label, the top wor
 
 import json
 import pathlib
-import sys
 
 import zoo  # noqa: F401  Sets KERAS_BACKEND before keras is imported.
 
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
+from recipes import text_flags  # noqa: E402
+
 _MODEL = flags.DEFINE_string("model", None, "An export (version dir or model dir) or a run directory with an export.")
-_TEXT = flags.DEFINE_multi_string("text", None, "A text to explain (repeatable). With none, reads one per line from "
-                                  "standard input.")
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 1000, "Perturbed variants of each text LIME asks the model about "
                                     "(more: steadier weights, slower).", lower_bound=2)
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the perturbations: the same seed gives the same explanation.")
@@ -27,11 +26,7 @@ _OUTPUT_DIR = flags.DEFINE_string("output_dir", "explanations", "Where the JSON 
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}. Pass texts with --text=...")
-    texts = _TEXT.value or [line.rstrip("\n") for line in sys.stdin]
-    if not texts:
-        raise app.UsageError("No text given: pass --text=... (repeatable) or lines on standard input.")
+    texts = text_flags.texts(argv)
     from zoo import explain
     from zoo import served
 

@@ -8,16 +8,15 @@ or a run directory (its model/ is loaded with the project's code).
 """
 
 import json
-import sys
 
 import zoo  # noqa: F401  Sets KERAS_BACKEND before keras is imported.
 
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
+from recipes import text_flags  # noqa: E402
+
 _MODEL = flags.DEFINE_string("model", None, "An export (version dir or model dir) or a run directory.")
-_TEXT = flags.DEFINE_multi_string("text", None, "A text to classify (repeatable). With none, reads one per line "
-                                  "from standard input.")
 _MIXED_PRECISION = flags.DEFINE_enum(
     "mixed_precision", "auto", ["auto", "bfloat16", "none"],
     "Serving-time precision, as TF Serving's flag of the same name: bfloat16 rewrites the float32 model to compute "
@@ -50,11 +49,7 @@ def predict(kind, path, texts):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}. Pass texts with --text=...")
-    texts = _TEXT.value or [line.rstrip("\n") for line in sys.stdin]
-    if not texts:
-        raise app.UsageError("No text given: pass --text=... (repeatable) or lines on standard input.")
+    texts = text_flags.texts(argv)
     kind, path = resolve_model(_MODEL.value)
     from zoo import backbones
     from zoo import export

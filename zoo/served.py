@@ -60,21 +60,18 @@ def find_exports(paths):
             continue
         except ModelPathError:
             children = sorted(p for p in path.iterdir() if p.is_dir()) if path.is_dir() else []
-        inside = [export_of(c) for c in children if _holds_model(c)]
+        inside = []
+        for child in children:
+            try:
+                inside.append(export_of(child))
+            except ModelPathError:
+                continue  # Not a model (a half-written export's temporary directory, say).
         if not inside:
             raise ModelPathError(f"{path} holds no exported model (a SavedModel, an export model directory, a run "
                                  "directory with an export, or a directory of them).")
         for version in inside:
             found.setdefault(version.parent.name, version)
     return found
-
-
-def _holds_model(path):
-    try:
-        export_of(path)
-        return True
-    except ModelPathError:
-        return False
 
 
 class ServedModel:
