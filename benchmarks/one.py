@@ -216,13 +216,14 @@ def work_flops(model, config, recipe, metrics, dataset, train_shapes, seed):
     from benchmarks import flops
     from benchmarks import timing
     from zoo import classifier
-    from zoo import experiment
+    from zoo import training
 
     network = next(layer for layer in model.core._flatten_layers() if isinstance(layer, keras_hub.models.Backbone))
     classes = 1 if metrics["head_type"] == "sigmoid" else dataset.num_classes
     shape = flops.TransformerShape.of(network, config["provenance"].get("pooling"), classes)
-    validation = experiment.input_pipeline(config["input"], dataset.splits["validation"], model.preprocessor,
-                                           model.layout, metrics["head_type"], seed, shuffle=False)
+    split = dataset.splits["validation"]
+    validation = training.input_pipeline(config["input"], split.texts, split.labels, model.preprocessor,
+                                         model.layout, metrics["head_type"], seed, shuffle=False)
     trainable = recipe["backbone_options"].get("trainable_layers", "all")
     total = flops.training(shape, train_shapes, timing.batch_shapes(validation), metrics["epochs_run"], trainable)
     epoch = flops.training_epoch(shape, train_shapes, trainable)
@@ -346,8 +347,8 @@ def _benchmark(tracked, recipe, run_dir, runtime, dataset, timer, stages, output
         record(stock)
         # The same pipeline the training epochs ran (same seed and buckets), without the model.
         train = dataset.splits["train"]
-        batches = experiment.input_pipeline(config["input"], train, model.preprocessor, model.layout,
-                                            metrics["head_type"], runtime.seed, shuffle=True)
+        batches = training.input_pipeline(config["input"], train.texts, train.labels, model.preprocessor,
+                                          model.layout, metrics["head_type"], runtime.seed, shuffle=True)
         shapes = timing.batch_shapes(batches)
         row["train_token_share_of_stock"] = timing.token_share(shapes, len(train), recipe["sequence_length"])
         shape, work = work_flops(model, config, recipe, metrics, dataset, shapes, runtime.seed)

@@ -8,3 +8,12 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 # The seed of splits, initialisation and shuffling wherever none is given.
 DEFAULT_SEED = 1337
+
+
+def __getattr__(name):
+    # `zoo.TextClassifier`, imported on first use: `import zoo` alone loads no TensorFlow.
+    if name == "TextClassifier":
+        from zoo.text_classifier import TextClassifier
+
+        return TextClassifier
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")

@@ -158,6 +158,16 @@ def computing_in_float32(core):
     return computing_in(core, "float32")
 
 
+def probabilities(texts, preprocessor, core, layout, head_type):
+    """The one computation from text to probabilities: [batch] strings -> [batch, num_classes] float32, each text cut
+    at the input limit and its UTF-8 repaired (`zoo.text`), preprocessed, run through `core` as `run_core` runs it
+    and the head's outputs made class probabilities. What the export serves, evaluation measures and
+    `TextClassifier` calls."""
+    texts = text_lib.cut_to_input_limit_tf(texts)
+    outputs = run_core(core, preprocess_batch(preprocessor, texts), layout)
+    return tf.cast(heads.class_probabilities(outputs, head_type), tf.float32)
+
+
 class StringClassifier:
     """Strings in, class probabilities out: a preprocessor layer and the trained core model. (Not keras-hub's
     `TextClassifier`, a Keras model: this one is what a run directory's `model/` holds, and what is exported.)"""
@@ -180,9 +190,7 @@ class StringClassifier:
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
         def probabilities_of(texts):
-            texts = text_lib.cut_to_input_limit_tf(texts)  # The datasets' limit (zoo.text), and UTF-8 repaired.
-            outputs = run_core(core, preprocess_batch(preprocessor, texts), layout)
-            return tf.cast(heads.class_probabilities(outputs, head_type), tf.float32)
+            return probabilities(texts, preprocessor, core, layout, head_type)
 
         with rnn_dropout_off(core):
             return probabilities_of.get_concrete_function()

@@ -660,7 +660,7 @@ def examples_needed(classes, shares):
         total += 1
 
 
-def _split_off(texts, labels, share, seed, class_names, where, split, needed):
+def split_off(texts, labels, share, seed, class_names, where, split, needed):
     """(train texts, train labels, taken texts, taken labels, {class: count kept in train}): a stratified, seeded
     `share` of the examples taken as `split`. A class with a single example cannot be stratified: it stays in
     train, with a warning (Reuters R52's `platinum`), rather than stopping the run. Too few examples for a split
@@ -674,7 +674,7 @@ def _split_off(texts, labels, share, seed, class_names, where, split, needed):
     common = np.flatnonzero(~np.isin(labels, rare))
     classes = len(np.unique(labels[common]))
     taken = math.ceil(share * len(common))
-    if taken < classes or len(common) - taken < classes:
+    if not classes or taken < classes or len(common) - taken < classes:
         raise DatasetError(
             f"{where}: {len(common)} examples of {classes} classes are too few to take a stratified {split} split "
             f"({share:.0%}: {taken} examples) with each class in it and in train: it needs at least {needed} "
@@ -775,7 +775,7 @@ def load(name, path=None, offline=None, seed=zoo.DEFAULT_SEED, validation_fracti
     needed = examples_needed(len(np.unique(splits["train"][1])), [share for _, share in taken])
     kept_in_train = {}
     for split, share in taken:
-        train_t, train_y, taken_t, taken_y, kept = _split_off(*splits["train"], share, seed, raw.class_names, where,
+        train_t, train_y, taken_t, taken_y, kept = split_off(*splits["train"], share, seed, raw.class_names, where,
                                                               split, needed)
         splits["train"], splits[split] = (train_t, train_y), (taken_t, taken_y)
         if kept:

@@ -21,12 +21,10 @@ import platform
 import tempfile
 import time
 
-from zoo import backbones
 from zoo import classifier as classifier_lib
 from zoo import datasets
 from zoo import evaluation
-from zoo import heads
-from zoo import training
+from zoo import text_classifier
 
 
 def library_versions():
@@ -81,23 +79,6 @@ def load_data(recipe, seed, offline=None):
         **recipe["dataset_options"])
 
 
-def input_settings(recipe, layout, replicas):
-    """How batches are made: the global batch size, the bucket width (inputs that can be cut to their length only,
-    as `layout` says) and whether sparse inputs go dense (tf.distribute cannot split them between replicas).
-    Recorded in config.json; the benchmark reads them."""
-    return {"batch_size": recipe["batch_size"] * replicas,
-            "bucket_width": recipe["bucket_width"] if layout.variable_length else None,
-            "dense": replicas > 1}
-
-
-def input_pipeline(settings, split, preprocessor, layout, head_type, seed, shuffle):
-    """The tf.data pipeline of one split, made as `settings` (`input_settings`) say: what training runs on, and
-    what the benchmark measures the token share of."""
-    return training.make_dataset(split.texts, split.labels, preprocessor, head_type, settings["batch_size"],
-                                 shuffle=shuffle, seed=seed, bucket_width=settings["bucket_width"],
-                                 dense=settings["dense"], layout=layout)
-
-
 def train_and_evaluate(recipe, run_dir, runtime, dataset=None, export_dir=None, callbacks=(), model_name=None,
                        allow_dataset_change=False, stages=None):
     """Trains and evaluates `recipe` (a resolved catalog recipe) in `run_dir`; returns the metrics dict.
@@ -129,7 +110,6 @@ def _train_and_evaluate(recipe, run_dir, runtime, dataset, export_dir, callbacks
     run_dir.mkdir(parents=True, exist_ok=True)
     stages("data")
     dataset = dataset or load_data(recipe, runtime.seed)
-    head_type = heads.resolve_head_type(recipe["head"], dataset.num_classes)
     print(f"Dataset {dataset.name} ({dataset.variant}, from {dataset.source['source']}): "
           + ", ".join(f"{s} {len(dataset.splits[s])}" for s in datasets.SPLITS)
           + f" examples, {dataset.num_classes} classes.")
@@ -143,65 +123,35 @@ def _train_and_evaluate(recipe, run_dir, runtime, dataset, export_dir, callbacks
 
     train, validation, test = (dataset.splits[s] for s in datasets.SPLITS)
     stages("building the model")
-    backbone = backbones.build(recipe["backbone"], recipe["backbone_options"], recipe["sequence_length"],
-                               train.texts)
-    layout = backbones.input_layout(recipe["backbone"], backbone.preprocessor)
     with runtime.strategy.scope():
-        core = classifier_lib.build_core(backbone, dataset.num_classes, head_type, recipe["head_hidden_units"],
-                                         recipe["head_dropout"])
-        inputs = input_settings(recipe, layout, runtime.strategy.num_replicas_in_sync)
-        steps_per_epoch = training.estimated_batches(len(train), inputs["batch_size"], inputs["bucket_width"],
-                                                     recipe["sequence_length"])
-        optimizer = training.make_optimizer(backbone.family, recipe["learning_rate"],
-                                            steps_per_epoch * recipe["epochs"], recipe["warmup_fraction"],
-                                            recipe["weight_decay"])
-        # What trains: the core, or where the backbone has a frozen prefix, its top on cached features (the same
-        # layers as the core's); the core is then compiled too, for validation.
-        trainee = core if backbone.frozen_prefix is None else classifier_lib.build_top_core(backbone, core)
-        loss, metric = heads.loss_and_metric(head_type)
-        trainee.compile(optimizer=optimizer, loss=loss, metrics=[metric], jit_compile=runtime.jit_compile)
-        if trainee is not core:
-            loss, metric = heads.loss_and_metric(head_type)
-            core.compile(loss=loss, metrics=[metric], jit_compile=runtime.jit_compile)
-
+        classifier = text_classifier.TextClassifier(
+            recipe["backbone"], dataset.class_names, recipe["head"], recipe["head_hidden_units"],
+            recipe["head_dropout"], recipe["sequence_length"], recipe["backbone_options"],
+            text_classifier.TrainingSettings.of(recipe), name=recipe["recipe"])
+    classifier.build_parts(train.texts)
+    head_type, core = classifier.head_type, classifier.core
     config = {
         "recipe": recipe,
         "head_type": head_type,
         "runtime": runtime.record(),
-        "input": inputs,
-        "provenance": backbone.provenance,
+        "input": classifier.input_settings(),
+        "provenance": classifier.provenance,
         "dataset": dataset.summary(),
         "library_versions": library_versions(),
         "parameters": {"total": int(core.count_params()),
                        "trainable": int(sum(math.prod(w.shape) for w in core.trainable_weights))},
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
     }
-    if backbone.provenance.get("warning"):  # Random weights where pretrained ones were wanted.
-        config["warning"] = backbone.provenance["warning"]
+    if classifier.provenance.get("warning"):  # Random weights where pretrained ones were wanted.
+        config["warning"] = classifier.provenance["warning"]
     (run_dir / "config.json").write_text(json.dumps(config, indent=2, default=str))
 
-    make = lambda split, shuffle: input_pipeline(  # noqa: E731
-        inputs, split, backbone.preprocessor, layout, head_type, runtime.seed, shuffle)
     fit_started = time.time()
-    caching_seconds = None
-    if trainee is core:
-        train_ds = make(train, True)
-    else:
-        stages("caching frozen-prefix features", examples=len(train))
-        features, labels = training.cache_features(backbone.frozen_prefix, train.texts, train.labels,
-                                                   backbone.preprocessor, layout, inputs["batch_size"],
-                                                   inputs["bucket_width"])
-        caching_seconds = time.time() - fit_started
-        logging.info("Features of the frozen prefix computed once for %d training examples in %.1f s.", len(train),
-                     caching_seconds)
-        train_ds = training.feature_dataset(features, labels, backbone.frozen_prefix.layout, head_type,
-                                            inputs["batch_size"], shuffle=True, seed=runtime.seed,
-                                            bucket_width=inputs["bucket_width"])
-    stages("training", epochs=recipe["epochs"], steps=steps_per_epoch)
-    history, best_epoch = training.fit(trainee, train_ds, make(validation, False), run_dir,
-                                       recipe["epochs"], recipe["patience"], dataset.class_weight, callbacks,
-                                       shared_run_dir=shared_run_dir,
-                                       validation_model=None if trainee is core else core, started=fit_started)
+    fitted = classifier.fit(train.texts, train.labels, validation_data=(validation.texts, validation.labels),
+                            class_weight=dataset.class_weight, callbacks=callbacks, run_dir=run_dir,
+                            seed=runtime.seed, jit_compile=runtime.jit_compile, stages=stages,
+                            shared_run_dir=shared_run_dir)
+    history, best_epoch, caching_seconds = fitted.rows, fitted.best_epoch, fitted.caching_seconds
     fit_seconds = time.time() - fit_started  # Caching included.
     if not runtime.is_chief:
         logging.info("Task %s %s finished training; the chief evaluates, saves and exports.", *runtime.task)
@@ -210,8 +160,7 @@ def _train_and_evaluate(recipe, run_dir, runtime, dataset, export_dir, callbacks
 
     # The saved model is the one hand-off: the test metrics are those of the classifier read back from
     # <run_dir>/model/, through the function its export serves, and the export reads the same directory.
-    classifier_lib.StringClassifier(recipe["backbone"], backbone.preprocessor, core, dataset.class_names,
-                                    head_type).save(run_dir / "model", test.texts[:HELD_OUT_TEXTS])
+    classifier.save_classifier(run_dir / "model", test.texts[:HELD_OUT_TEXTS])
     model = classifier_lib.StringClassifier.load(run_dir / "model")
     stages("evaluation", examples=len(test))
     evaluation_started = time.time()
@@ -222,8 +171,8 @@ def _train_and_evaluate(recipe, run_dir, runtime, dataset, export_dir, callbacks
     metrics.update({
         "recipe": recipe["recipe"], "budget": recipe["budget"], "dataset": dataset.name,
         "dataset_variant": dataset.variant, "dataset_source": dataset.source["source"],
-        "backbone": recipe["backbone"], "weights_source": backbone.provenance.get("source"),
-        "pretrained": backbone.provenance.get("pretrained"), "head_type": head_type, "best_epoch": best_epoch,
+        "backbone": recipe["backbone"], "weights_source": classifier.provenance.get("source"),
+        "pretrained": classifier.provenance.get("pretrained"), "head_type": head_type, "best_epoch": best_epoch,
         "epochs_run": len(history), "fit_seconds": round(fit_seconds, 2),
         "caching_seconds": caching_seconds and round(caching_seconds, 2),
         "evaluation_seconds": round(evaluation_seconds, 2),

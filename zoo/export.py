@@ -370,6 +370,10 @@ def verify_export(path, texts, expected, tolerance=VERIFY_TOLERANCE):
     return report
 
 
+# Verified beside a model's held-out texts: the in-memory and served outputs must agree on these too.
+AWKWARD_TEXTS = ["", "   ", "\u00e9t\u00e9 \U0001F600 \u4e2d\u6587 \u0645\u0631\u062d\u0628\u0627"]
+
+
 def export_run(run_dir, export_dir, metrics=None, model_name=None, verify=True, allow_dataset_change=False):
     """Exports the classifier saved in `<run_dir>/model/` (the one hand-off from training); verifies it on the
     held-out texts saved with it and on awkward inputs.
@@ -392,7 +396,6 @@ def export_run(run_dir, export_dir, metrics=None, model_name=None, verify=True, 
         "library_versions": config.get("library_versions"),
         "run_dir": str(run_dir.resolve()),
     }
-    awkward = ["", "   ", "\u00e9t\u00e9 \U0001F600 \u4e2d\u6587 \u0645\u0631\u062d\u0628\u0627"]
-    return export_classifier(model, export_dir, name, info, model.held_out_texts() + awkward, verify=verify,
+    return export_classifier(model, export_dir, name, info, model.held_out_texts() + AWKWARD_TEXTS, verify=verify,
                              identity=data_identity(config, model.class_names),
                              allow_dataset_change=allow_dataset_change)

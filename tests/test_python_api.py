@@ -1,0 +1,168 @@
+"""`zoo.TextClassifier`, the Python API: the README's block run as written for each backbone family, and the
+contract around it (labels, class names, validation split, bad input, Keras serialization)."""
+
+import json
+import os
+import pathlib
+import re
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import zoo
+from zoo import text_classifier
+
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+README_RECIPE = "ngram_linear_bbc_news"
+
+
+def readme_block():
+    """The one ```python block of the README's "Python API" section."""
+    section = README.read_text().split("\n## Python API\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 1, f"expected one python block in the README's Python API section, found {len(blocks)}"
+    return blocks[0]
+
+
+@pytest.mark.parametrize("recipe", [
+    pytest.param(README_RECIPE, id="bag_of_words"),
+    pytest.param("glove_bilstm_bbc_news", id="recurrent", marks=pytest.mark.large),
+    pytest.param("bert_small_bbc_news", id="bert", marks=pytest.mark.large),
+    pytest.param("mpnet_base_bbc_news", id="mpnet", marks=pytest.mark.large),
+])
+def test_readme_python_api_block_runs_as_written(recipe, tmp_path, monkeypatch):
+    code = readme_block()
+    assert f'"{README_RECIPE}"' in code
+    monkeypatch.chdir(tmp_path)  # The block writes news.keras and exports/ where it runs.
+    namespace = {"__name__": "readme"}
+    exec(compile(code.replace(README_RECIPE, recipe), str(README), "exec"), namespace)  # noqa: S102
+
+    classifier, restored, test = namespace["classifier"], namespace["restored"], namespace["test"]
+    assert isinstance(classifier, keras.Model) and isinstance(restored, zoo.TextClassifier)
+    probabilities = namespace["probabilities"]
+    assert probabilities.shape == (len(test.texts), 5)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert classifier.class_names == restored.class_names and len(set(classifier.class_names)) == 5
+    # Saved and loaded: the same outputs, to the bit.
+    np.testing.assert_array_equal(restored.predict(test.texts), probabilities)
+    # The export serves what the classifier predicts (the same function, float32 both).
+    outputs = namespace["outputs"]
+    np.testing.assert_allclose(outputs["probabilities"].numpy(), probabilities, atol=1e-5)
+    assert [label.decode() for label in outputs["label"].numpy()] == classifier.predict_labels(test.texts)
+    path = namespace["path"]
+    assert path.resolve() == tmp_path / "exports" / "news" / "1"
+    info = json.loads((path / "export_info.json").read_text())
+    assert info["verification"]["ok"] and info["class_names"] == classifier.class_names
+    assert info["backbone"] == recipe.split("_bbc_news")[0]
+    assert (tmp_path / "exports" / "models.config").exists()
+    # History as Keras gives it, over the epochs the recipe's tiny budget runs.
+    assert len(namespace["history"].history["val_loss"]) == classifier.training_settings.epochs
+
+
+# Three separable topics, as words a bag of n-grams adapts to in a second.
+TOPICS = {"sport": "match goal striker league", "money": "shares market profit bank",
+          "music": "album band concert song"}
+
+
+def topic_texts(per_class=12, seed=0):
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for name, words in TOPICS.items():
+        words = words.split()
+        for _ in range(per_class):
+            texts.append(" ".join(rng.choice(words, size=6)))
+            labels.append(name)
+    return texts, labels
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    texts, labels = topic_texts()
+    classifier = zoo.TextClassifier("ngram_linear", training={"epochs": 8, "learning_rate": 0.05, "patience": 8})
+    history = classifier.fit(texts, labels, validation_split=0.25, seed=3)
+    return classifier, history, texts, labels
+
+
+def test_fit_takes_class_names_from_labels_and_learns(fitted):
+    classifier, history, texts, labels = fitted
+    assert classifier.class_names == ["sport", "money", "music"]  # In order of first appearance.
+    assert classifier.head_type == "softmax"
+    # validation_split: a stratified quarter of the 36 texts held out (3 per class), the rest trained on.
+    assert history.best_epoch is not None and len(history.rows) == 8
+    assert history.history["val_loss"][-1] < history.history["val_loss"][0]
+    assert classifier.predict_labels(["striker goal league match", "band song album"]) == ["sport", "music"]
+    assert classifier.evaluate(texts, labels)["accuracy"] == 1.0
+    # Integer ids and names are the same labels.
+    ids = [classifier.class_names.index(label) for label in labels]
+    assert classifier.evaluate(texts, ids) == classifier.evaluate(texts, labels)
+
+
+def test_call_predict_and_evaluate_are_one_function(fitted):
+    classifier, _, texts, labels = fitted
+    called = classifier(tf.constant(texts)).numpy()
+    np.testing.assert_allclose(classifier.predict(texts), called, atol=1e-6)
+    probabilities = classifier.predict(texts)
+    expected_loss = -np.mean(np.log(probabilities[np.arange(len(texts)), classifier.label_ids(labels)]))
+    assert classifier.evaluate(texts, labels)["loss"] == pytest.approx(expected_loss, rel=1e-4)
+    # Tensors and bytes are texts too; an empty request gives no rows.
+    np.testing.assert_allclose(classifier.predict(tf.constant([t.encode() for t in texts])), probabilities,
+                               atol=1e-6)
+    assert classifier.predict([]).shape == (0, 3)
+
+
+def test_keras_serialization_round_trip(fitted, tmp_path):
+    classifier, _, texts, _ = fitted
+    config = classifier.get_config()
+    assert config["backbone"] == "ngram_linear" and config["class_names"] == ["sport", "money", "music"]
+    assert config["training"]["epochs"] == 8
+    classifier.save(tmp_path / "topics.keras")
+    restored = keras.saving.load_model(tmp_path / "topics.keras")
+    np.testing.assert_array_equal(restored.predict(texts), classifier.predict(texts))
+    assert restored.training_settings == classifier.training_settings
+    assert restored.provenance == classifier.provenance
+
+
+def test_bad_labels_and_texts_are_refused_with_what_was_received(fitted):
+    classifier, _, texts, _ = fitted
+    with pytest.raises(ValueError, match=r"Label 'jazz' \(example 1\) is not one of the classes \['sport', 'money'"):
+        classifier.label_ids(["sport", "jazz"])
+    with pytest.raises(ValueError, match=r"Label 7 \(example 0\) is not a class id: allowed 0 to 2"):
+        classifier.label_ids([7])
+    with pytest.raises(TypeError, match="received one str: wrap it in a list"):
+        classifier.predict("one text")
+    with pytest.raises(TypeError, match=r"x\[1\] must be a string, received int"):
+        classifier.predict(["fine", 3])
+    fresh = zoo.TextClassifier("ngram_linear")
+    with pytest.raises(ValueError, match="fit got 2 texts and 1 labels"):
+        fresh.fit(["a", "b"], ["x"])
+    with pytest.raises(ValueError, match=r"at least 2 classes, received \['x'\]"):
+        fresh.fit(["a", "b"], ["x", "x"])
+    with pytest.raises(ValueError, match="has not been built yet: call fit"):
+        fresh.predict(["a"])
+    with pytest.raises(ValueError, match=r"Unknown backbone 'bert_huge'. Allowed: \["):
+        zoo.TextClassifier("bert_huge")
+    with pytest.raises(ValueError, match=r"Unknown options \['layers'\] for backbone 'ngram_linear'"):
+        zoo.TextClassifier("ngram_linear", backbone_options={"layers": 2})
+    with pytest.raises(TypeError, match=r"unexpected arguments \['steps_per_epoch'\]"):
+        fresh.fit(texts, texts, steps_per_epoch=3)
+
+
+def test_too_few_texts_for_a_validation_split_say_how_many_are_needed():
+    texts, labels = topic_texts(per_class=1)
+    classifier = zoo.TextClassifier("ngram_linear")
+    with pytest.raises(ValueError, match="too few to take a stratified validation split.*at least"):
+        classifier.fit(texts, labels)
+
+
+def test_from_recipe_takes_the_recipe_settings():
+    classifier = zoo.TextClassifier.from_recipe("bert_small_reuters_r8", budget="quick", learning_rate=1e-4)
+    assert classifier.name == "bert_small_reuters_r8" and classifier.core is None  # Built by fit.
+    assert classifier.training_settings == text_classifier.TrainingSettings(
+        batch_size=32, epochs=2, learning_rate=1e-4, warmup_fraction=0.1, weight_decay=0.01, patience=2,
+        bucket_width=32)
+    assert classifier.backbone_options == {"trainable_layers": 1} and classifier.sequence_length == 256
+    with pytest.raises(ValueError, match="Unknown recipe 'bert_small_tweets'"):
+        zoo.TextClassifier.from_recipe("bert_small_tweets")
+    assert os.environ["KERAS_BACKEND"] == "tensorflow"

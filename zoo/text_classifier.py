@@ -1,0 +1,419 @@
+"""`TextClassifier`: a classifier of any backbone of the zoo as a Keras model, raw strings in, probabilities out.
+
+    import zoo
+    classifier = zoo.TextClassifier.from_recipe("bert_small_bbc_news", budget="quick")
+    classifier.fit(texts, labels, validation_data=(validation_texts, validation_labels))
+    classifier.predict(["Shares rose after the results"])        # [1, num_classes] probabilities
+    classifier.predict_labels(["Shares rose after the results"])  # ["business"]
+    classifier.save("news.keras")                                # keras.saving.load_model("news.keras")
+    classifier.export("exports", "news")                         # TF Serving: exports/news/<version>/
+
+What trains, how batches are made (length buckets), the frozen-prefix feature cache, resume and early stopping
+are the same code the absl scripts and the benchmark run (`zoo.experiment` builds and trains through this
+class). Predictions go through `classifier.probabilities`, the function the export serves.
+"""
+
+import dataclasses
+import pathlib
+import tempfile
+import time
+from typing import Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import zoo
+from zoo import backbones
+from zoo import classifier as classifier_lib
+from zoo import heads
+from zoo import training
+
+
+@dataclasses.dataclass
+class TrainingSettings:
+    """How a classifier trains (the training fields of a recipe; `recipes.catalog` holds them per budget).
+
+    `batch_size` is per replica; `bucket_width`: batch texts by token length in buckets this wide (None: pad every
+    batch to the sequence length); `patience`: epochs without a better validation loss before stopping."""
+    batch_size: int = 32
+    epochs: int = 3
+    learning_rate: float = 1e-3
+    warmup_fraction: float = 0.0
+    weight_decay: float = 0.0
+    patience: int = 2
+    bucket_width: Optional[int] = None
+
+    @classmethod
+    def of(cls, fields):
+        """The settings among `fields` (a recipe, or any dict); the others keep their defaults."""
+        return cls(**{f.name: fields[f.name] for f in dataclasses.fields(cls) if f.name in fields})
+
+
+class FitHistory(keras.callbacks.History):
+    """What `TextClassifier.fit` returns: Keras' History (`history["val_loss"]`, ...) over every epoch, those run
+    before a resume included, with `rows` (history.jsonl's records), `best_epoch` (whose weights were kept) and
+    `caching_seconds` (computing the frozen prefix's features; None without one)."""
+
+    def __init__(self, rows, best_epoch, caching_seconds):
+        super().__init__()
+        self.rows, self.best_epoch, self.caching_seconds = rows, best_epoch, caching_seconds
+        self.epoch = [row["epoch"] - 1 for row in rows]
+        self.history = {key: [row[key] for row in rows if key in row]
+                        for key in dict.fromkeys(k for row in rows for k in row if k not in ("epoch", "seconds"))}
+
+
+@keras.saving.register_keras_serializable(package="textzoo")
+class TextClassifier(keras.Model):
+    """Raw strings in, class probabilities out, for any backbone of the zoo (`zoo.backbones.names()`).
+
+    The backbone and head are built by the first `fit` (a vocabulary adapted to its texts, where the backbone has
+    one), or by `build_parts`. Class names not given are taken from the first `fit`'s labels: their names in order
+    of first appearance, or "0".."k-1" for integer labels.
+
+    Args:
+        backbone: str. A registered backbone name.
+        class_names: list of str, or None (from the labels of the first `fit`).
+        head: str. "auto" (sigmoid for 2 classes, softmax for more), "sigmoid" or "softmax".
+        head_hidden_units: list of int. Dense+ReLU layers before the output layer.
+        head_dropout: float. Dropout after each hidden layer of the head.
+        sequence_length: int. Tokens per text (transformers, GloVe); None for the backbone's recipe setting.
+        backbone_options: dict. Options of the backbone (`zoo.backbones.default_options(name)`).
+        training: `TrainingSettings` or a dict of its fields; None for the backbone's recipe settings.
+
+    Examples:
+        classifier = TextClassifier("ngram_linear", training={"epochs": 5})
+        classifier.fit(["good", "bad", ...], ["pos", "neg", ...], validation_data=(texts, labels))
+        classifier.predict(["great"])
+    """
+
+    def __init__(self, backbone, class_names=None, head="auto", head_hidden_units=(), head_dropout=0.0,
+                 sequence_length=None, backbone_options=None, training=None, preprocessor=None, core=None,
+                 provenance=None, **kwargs):
+        super().__init__(**kwargs)
+        backbones.check_options(backbone, backbone_options or {})  # Unknown names and options fail here.
+        settings = backbones.recipe_settings(backbone)["settings"]
+        self.backbone_name = backbone
+        self.class_names = None if class_names is None else [str(c) for c in class_names]
+        self.head = head
+        self.head_hidden_units = [int(u) for u in head_hidden_units]
+        self.head_dropout = float(head_dropout)
+        self.sequence_length = sequence_length if sequence_length is not None else settings.get("sequence_length")
+        self.backbone_options = dict(backbone_options or {})
+        if isinstance(training, TrainingSettings):
+            training = dataclasses.asdict(training)
+        self.training_settings = TrainingSettings.of({**settings, **(training or {})})
+        self.provenance = dict(provenance or {})
+        self.preprocessor, self.core = preprocessor, core
+        self.frozen_prefix = None
+        self.head_type = None
+        self._served = None  # The traced serving function, made on first use.
+        self._strategy = tf.distribute.get_strategy()
+        if core is not None:
+            self._finish_build()
+
+    # === Building ===
+
+    @classmethod
+    def from_recipe(cls, name, budget="quick", class_names=None, **overrides):
+        """The classifier of catalog recipe `name` (`python -m recipes.train --list`) at `budget`, its fields
+        (`recipes.catalog.FIELDS`) overridden by `overrides`. The recipe's dataset is not read: `fit` takes the
+        data."""
+        from recipes import catalog
+
+        recipe = catalog.resolve(name, budget, overrides)
+        return cls(recipe["backbone"], class_names=class_names, head=recipe["head"],
+                   head_hidden_units=recipe["head_hidden_units"], head_dropout=recipe["head_dropout"],
+                   sequence_length=recipe["sequence_length"], backbone_options=recipe["backbone_options"],
+                   training=TrainingSettings.of(recipe), name=recipe["recipe"])
+
+    def build_parts(self, train_texts=None):
+        """Builds the backbone (adapting a vocabulary on `train_texts` where it has one), then the classifier's
+        network with its head under the distribution strategy that was in scope when this classifier was made."""
+        if self.class_names is None:
+            raise ValueError(f"{self.name}: class names are needed to build the head; pass class_names= or call fit.")
+        parts = backbones.build(self.backbone_name, self.backbone_options, self.sequence_length,
+                                None if train_texts is None else list(train_texts))
+        self.head_type = heads.resolve_head_type(self.head, len(self.class_names))
+        self.preprocessor = parts.preprocessor
+        with self._strategy.scope():
+            self._set_core(classifier_lib.build_core(parts, len(self.class_names), self.head_type,
+                                                     self.head_hidden_units, self.head_dropout))
+        self.frozen_prefix, self.provenance, self.family = parts.frozen_prefix, parts.provenance, parts.family
+        self._finish_build()
+
+    def _set_core(self, core):
+        if core is not self.core and self.core is not None:
+            del self.core  # Keras tracks layers set as attributes: the replaced one would stay in `weights`.
+        self.core = core
+
+    def _finish_build(self):
+        self.head_type = heads.resolve_head_type(self.head, len(self.class_names))
+        self.family = backbones.family(self.backbone_name)
+        self.layout = backbones.input_layout(self.backbone_name, self.preprocessor)
+        self._served = None
+        self.built = True
+
+    def _require_built(self, what):
+        if self.core is None:
+            raise ValueError(f"{self.name} has not been built yet: call fit(texts, labels) before {what}.")
+
+    # === Inference: one function from text to probabilities ===
+
+    def call(self, texts):
+        """[batch] strings -> [batch, num_classes] float32 probabilities (`classifier.probabilities`)."""
+        self._require_built("calling it")
+        return classifier_lib.probabilities(texts, self.preprocessor, self.core, self.layout, self.head_type)
+
+    def as_string_classifier(self):
+        """This classifier as the run directory's `model/` holds it (`classifier.StringClassifier`)."""
+        self._require_built("using it")
+        return classifier_lib.StringClassifier(self.backbone_name, self.preprocessor, self.core, self.class_names,
+                                               self.head_type)
+
+    def predict(self, x, batch_size=64, **kwargs):
+        """Probabilities [len(x), num_classes] of the texts `x` (a list, array or tensor of strings): the function
+        the export serves, texts batched by length."""
+        del kwargs  # Keras' verbose/steps/callbacks: prediction here is one traced function, not a loop of steps.
+        if self._served is None:
+            self._served = self.as_string_classifier()
+        return self._served.predict_proba(_texts(x, "x"), batch_size=batch_size)
+
+    def predict_labels(self, x, batch_size=64):
+        """The most probable class name of each text."""
+        return [self.class_names[i] for i in np.argmax(self.predict(x, batch_size), axis=-1)]
+
+    def evaluate(self, x=None, y=None, batch_size=64, return_dict=True, **kwargs):
+        """Loss, accuracy and macro-F1 of the served probabilities on texts `x` with labels `y`."""
+        del kwargs
+        from sklearn.metrics import f1_score
+
+        texts, labels = _texts(x, "x"), self.label_ids(y)
+        probabilities = self.predict(texts, batch_size)
+        loss_fn, _ = heads.loss_and_metric(self.head_type)
+        outputs = probabilities[:, 1:] if self.head_type == "sigmoid" else probabilities
+        loss = float(loss_fn(heads.prepare_labels(tf.constant(labels), self.head_type), outputs))
+        predicted = probabilities.argmax(-1)
+        results = {"loss": loss, "accuracy": float(np.mean(predicted == labels)),
+                   "macro_f1": float(f1_score(labels, predicted, average="macro",
+                                              labels=range(len(self.class_names)), zero_division=0))}
+        return results if return_dict else list(results.values())
+
+    # === Labels ===
+
+    def label_ids(self, y):
+        """Labels (class names, or integer ids) as ids; every one must be a class of this classifier."""
+        values = list(y.numpy() if isinstance(y, tf.Tensor) else y)
+        if self.class_names is None:
+            raise ValueError(f"{self.name} has no class names yet: call fit first.")
+        index = {name: i for i, name in enumerate(self.class_names)}
+        ids = []
+        for i, value in enumerate(values):
+            value = value.decode("utf-8") if isinstance(value, bytes) else value
+            if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+                if not 0 <= value < len(self.class_names):
+                    raise ValueError(f"Label {value} (example {i}) is not a class id: allowed 0 to "
+                                     f"{len(self.class_names) - 1} ({self.class_names}).")
+                ids.append(int(value))
+            elif str(value) in index:
+                ids.append(index[str(value)])
+            else:
+                raise ValueError(f"Label {value!r} (example {i}) is not one of the classes {self.class_names}.")
+        return np.asarray(ids, dtype=np.int64)
+
+    def _take_class_names(self, labels):
+        values = [v.decode("utf-8") if isinstance(v, bytes) else v for v in labels]
+        if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+            if values and min(values) < 0:
+                raise ValueError(f"Integer labels must be class ids from 0, received {min(values)}.")
+            self.class_names = [str(i) for i in range(max(values) + 1)] if values else []
+        else:
+            self.class_names = [str(v) for v in dict.fromkeys(values)]
+        if len(self.class_names) < 2:
+            raise ValueError(f"A classifier needs examples of at least 2 classes, received {self.class_names}.")
+
+    # === Training ===
+
+    def input_settings(self):
+        """How batches are made: the global batch size, the bucket width (inputs that can be cut to their length
+        only) and whether sparse inputs go dense (tf.distribute cannot split them between replicas). Recorded in a
+        run's config.json; the benchmark reads them."""
+        replicas = self._strategy.num_replicas_in_sync
+        settings = self.training_settings
+        return {"batch_size": settings.batch_size * replicas,
+                "bucket_width": settings.bucket_width if self.layout.variable_length else None,
+                "dense": replicas > 1}
+
+    def steps_per_epoch(self, examples):
+        inputs = self.input_settings()
+        return training.estimated_batches(examples, inputs["batch_size"], inputs["bucket_width"], self.sequence_length)
+
+    def input_pipeline(self, texts, labels, seed, shuffle):
+        """The tf.data pipeline of texts and label ids, made as `input_settings` says."""
+        return training.input_pipeline(self.input_settings(), list(texts), labels, self.preprocessor, self.layout,
+                                       self.head_type, seed, shuffle)
+
+    def fit(self, x=None, y=None, validation_data=None, epochs=None, callbacks=(), class_weight=None, run_dir=None,
+            seed=zoo.DEFAULT_SEED, jit_compile=False, validation_split=0.1, stages=None, shared_run_dir=None,
+            **kwargs):
+        """Trains on texts `x` with labels `y` (class names or ids) and returns a `FitHistory`.
+
+        Args:
+            validation_data: (texts, labels) for early stopping and the best weights; None takes a stratified,
+                seeded `validation_split` of `x`.
+            epochs: None for the training settings' (`TrainingSettings.epochs`).
+            run_dir: where checkpoints, the backup, TensorBoard logs and history.jsonl go; fit again with the same
+                `run_dir` after an interruption and it resumes after the last finished epoch. None: a temporary
+                directory.
+            stages: called as stages(name, **details) when a stage starts (caching, training), for progress.
+            shared_run_dir: multi-worker tasks other than the chief: the chief's run directory (resume from it).
+        """
+        unknown = sorted(set(kwargs) - {"batch_size", "verbose", "shuffle"})
+        if unknown:
+            raise TypeError(f"TextClassifier.fit got unexpected arguments {unknown}.")
+        if "batch_size" in kwargs:
+            self.training_settings = dataclasses.replace(self.training_settings, batch_size=int(kwargs["batch_size"]))
+        texts = _texts(x, "x")
+        labels = list(y.numpy() if isinstance(y, tf.Tensor) else y)
+        if len(labels) != len(texts):
+            raise ValueError(f"fit got {len(texts)} texts and {len(labels)} labels: one label per text is needed.")
+        if self.class_names is None:
+            self._take_class_names(labels)
+        label_ids = self.label_ids(labels)
+        if validation_data is None:
+            texts, label_ids, validation_texts, validation_ids = _split_validation(
+                texts, label_ids, validation_split, seed, self.class_names)
+        else:
+            validation_texts, validation_labels = validation_data
+            validation_texts, validation_ids = _texts(validation_texts, "validation texts"), \
+                self.label_ids(validation_labels)
+        if self.core is None:
+            self.build_parts(texts)
+        if run_dir is None:
+            with tempfile.TemporaryDirectory(prefix="textzoo-fit-") as tmp:
+                return self._fit(texts, label_ids, validation_texts, validation_ids, epochs, callbacks, class_weight,
+                                 tmp, seed, jit_compile, stages, shared_run_dir)
+        return self._fit(texts, label_ids, validation_texts, validation_ids, epochs, callbacks, class_weight, run_dir,
+                         seed, jit_compile, stages, shared_run_dir)
+
+    def _fit(self, texts, labels, validation_texts, validation_labels, epochs, callbacks, class_weight, run_dir, seed,
+             jit_compile, stages, shared_run_dir):
+        stages = stages or (lambda name, **details: None)
+        settings = self.training_settings
+        epochs = settings.epochs if epochs is None else int(epochs)
+        inputs = self.input_settings()
+        steps = self.steps_per_epoch(len(texts))
+        trainee = self._compile(steps * epochs, jit_compile)
+        started = time.time()
+        caching_seconds = None
+        if trainee is self.core:
+            train_ds = self.input_pipeline(texts, labels, seed, shuffle=True)
+        else:
+            stages("caching frozen-prefix features", examples=len(texts))
+            features, feature_labels = training.cache_features(self.frozen_prefix, texts, labels, self.preprocessor,
+                                                               self.layout, inputs["batch_size"],
+                                                               inputs["bucket_width"])
+            caching_seconds = time.time() - started
+            train_ds = training.feature_dataset(features, feature_labels, self.frozen_prefix.layout, self.head_type,
+                                                inputs["batch_size"], shuffle=True, seed=seed,
+                                                bucket_width=inputs["bucket_width"])
+        stages("training", epochs=epochs, steps=steps)
+        rows, best_epoch = training.fit(trainee, train_ds, self.input_pipeline(validation_texts, validation_labels,
+                                                                               seed, shuffle=False),
+                                        run_dir, epochs, settings.patience, class_weight, callbacks,
+                                        shared_run_dir=shared_run_dir,
+                                        validation_model=None if trainee is self.core else self.core, started=started)
+        # What ships computes in float32 (`classifier.computing_in_float32`): predictions from here on are the
+        # export's. A copy (same weights) without the optimizer and compile state, which a saved classifier would
+        # otherwise carry (each `fit` compiles afresh).
+        self._set_core(classifier_lib.computing_in(self.core, "float32"))
+        self.frozen_prefix = None  # Its layers were the trained core's; a further fit trains the whole core.
+        self._served = None
+        return FitHistory(rows, best_epoch, caching_seconds)
+
+    def _compile(self, total_steps, jit_compile):
+        """Compiles what trains and returns it: the core, or where the backbone has a frozen prefix, its top on
+        cached features (the same layers as the core's), the core then compiled too, for validation."""
+        with self._strategy.scope():
+            settings = self.training_settings
+            optimizer = training.make_optimizer(self.family, settings.learning_rate, total_steps,
+                                                settings.warmup_fraction, settings.weight_decay)
+            trainee = self.core if self.frozen_prefix is None else classifier_lib.build_top_core(self, self.core)
+            loss, metric = heads.loss_and_metric(self.head_type)
+            trainee.compile(optimizer=optimizer, loss=loss, metrics=[metric], jit_compile=jit_compile)
+            if trainee is not self.core:
+                loss, metric = heads.loss_and_metric(self.head_type)
+                self.core.compile(loss=loss, metrics=[metric], jit_compile=jit_compile)
+        return trainee
+
+    # === Saving and export ===
+
+    def save_classifier(self, directory, held_out_texts=()):
+        """Writes the run-directory form (`classifier.StringClassifier.save`): what `recipes.export` reads."""
+        self.as_string_classifier().save(directory, held_out_texts)
+
+    def export(self, export_dir, model_name=None, verify_texts=(), verify=True, info=None):
+        """Exports for TF Serving to `<export_dir>/<model_name>/<next version>/` (default name: the classifier's),
+        verified in a fresh process on `verify_texts` and awkward inputs as every export is; returns the path."""
+        from zoo import experiment
+        from zoo import export
+
+        self._require_built("exporting it")
+        model_name = model_name or self.name
+        with tempfile.TemporaryDirectory(prefix="textzoo-export-") as tmp:
+            self.save_classifier(pathlib.Path(tmp) / "model", list(verify_texts))
+            model = classifier_lib.StringClassifier.load(pathlib.Path(tmp) / "model")
+            info = {"provenance": self.provenance, "library_versions": experiment.library_versions(), **(info or {})}
+            return export.export_classifier(model, export_dir, model_name, info,
+                                            list(verify_texts) + export.AWKWARD_TEXTS, verify=verify)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            backbone=self.backbone_name, class_names=self.class_names, head=self.head,
+            head_hidden_units=self.head_hidden_units, head_dropout=self.head_dropout,
+            sequence_length=self.sequence_length, backbone_options=self.backbone_options,
+            training=dataclasses.asdict(self.training_settings), provenance=self.provenance,
+            preprocessor=None if self.preprocessor is None else keras.saving.serialize_keras_object(self.preprocessor),
+            core=None if self.core is None else keras.saving.serialize_keras_object(self.core))
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("preprocessor", "core"):
+            if config.get(key) is not None:
+                config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+
+def _texts(x, what):
+    """A list of str from a list, array or tensor of strings (bytes decoded as UTF-8, undecodable bytes replaced);
+    anything else is refused, naming what was received."""
+    if isinstance(x, (str, bytes)):
+        raise TypeError(f"{what} must be a list of texts, received one {type(x).__name__}: wrap it in a list.")
+    if isinstance(x, tf.Tensor):
+        x = x.numpy().tolist()
+    if x is None:
+        raise TypeError(f"{what} must be a list of texts, received None.")
+    texts = []
+    for i, text in enumerate(x):
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", errors="replace")
+        if not isinstance(text, str):
+            raise TypeError(f"{what}[{i}] must be a string, received {type(text).__name__}: {text!r:.80}.")
+        texts.append(text)
+    return texts
+
+
+def _split_validation(texts, labels, share, seed, class_names):
+    """A stratified, seeded validation split taken from the training texts (the datasets' own splitter)."""
+    from zoo import datasets
+
+    if not 0 < share < 1:
+        raise ValueError(f"validation_split must be between 0 and 1 when no validation_data is given, received "
+                         f"{share}.")
+    needed = datasets.examples_needed(len(set(labels.tolist())), [share])
+    train_texts, train_labels, validation_texts, validation_labels, _ = datasets.split_off(
+        texts, labels, share, seed, class_names, "fit", "validation", needed)
+    return train_texts, np.asarray(train_labels), validation_texts, np.asarray(validation_labels)
