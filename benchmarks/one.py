@@ -216,9 +216,10 @@ def work_flops(model, config, recipe, metrics, dataset, train_shapes, seed):
     from benchmarks import flops
     from benchmarks import timing
     from zoo import classifier
+    from zoo import compat
     from zoo import training
 
-    network = next(layer for layer in model.core._flatten_layers() if isinstance(layer, keras_hub.models.Backbone))
+    network = next(layer for layer in compat.all_layers(model.core) if isinstance(layer, keras_hub.models.Backbone))
     classes = 1 if metrics["head_type"] == "sigmoid" else dataset.num_classes
     shape = flops.TransformerShape.of(network, config["provenance"].get("pooling"), classes)
     split = dataset.splits["validation"]
@@ -241,7 +242,9 @@ def work_flops(model, config, recipe, metrics, dataset, train_shapes, seed):
 def _keras_hub_bert(model):
     import keras_hub
 
-    return any(isinstance(layer, keras_hub.models.BertBackbone) for layer in model.core._flatten_layers())
+    from zoo import compat
+
+    return any(isinstance(layer, keras_hub.models.BertBackbone) for layer in compat.all_layers(model.core))
 
 
 def main(argv):

@@ -260,11 +260,12 @@ def full_finetuning(model, recipe, head_type, batches, shape, stock_rate, steps,
     import tensorflow as tf
 
     from benchmarks import flops
+    from zoo import compat
     from zoo import heads
     from zoo import training
 
     core = model.core
-    for layer in core._flatten_layers():
+    for layer in compat.all_layers(core):
         layer.trainable = True
     loss, metric = heads.loss_and_metric(head_type)
     # The recipe's optimizer (AdamW, clipping, decay); the schedule's length changes no step's work.

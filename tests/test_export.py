@@ -95,7 +95,7 @@ def test_tiny_recipe_export_is_verified_and_versioned(tiny_runs, exports, backbo
 
 
 def test_export_stores_each_weight_once(tiny_runs):
-    """keras-team/keras#23553: guards zoo.export._store_served_weights_once on every Keras upgrade."""
+    """keras-team/keras#23553: guards zoo.compat.store_served_weights_once on every Keras upgrade."""
     run, metrics = tiny_runs["bert_small"]
     model = classifier.StringClassifier.load(run / "model")
     weight_bytes = sum(int(np.prod(w.shape)) * 4 for w in model.core.weights)
@@ -150,7 +150,7 @@ def test_export_graph_embeds_no_vocabulary_or_duplicate_functions(tiny_runs, bac
 @pytest.mark.parametrize("backbone", backbones.names())
 def test_serving_graph_only_reads_state(tiny_runs, backbone):
     """No request writes a variable or draws random numbers (Keras RNNs draw dropout masks even when not training:
-    zoo.classifier.rnn_dropout_off)."""
+    zoo.compat.rnn_dropout_off)."""
     from tensorflow.core.protobuf import saved_model_pb2
 
     _, metrics = tiny_runs[backbone]

@@ -309,9 +309,9 @@ class KerasHubPreset(Source):
 
     def fetch(self, workdir):
         del workdir  # keras-hub keeps presets in its own cache.
-        from keras_hub.src.utils.preset_utils import get_file
+        from zoo import compat
 
-        config = get_file(self.preset, "config.json")
+        config = compat.preset_file(self.preset, "config.json")
         return pathlib.Path(config).parent, {}
 
 

@@ -8,7 +8,6 @@ trained in), `preprocessor/` (vocabularies as files, or a keras-hub preset), and
 class names, head type).
 """
 
-import contextlib
 import json
 import pathlib
 
@@ -17,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo import backbones
+from zoo import compat
 from zoo import heads
 from zoo import text as text_lib
 
@@ -102,23 +102,6 @@ def run_core(core, inputs, layout, chunk_size=SERVING_CHUNK):
     return tf.gather(outputs, tf.math.invert_permutation(order))
 
 
-@contextlib.contextmanager
-def rnn_dropout_off(core):
-    """Keras 3's RNN layers draw their dropout masks on every call, training or not (`RNN._maybe_config_dropout_masks`,
-    Keras 3.15), and use them only when training: a graph traced for prediction would run the random ops and write
-    the seed generator's state variable on every call (in a served model, a stateful op in a graph that only reads).
-    Dropout is the identity at inference, so prediction graphs are traced with the rates at 0."""
-    cells = [layer for layer in core._flatten_layers() if hasattr(layer, "get_recurrent_dropout_mask")]
-    saved = [(cell.dropout, cell.recurrent_dropout) for cell in cells]
-    for cell in cells:
-        cell.dropout = cell.recurrent_dropout = 0.0
-    try:
-        yield
-    finally:
-        for cell, (dropout, recurrent_dropout) in zip(cells, saved):
-            cell.dropout, cell.recurrent_dropout = dropout, recurrent_dropout
-
-
 def _with_policy(config, policy):
     """A serialized Keras object with every dtype policy made `policy` (variables stay float32)."""
     if isinstance(config, dict):
@@ -153,7 +136,7 @@ def computing_in_float32(core):
     missing (CPUs without AVX512_BF16/AMX, TensorFlow builds without oneDNN). bfloat16 is the serving host's choice
     (`zoo.export.serve_mixed_precision`, TF Serving's `--mixed_precision=bfloat16`).
     """
-    if {layer.dtype_policy.name for layer in core._flatten_layers()} <= {"float32"}:
+    if {layer.dtype_policy.name for layer in compat.all_layers(core)} <= {"float32"}:
         return core
     return computing_in(core, "float32")
 
@@ -192,7 +175,7 @@ class StringClassifier:
         def probabilities_of(texts):
             return probabilities(texts, preprocessor, core, layout, head_type)
 
-        with rnn_dropout_off(core):
+        with compat.rnn_dropout_off(core):
             return probabilities_of.get_concrete_function()
 
     def predict_proba(self, texts, batch_size=64):

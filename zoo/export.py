@@ -9,7 +9,7 @@ Signatures:
 - `classify` (Classify API, method tensorflow/serving/classify): `inputs` [batch] serialized tf.Example with a
   `text` bytes feature -> `classes` [batch, num_classes] string, `scores` [batch, num_classes] float32.
 
-Size: each served weight is stored once (`_store_served_weights_once`), the model graph once (a concrete
+Size: each served weight is stored once (`compat.store_served_weights_once`), the model graph once (a concrete
 function), and the preprocessor is read back from its files (`backbones.serving_preprocessor`) so vocabularies are
 asset files in `assets/`, not graph constants.
 
@@ -34,6 +34,7 @@ import tensorflow as tf
 
 from zoo import backbones
 from zoo import classifier as classifier_lib
+from zoo import compat
 from zoo import text as text_lib
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
@@ -69,29 +70,6 @@ SERVE_INPUT = [tf.TensorSpec([None], tf.string, name="text")]
 CLASSIFY_INPUT = [tf.TensorSpec([None], tf.string, name="inputs")]
 
 
-def _store_served_weights_once(archive, served):
-    """Keeps in the archive's variable lists only the weights the endpoints read (those `served`, a concrete
-    function, captures), each stored once.
-
-    Once: a work-around for keras-team/keras#23553 (Keras 3.15; fix PR #23563 pending). `ExportArchive.track()`
-    lists the Keras variables under `variables` (and `trainable_variables`, `non_trainable_variables`), while
-    `write_out()` lists the tf.Variables the endpoints capture (the ones those Keras variables wrap) under
-    `_all_variables`: SavedModel serialises both, so every weight is stored twice (a BERT-base export is 660 MB
-    instead of 332 MB). Pointing the tracked lists at the wrapped tf.Variables makes all lists reference the same
-    objects, which SavedModel stores once; the reloaded archive keeps its `.variables`.
-    Re-check on every Keras upgrade: `test_export_stores_each_weight_once` fails if this stops working.
-
-    Only the served ones: the dropout layers' seed-generator states are model variables too, which no serving graph
-    reads (it runs no random op); each stored variable also costs save and restore graph nodes (~1.5 KB).
-    """
-    served = {v.ref() for v in served.variables}
-    trackable = archive._tf_trackable
-    for name in ("variables", "trainable_variables", "non_trainable_variables"):
-        # `_value` is the tf.Variable a TensorFlow-backend keras.Variable wraps (`.value` may be an autocast copy).
-        values = [getattr(v, "_value", v) for v in getattr(trackable, name)]
-        setattr(trackable, name, [v for v in values if v.ref() in served])
-
-
 def _set_classify_method(saved_model_dir):
     """TF2 saves every signature with the Predict method name; TF Serving's Classify API wants its own."""
     from tensorflow.core.protobuf import saved_model_pb2
@@ -122,10 +100,10 @@ def write_saved_model(model, path):
         archive.track(preprocessor)
         archive.add_endpoint("serving_default", serve, input_signature=SERVE_INPUT)
         archive.add_endpoint("classify", classify, input_signature=CLASSIFY_INPUT)
-        _store_served_weights_once(archive, probabilities_of)
+        compat.store_served_weights_once(archive, probabilities_of)
         labels = pathlib.Path(tmp) / "labels.txt"
         labels.write_text("\n".join(model.class_names) + "\n", encoding="utf-8")
-        archive._tf_trackable.labels = tf.saved_model.Asset(str(labels))
+        compat.add_saved_model_asset(archive, "labels", labels)
         archive.write_out(str(path), verbose=False)
     _set_classify_method(path)
 

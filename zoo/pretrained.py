@@ -298,7 +298,7 @@ def convert_onnx_bert(onnx_file, vocabulary, num_heads, directory, sha256=None):
     loader reads it. conversion.json says where it came from and that the exporter's graph computes the exact (erf)
     GELU (`trained_activation`)."""
     import keras_hub
-    from keras_hub.src.utils.transformers import convert_bert
+    from zoo import compat
 
     tensors = onnx_bert_weights(onnx_file)
     layers = {int(k.split(".")[2]) for k in tensors if k.startswith("encoder.layer.")}
@@ -308,7 +308,7 @@ def convert_onnx_bert(onnx_file, vocabulary, num_heads, directory, sha256=None):
         intermediate_dim=tensors["encoder.layer.0.intermediate.dense.weight"].shape[0],
         max_sequence_length=tensors["embeddings.position_embeddings.weight"].shape[0])
     loader = _TensorLoader(tensors)
-    convert_bert.convert_weights(network, loader, {})
+    compat.convert_bert_weights(network, loader)
     if set(loader.missing) - {"pooler.dense.weight", "pooler.dense.bias"}:
         raise ValueError(f"{onnx_file}: no tensors {loader.missing} for the BERT weights.")
     directory = pathlib.Path(directory)

@@ -4,7 +4,6 @@ The preprocessor runs in tf.data (asynchronously, on the CPU), so the model trai
 vectors and the same preprocessor layer is folded into the exported graph afterwards.
 """
 
-import contextlib
 import dataclasses
 import json
 import logging
@@ -12,13 +11,13 @@ import os
 import pathlib
 import sys
 import time
-import types
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 import zoo
+from zoo import compat
 from zoo import heads
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
@@ -331,37 +330,15 @@ class LinearWarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
         return {"peak": self.peak, "warmup_steps": self.warmup_steps, "total_steps": self.total_steps}
 
 
-class _FusedAdamUpdate:
-    """Adam's update of one variable as TensorFlow's fused `ResourceApplyAdam` kernel, the one tf.keras 2's Adam ran:
-    one multithreaded pass over the variable, its two moments and its gradient. Keras 3's backend-neutral
-    `update_step` runs about a dozen full-size elementwise ops per variable instead (keras-team/keras#19992); for
-    bert_small's 22.6M parameters (half of them the token embedding table, updated densely every step) the update
-    took 0.12 s (0.07 s fused) of a 0.63 s R8 full fine-tuning step on 2 cores. Same arithmetic as Keras' Adam
-    (tested against Adam in float64); other backends and amsgrad keep Keras' own update."""
-
-    def update_step(self, gradient, variable, learning_rate):
-        if keras.backend.backend() != "tensorflow" or self.amsgrad:
-            return super().update_step(gradient, variable, learning_rate)
-        dtype = variable.dtype
-        step = tf.cast(self.iterations + 1, dtype)
-        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
-        index = self._get_variable_index(variable)
-        tf.raw_ops.ResourceApplyAdam(
-            var=variable.handle, m=self._momentums[index].handle, v=self._velocities[index].handle,
-            beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step), lr=tf.cast(learning_rate, dtype),
-            beta1=beta_1, beta2=beta_2, epsilon=tf.cast(self.epsilon, dtype),
-            # Adam's moments decay everywhere: a sparse (embedding) gradient is applied densely, as Keras does.
-            grad=tf.cast(tf.convert_to_tensor(gradient), dtype))
+@keras.saving.register_keras_serializable(package="textzoo")
+class Adam(compat.FusedAdamUpdate, keras.optimizers.Adam):
+    """keras.optimizers.Adam with TensorFlow's fused update (`compat.FusedAdamUpdate`)."""
 
 
 @keras.saving.register_keras_serializable(package="textzoo")
-class Adam(_FusedAdamUpdate, keras.optimizers.Adam):
-    """keras.optimizers.Adam with the fused update (see `_FusedAdamUpdate`)."""
-
-
-@keras.saving.register_keras_serializable(package="textzoo")
-class AdamW(_FusedAdamUpdate, keras.optimizers.AdamW):
-    """keras.optimizers.AdamW with the fused update (see `_FusedAdamUpdate`); the decoupled weight decay is Keras'."""
+class AdamW(compat.FusedAdamUpdate, keras.optimizers.AdamW):
+    """keras.optimizers.AdamW with TensorFlow's fused update (`compat.FusedAdamUpdate`); the decoupled weight decay
+    is Keras'."""
 
 
 def make_optimizer(family, learning_rate, total_steps, warmup_fraction=0.0, weight_decay=0.0):
@@ -440,55 +417,6 @@ class SharedBackupAndRestore(keras.callbacks.BackupAndRestore):
         self._reader.on_train_begin(logs)
 
 
-@contextlib.contextmanager
-def keras_multi_worker_fixes(core):
-    """Makes Keras 3.15's `fit` work under MultiWorkerMirroredStrategy with more than one worker; elsewhere it does
-    nothing. Keras' TensorFlow trainer fails there in two places (keras-team/keras#20329 is an open report of
-    multi-worker failures):
-    - `_maybe_symbolic_build` reduces the first batch with `strategy.reduce("MEAN", batch)`, which a collective
-      strategy cannot do for a nest ("Attempt to convert a value (PerReplica ..."). The build needs only shapes and
-      dtypes: the dataset's element_spec has them, and reading it does not start an extra pass over the data,
-      which would advance a reshuffling dataset by one epoch (the one-worker run would then see other batches).
-    - `reduce_per_replica` averages the logs with `strategy.reduce("MEAN", v, axis=0)`, and the logs are scalars
-      ("Invalid reduction dimension 0 for input with 0 dimensions"); averaging across replicas only (`axis=None`)
-      gives every worker the same loss and metrics, which early stopping and the checkpoints must agree on.
-    Tested (tests/test_training.py::test_multi_worker_*): the workers' weights equal a one-worker run of the same
-    global batch. Re-check on every Keras upgrade."""
-    from keras.src.backend.tensorflow import trainer as tf_trainer
-
-    strategy = core.distribute_strategy
-    if not tf_trainer._collective_all_reduce_multi_worker(strategy):
-        yield
-        return
-
-    def symbolic_build(self, iterator=None, data_batch=None):
-        if data_batch is None and iterator is not None:
-            data_batch = iterator.data_adapter.get_tf_dataset().element_spec
-        with strategy.scope():
-            self._symbolic_build(data_batch=data_batch)
-
-    original_reduce = tf_trainer.reduce_per_replica
-
-    def reduce_per_replica(values, strategy, reduction="auto"):
-        if reduction not in ("auto", "mean"):
-            return original_reduce(values, strategy, reduction)
-
-        def mean(v):
-            if not tf_trainer._is_per_replica_instance(v):
-                return v
-            return strategy.reduce("MEAN", v, axis=None)
-
-        return tf.nest.map_structure(mean, values)
-
-    core._maybe_symbolic_build = types.MethodType(symbolic_build, core)
-    tf_trainer.reduce_per_replica = reduce_per_replica
-    try:
-        yield
-    finally:
-        tf_trainer.reduce_per_replica = original_reduce
-        del core._maybe_symbolic_build
-
-
 def resumed_epoch(backup_dir):
     """The epoch a BackupAndRestore backup in `backup_dir` resumes at (0 when there is none)."""
     metadata = pathlib.Path(backup_dir) / "training_metadata.json"
@@ -535,7 +463,7 @@ def fit(core, train_ds, validation_ds, run_dir, epochs, patience, class_weight=N
         SharedBackupAndRestore(shared_run_dir / "backup", backup_dir),
     ]
     verbose = 1 if sys.stdout.isatty() else 2
-    with keras_multi_worker_fixes(core):
+    with compat.multi_worker_fit(core):
         core.fit(train_ds, validation_data=None if validation else validation_ds, epochs=epochs, callbacks=callbacks,
                  class_weight=class_weight, verbose=verbose, shuffle=False)  # tf.data shuffles already.
     if best_file.exists():

@@ -16,10 +16,9 @@ import keras
 import keras_hub
 import tensorflow as tf
 import tensorflow_text as tf_text
-from keras.src.backend.tensorflow.random import _cast_seed
-from keras_hub.src.tokenizers.word_piece_tokenizer import MAX_BYTES_PER_WORD
 
 from zoo import assets
+from zoo import compat
 from zoo import pretrained
 from zoo.backbones import FrozenPrefix
 from zoo.backbones import InputLayout
@@ -130,7 +129,7 @@ class Dropout16(keras.layers.Dropout):
         if not training or self.rate <= 0 or self.noise_shape is not None or keras.backend.backend() != "tensorflow":
             return super().call(inputs, training=training)
         # The seed as Keras' TensorFlow backend draws it for its own dropout.
-        return dropout_16bit(inputs, self.rate, _cast_seed(self.seed_generator.next()))
+        return dropout_16bit(inputs, self.rate, compat.cast_seed(self.seed_generator.next()))
 
 
 @keras.saving.register_keras_serializable(package="textzoo")
@@ -240,11 +239,10 @@ def _check_activation(name):
 
 def _use_fast_kernels(bert):
     # BertBackbone hard-codes its activation; the Dense layers read it at call time.
-    for layer in bert.transformer_layers:
-        layer._feedforward_intermediate_dense.activation = ACTIVATIONS[bert.hidden_activation]
+    compat.set_feedforward_activation(bert, ACTIVATIONS[bert.hidden_activation])
     # Embedding, attention-probability, attention-output and feed-forward dropout: layers without state of their
     # own beyond Keras' Dropout's, so converting them in place keeps their config and seed generators.
-    for layer in bert._flatten_layers():
+    for layer in compat.all_layers(bert):
         if type(layer) is keras.layers.Dropout:
             layer.__class__ = Dropout16
 
@@ -524,13 +522,10 @@ def serving_preprocessor(directory):
     vocabulary file, which the SavedModel carries as an asset; its op is in tf-text 2.12.1, which TF Serving links.
     """
     preprocessor = load_preprocessor(directory)
-    tokenizer = preprocessor.tokenizer
     vocabulary = pathlib.Path(directory) / "assets" / "tokenizer" / "vocabulary.txt"
-    if not hasattr(tokenizer, "_fast_word_piece") or not vocabulary.exists():
-        raise RuntimeError(f"keras-hub {keras_hub.__version__} changed WordPieceTokenizer or its preset layout "
-                           f"(no _fast_word_piece attribute or no {vocabulary}): update serving_preprocessor.")
-    tokenizer._fast_word_piece = tf_text.WordpieceTokenizer(
-        str(vocabulary), suffix_indicator=tokenizer.suffix_indicator, max_bytes_per_word=MAX_BYTES_PER_WORD,
-        token_out_type=tf.as_dtype(tokenizer.compute_dtype), unknown_token=tokenizer.oov_token)
+    if not vocabulary.exists():
+        raise RuntimeError(f"keras-hub {keras_hub.__version__} changed its preset layout (no {vocabulary}): update "
+                           "serving_preprocessor.")
+    compat.wordpiece_from_file(preprocessor.tokenizer, vocabulary)
     return preprocessor
 

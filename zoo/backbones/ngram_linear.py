@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from zoo import compat
 from zoo.backbones import TINY_DATA
 from zoo.backbones import vectorizer_files
 
@@ -119,7 +120,7 @@ def build(name, options, sequence_length, train_texts):
     adapted = _vectorizer(options, output_mode="tf_idf")
     adapted.adapt(np.asarray(train_texts, dtype=object), batch_size=256)
     vocabulary = adapted.get_vocabulary(include_special_tokens=False)
-    idf = adapted._lookup_layer.idf_weights.numpy()  # Includes the [UNK] slot, like the count outputs.
+    idf = compat.adapted_idf(adapted)  # Includes the [UNK] slot, like the count outputs.
     vectorizer = _vectorizer(options, vocabulary=vocabulary)
     size = vectorizer.vocabulary_size()
 
