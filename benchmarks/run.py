@@ -36,6 +36,7 @@ from absl import flags  # noqa: E402
 from benchmarks import progress as progress_lib  # noqa: E402
 from benchmarks import report  # noqa: E402
 from benchmarks import timing  # noqa: E402
+from recipes import budgets  # noqa: E402
 from recipes import catalog  # noqa: E402
 from recipes import tracking_flags  # noqa: E402
 from zoo import assets  # noqa: E402
@@ -94,7 +95,7 @@ def plan(recipes=None, backbone_names=None, dataset_names=None, include_random_i
     for name in selected:
         dataset, backbone = entries[name]["dataset"], entries[name]["backbone"]
         # A backbone the default matrix leaves out runs when asked for by name (no weights fetched otherwise).
-        left_out = None if recipes or backbone in (backbone_names or ()) else backbones.benchmark_skip(backbone)
+        left_out = None if recipes or backbone in (backbone_names or ()) else budgets.benchmark_skip(backbone)
         if left_out:
             skipped[name] = left_out
             continue

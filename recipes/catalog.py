@@ -3,9 +3,9 @@
 A recipe pairs a backbone with a dataset and fixes the head and the training hyperparameters. The catalog holds
 every registered backbone with every dataset it makes sense for (all of them: each backbone reads raw text), named
 `<backbone>_<dataset>`. `resolve(name, budget, overrides)` gives the full, flat recipe: the field defaults, the
-backbone's settings, the dataset's settings, the budget's settings for that backbone, what that budget changes for
-that backbone on that dataset (its `datasets` entry), then the overrides (flags), in that order (the backbone's
-settings and budgets come from its module's `recipe_settings`).
+backbone's default settings (`zoo.backbones.default_settings`), the dataset's settings, what the budget changes
+for that backbone (`budgets.py`), what that budget changes for that backbone on that dataset (its `datasets`
+entry), then the overrides (flags), in that order.
 
 Budgets: `tiny` runs in seconds (tests), `quick` in minutes on a 2-core CPU, `full` is the published setting
 (meant for a GPU).
@@ -14,10 +14,11 @@ Budgets: `tiny` runs in seconds (tests), `quick` in minutes on a 2-core CPU, `fu
 import copy
 import json
 
+from recipes import budgets
 from zoo import backbones
 from zoo import datasets
 
-BUDGETS = ("tiny", "quick", "full")
+BUDGETS = budgets.NAMES
 
 # Every field a recipe has, with its default. Flags of recipes.train override any of them.
 FIELDS = {
@@ -105,10 +106,9 @@ def resolve(name, budget="quick", overrides=None):
     backbone = overrides.get("backbone", entry["backbone"])
     if backbone not in backbones.names():
         raise ValueError(f"Unknown backbone {backbone!r}. Allowed: {backbones.names()}.")
-    settings = backbones.recipe_settings(backbone)
-    resolved = _merge(FIELDS, settings["settings"])
+    resolved = _merge(FIELDS, backbones.default_settings(backbone))
     resolved = _merge(resolved, {k: v for k, v in entry.items() if k != "backbone"})
-    budget_settings = dict(settings["budgets"][budget])
+    budget_settings = budgets.of(backbone)[budget]
     # What a budget changes for one dataset only (long texts may need more positions at the same budget).
     per_dataset = budget_settings.pop("datasets", {})
     unknown = sorted(set(per_dataset) - set(DATASET_SETTINGS))

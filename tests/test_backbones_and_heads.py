@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from recipes import budgets
 from zoo import backbones
 from zoo import classifier
 from zoo import heads
@@ -12,9 +13,8 @@ TEXTS = ["the cat sat on the mat", "stocks fell sharply on monday", "a great foo
          "the new phone has a faster chip"] * 4
 
 def tiny_options(name):
-    """A backbone's options and sequence length at its own `tiny` budget (its module's recipe_settings)."""
-    settings = backbones.recipe_settings(name)
-    tiny = {**settings["settings"], **settings["budgets"]["tiny"]}
+    """A backbone's options and sequence length at the `tiny` budget (its defaults, then what the budget changes)."""
+    tiny = {**backbones.default_settings(name), **budgets.of(name)["tiny"]}
     return tiny.get("backbone_options", {}), tiny.get("sequence_length")
 
 

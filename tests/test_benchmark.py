@@ -14,7 +14,7 @@ from absl import flags
 from benchmarks import report
 from benchmarks import run
 from benchmarks import timing
-from zoo import backbones
+from recipes import budgets
 from zoo import export
 from zoo import training
 
@@ -168,7 +168,7 @@ def test_real_tiny_run_interrupted_then_resumed_with_well_formed_rows(tmp_path):
         config = json.loads((run_dir / "config.json").read_text())
         assert (row["accuracy"], row["macro_f1"]) == (metrics["accuracy"], metrics["macro_f1"])
         assert row["head"] == metrics["head_type"] == "softmax"
-        assert row["examples"] == metrics["examples"] == backbones.TINY_DATA
+        assert row["examples"] == metrics["examples"] == budgets.TINY_DATA
         assert row["dataset_variant"] == config["dataset"]["variant"] and row["dataset"] == config["dataset"]["dataset"]
         assert row["weights_source"] == config["provenance"]["source"] and row["pretrained"] is False
         info_file = export_dir / "export_info.json"  # Written after the size is taken.

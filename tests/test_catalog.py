@@ -2,6 +2,7 @@ import pathlib
 
 import pytest
 
+from recipes import budgets
 from recipes import catalog
 from zoo import backbones
 from zoo import datasets
@@ -27,14 +28,14 @@ def test_every_recipe_resolves_at_every_budget(budget):
 
 def test_precedence_defaults_backbone_budget_overrides():
     quick = catalog.resolve("bert_small_bbc_news", "quick")
-    settings = backbones.recipe_settings("bert_small")
-    quick_rate = settings["budgets"]["quick"]["learning_rate"]
-    assert quick["learning_rate"] == quick_rate != settings["settings"]["learning_rate"]
-    assert quick["max_examples"] == settings["budgets"]["quick"]["max_examples"]
-    assert quick["backbone_options"] == settings["budgets"]["quick"]["backbone_options"]
+    defaults, budget = backbones.default_settings("bert_small"), budgets.of("bert_small")
+    quick_rate = budget["quick"]["learning_rate"]
+    assert quick["learning_rate"] == quick_rate != defaults["learning_rate"]
+    assert quick["max_examples"] == budget["quick"]["max_examples"]
+    assert quick["backbone_options"] == budget["quick"]["backbone_options"]
     tiny = catalog.resolve("bert_small_bbc_news", "tiny")
     assert tiny["sequence_length"] == 32 and tiny["epochs"] == 1
-    assert tiny["learning_rate"] == settings["settings"]["learning_rate"]
+    assert tiny["learning_rate"] == defaults["learning_rate"]
     overridden = catalog.resolve("bert_small_bbc_news", "tiny", {"epochs": 7, "backbone_options": {"dropout": 0.2}})
     assert overridden["epochs"] == 7 and overridden["sequence_length"] == 32
     assert overridden["backbone_options"] == {"dropout": 0.2}
@@ -47,21 +48,34 @@ def test_precedence_defaults_backbone_budget_overrides():
 def test_a_budget_can_change_one_dataset_of_one_backbone(monkeypatch):
     """A backbone's budget may change settings for one dataset (its `datasets` entry), after the budget's own and
     before the overrides; an entry for a dataset the catalog lacks is named."""
-    settings = backbones.recipe_settings("bert_small")
+    settings = budgets.of("bert_small")
     for name in backbones.names():
-        for budget, changes in backbones.recipe_settings(name)["budgets"].items():
+        for budget, changes in budgets.of(name).items():
             assert set(changes.get("datasets", {})) <= set(catalog.DATASET_SETTINGS), (name, budget)
-    settings["budgets"]["quick"]["datasets"] = {"bbc_news": {"sequence_length": 384, "epochs": 5}}
-    monkeypatch.setattr(backbones, "recipe_settings", lambda name: settings)
+    settings["quick"]["datasets"] = {"bbc_news": {"sequence_length": 384, "epochs": 5}}
+    monkeypatch.setitem(budgets.BACKBONES, "bert_small", settings)
     bbc = catalog.resolve("bert_small_bbc_news", "quick")
     assert (bbc["sequence_length"], bbc["epochs"]) == (384, 5)
     assert "datasets" not in bbc
     r8 = catalog.resolve("bert_small_reuters_r8", "quick")
-    assert (r8["sequence_length"], r8["epochs"]) == (256, settings["budgets"]["quick"]["epochs"])
+    assert (r8["sequence_length"], r8["epochs"]) == (256, settings["quick"]["epochs"])
     assert catalog.resolve("bert_small_bbc_news", "quick", {"sequence_length": 128})["sequence_length"] == 128
-    settings["budgets"]["quick"]["datasets"] = {"bbc": {"epochs": 1}}
+    settings["quick"]["datasets"] = {"bbc": {"epochs": 1}}
     with pytest.raises(ValueError, match=r"unknown datasets \['bbc'\]. Allowed: \['bbc_news'"):
         catalog.resolve("bert_small_reuters_r8", "quick")
+
+
+def test_budgets_are_recipe_data_and_the_library_holds_none():
+    """Every budget of every backbone is in recipes/budgets.py; the library's backbone modules hold defaults only."""
+    import importlib
+
+    for name in backbones.names():
+        assert set(budgets.of(name)) == set(budgets.NAMES), name
+        module = importlib.import_module(backbones.BACKBONES[name])
+        assert not hasattr(module, "recipe_settings") and not hasattr(module, "TINY_DATA"), name
+        assert set(backbones.default_settings(name)) <= set(catalog.FIELDS), name
+    # A backbone without budgets of its own: its defaults, one epoch on a few examples when tiny.
+    assert budgets.of("not_listed") == budgets.DEFAULT and budgets.DEFAULT["tiny"]["max_examples"] == budgets.TINY_DATA
 
 
 def test_backbone_override_changes_settings():

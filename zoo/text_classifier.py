@@ -77,9 +77,9 @@ class TextClassifier(keras.Model):
         head: str. "auto" (sigmoid for 2 classes, softmax for more), "sigmoid" or "softmax".
         head_hidden_units: list of int. Dense+ReLU layers before the output layer.
         head_dropout: float. Dropout after each hidden layer of the head.
-        sequence_length: int. Tokens per text (transformers, GloVe); None for the backbone's recipe setting.
+        sequence_length: int. Tokens per text (transformers, GloVe); None for the backbone's default.
         backbone_options: dict. Options of the backbone (`zoo.backbones.default_options(name)`).
-        training: `TrainingSettings` or a dict of its fields; None for the backbone's recipe settings.
+        training: `TrainingSettings` or a dict of its fields; None for the backbone's defaults.
 
     Examples:
         classifier = TextClassifier("ngram_linear", training={"epochs": 5})
@@ -92,7 +92,7 @@ class TextClassifier(keras.Model):
                  provenance=None, **kwargs):
         super().__init__(**kwargs)
         backbones.check_options(backbone, backbone_options or {})  # Unknown names and options fail here.
-        settings = backbones.recipe_settings(backbone)["settings"]
+        settings = backbones.default_settings(backbone)
         self.backbone_name = backbone
         self.class_names = None if class_names is None else [str(c) for c in class_names]
         self.head = head

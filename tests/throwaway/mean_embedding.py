@@ -3,7 +3,6 @@ show that adding a backbone is this file plus that line. It is not in the regist
 
 import keras
 
-from zoo.backbones import TINY_DATA
 from zoo.backbones import vectorizer_files
 
 FAMILY = "bag_of_words"
@@ -14,10 +13,9 @@ def default_options(name):
     return {"max_tokens": 2000, "dim": 16}
 
 
-def recipe_settings(name):
+def default_settings(name):
     del name
-    return {"settings": {"sequence_length": 64, "batch_size": 32, "learning_rate": 0.01, "epochs": 5, "patience": 2},
-            "budgets": {"tiny": {"epochs": 1, "max_examples": TINY_DATA}, "quick": {}, "full": {}}}
+    return {"sequence_length": 64, "batch_size": 32, "learning_rate": 0.01, "epochs": 5, "patience": 2}
 
 
 def build(name, options, sequence_length, train_texts):

@@ -16,10 +16,10 @@ Contract (what makes backbones interchangeable):
 
 Adding a backbone is one module with `build(name, options, sequence_length, train_texts)` (returning
 `BackboneParts`), `save_preprocessor`, `load_preprocessor`, `input_layout`, `default_options(name)`,
-`recipe_settings(name)` (its training settings and what each budget changes: the catalog, the tests and the
-benchmark take them from there) and `FAMILY`, plus one line in `BACKBONES`. A module whose weights may be missing
-defines `missing_weights(name)` (the reason, or None); the benchmark skips its recipes then. One the default
-benchmark should leave out (a budget not yet sized for it) defines `benchmark_skip(name)` (the reason, or None).
+`default_settings(name)` (the recipe fields it trains with by default) and `FAMILY`, plus one line in `BACKBONES`;
+what each budget changes is recipe data (`recipes/budgets.py`; a backbone without an entry there trains one epoch
+on a few examples at the tiny budget and its defaults otherwise). A module whose weights may be missing defines
+`missing_weights(name)` (the reason, or None); the benchmark skips its recipes then.
 A transformer whose network offers what `bert.assemble` reads (MPNet's does) shares BERT's pooling, frozen prefix,
 input layout and preprocessor files.
 """
@@ -88,10 +88,6 @@ BACKBONES = {
 }
 
 
-# The data of every backbone's `tiny` budget (seconds; the tests run it).
-TINY_DATA = {"train": 64, "validation": 32, "test": 32}
-
-
 def names():
     return sorted(BACKBONES)
 
@@ -110,10 +106,10 @@ def family(name):
     return module(name).FAMILY
 
 
-def recipe_settings(name):
-    """{"settings": recipe fields, "budgets": {"tiny" | "quick" | "full": fields that budget changes, and under
-    "datasets", {dataset: fields that budget changes for that dataset}}}."""
-    return module(name).recipe_settings(name)
+def default_settings(name):
+    """The recipe fields (`recipes.catalog.FIELDS`) backbone `name` trains with by default: hyperparameters suited
+    to the architecture. What a budget changes is recipe data (`recipes/budgets.py`)."""
+    return module(name).default_settings(name)
 
 
 def check_options(name, options):
@@ -146,13 +142,6 @@ def input_layout(name, preprocessor):
 def missing_weights(name):
     """Why backbone `name` has no pretrained weights here (None when it has them, or needs none)."""
     hook = getattr(module(name), "missing_weights", None)
-    return hook(name) if hook else None
-
-
-def benchmark_skip(name):
-    """Why the default benchmark leaves backbone `name` out (None: it runs it). A module may define
-    `benchmark_skip(name)`; asked for by name (`--backbones`, `--recipes`), its recipes run."""
-    hook = getattr(module(name), "benchmark_skip", None)
     return hook(name) if hook else None
 
 

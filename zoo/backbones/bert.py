@@ -22,7 +22,6 @@ from zoo import compat
 from zoo import pretrained
 from zoo.backbones import FrozenPrefix
 from zoo.backbones import InputLayout
-from zoo.backbones import TINY_DATA
 
 # keras-hub's default `truncate="round_robin"` emits TFText>RoundRobinTrim, which TF Serving 2.12-2.19 do not
 # link; "waterfall" gives the same result for one segment with core ops only.
@@ -247,55 +246,20 @@ def _use_fast_kernels(bert):
             layer.__class__ = Dropout16
 
 
-# Per backbone, its recipe settings and what each budget changes. Published settings ("full"): BERT fine-tuning as
-# in Devlin et al. (AdamW, warm-up 10 %, 2-4 epochs, lr 2e-5 to 5e-5); `quick` is sized for the whole quick
-# benchmark (every recipe) in 60 minutes on a 2-core CPU (45 before minilm_l3 joined it).
-_RECIPE_SETTINGS = {
-    "bert_small": {
-        "settings": {"sequence_length": 256, "batch_size": 32, "bucket_width": 32, "learning_rate": 1e-4,
-                     "epochs": 3, "warmup_fraction": 0.1, "weight_decay": 0.01, "patience": 2},
-        "budgets": {
-            "tiny": {"epochs": 1, "sequence_length": 32, "batch_size": 16, "max_examples": TINY_DATA},
-            # Measured on Reuters R8 (whole training split, 3 epochs, mixed_bfloat16, 2 cores with AMX): top 2
-            # layers 0.9752 in 245 s, top 1 layer 0.9697 in 162 s at lr 1e-4 and 0.9724 at 3e-4 (TF-IDF + LR:
-            # 0.9637). The whole quick matrix must fit in 45 minutes: top 1 layer.
-            # 2 epochs (test accuracy / macro-F1, 3 epochs -> 2, caching included): R8 0.9715 / 0.9395 -> 0.9729 /
-            # 0.9415 (training 175 -> 128 s), SpamAssassin 0.9789 / 0.9749 -> 0.9806 / 0.9772 (325 -> 226 s),
-            # 20 Newsgroups 0.8197 -> 0.8085 (290 -> 221 s), BBC News 0.9812 / 0.9804 -> 0.9741 / 0.9735: 3 there.
-            "quick": {"epochs": 2, "learning_rate": 3e-4, "max_examples": {"train": 5000, "validation": 600},
-                      "backbone_options": {"trainable_layers": 1},
-                      "datasets": {
-                          # BBC articles fill 256 positions (89 %) and BERT saw their first ~200 words: 0.9624 at
-                          # 256 (top 2 layers: 0.9671), 0.9812 / macro-F1 0.9804 at 512 in 278 s of training
-                          # (TF-IDF + LR: 0.9741 / 0.9728).
-                          "bbc_news": {"sequence_length": 512, "epochs": 3},
-                          # 20 Newsgroups: 0.7960 on 5000 examples at 256 (298 s); 0.8197 on all 10135 at 128
-                          # (374 s, evaluation of the 7519 test texts 60 s instead of ~125 s).
-                          "newsgroups20": {"sequence_length": 128, "max_examples": {"validation": 600}},
-                      }},
-            "full": {"epochs": 4, "sequence_length": 512, "learning_rate": 5e-5},
-        },
-    },
-    "bert_base": {
-        "settings": {"sequence_length": 256, "batch_size": 16, "bucket_width": 32, "learning_rate": 3e-5,
-                     "epochs": 3, "warmup_fraction": 0.1, "weight_decay": 0.01, "patience": 2},
-        "budgets": {
-            "tiny": {"epochs": 1, "sequence_length": 32, "batch_size": 16, "max_examples": TINY_DATA,
-                     "backbone_options": {"num_layers": 2, "hidden_dim": 64, "num_heads": 2, "intermediate_dim": 128}},
-            "quick": {"epochs": 1, "sequence_length": 128, "max_examples": {"train": 400, "validation": 200,
-                                                                             "test": 400}},
-            "full": {"epochs": 4, "sequence_length": 512, "learning_rate": 2e-5, "batch_size": 32},
-        },
-    },
+# The recipe fields each BERT trains with by default, as in Devlin et al.'s fine-tuning (AdamW, warm-up 10 %,
+# 2-4 epochs; lr 2e-5 to 5e-5 for BERT-base, higher for the small ones). What a budget changes is recipes/'s.
+_DEFAULT_SETTINGS = {
+    "bert_small": {"sequence_length": 256, "batch_size": 32, "bucket_width": 32, "learning_rate": 1e-4, "epochs": 3,
+                   "warmup_fraction": 0.1, "weight_decay": 0.01, "patience": 2},
+    "minilm_l3": {"sequence_length": 256, "batch_size": 32, "bucket_width": 32, "learning_rate": 1e-4, "epochs": 3,
+                  "warmup_fraction": 0.1, "weight_decay": 0.01, "patience": 2},
+    "bert_base": {"sequence_length": 256, "batch_size": 16, "bucket_width": 32, "learning_rate": 3e-5, "epochs": 3,
+                  "warmup_fraction": 0.1, "weight_decay": 0.01, "patience": 2},
 }
 
 
-# minilm_l3 trains as bert_small does (same width, half the layers): its accuracies are in the benchmark's results.
-_RECIPE_SETTINGS["minilm_l3"] = copy.deepcopy(_RECIPE_SETTINGS["bert_small"])
-
-
-def recipe_settings(name):
-    return copy.deepcopy(_RECIPE_SETTINGS[name])
+def default_settings(name):
+    return copy.deepcopy(_DEFAULT_SETTINGS[name])
 
 
 def default_options(name):

@@ -24,7 +24,6 @@ import tensorflow as tf
 
 from zoo import assets
 from zoo import pretrained
-from zoo.backbones import TINY_DATA
 from zoo.backbones import bert
 
 FAMILY = "transformer"
@@ -294,32 +293,15 @@ class MPNetTextClassifierPreprocessor(keras_hub.models.BertTextClassifierPreproc
         return {k: v for k, v in outputs.items() if k != "segment_ids"}
 
 
-# Per backbone, its recipe settings and what each budget changes (published settings: Reimers and Gurevych's
-# fine-tuning of sentence-transformers, lr 2e-5, batch 16). The quick budget is not yet sized for the 2-core
-# matrix: the benchmark runs it only when asked for (`benchmark_skip`).
-_RECIPE_SETTINGS = {
-    "mpnet_base": {
-        "settings": {"sequence_length": 256, "batch_size": 16, "bucket_width": 32, "learning_rate": 3e-5,
-                     "epochs": 3, "warmup_fraction": 0.1, "weight_decay": 0.01, "patience": 2},
-        "budgets": {
-            "tiny": {"epochs": 1, "sequence_length": 32, "batch_size": 16, "max_examples": TINY_DATA,
-                     "backbone_options": {"trainable_layers": 1}},
-            # Measured on Reuters R8 (run 20261202T160847Z, 2-core AMD EPYC, mixed_bfloat16, whole test split):
-            # 0.9738 / macro-F1 0.9237 in 431 s for the recipe (training 138 s, caching 65 s of it; evaluation of
-            # 2176 texts in float32 ~90 s; served 25 ex/s at batch 32, p50 77 ms, export 441 MB), where bert_small
-            # on all 4873 examples at 256 reached 0.9729 / 0.9415 and TF-IDF + LR 0.9642. Not yet measured on the
-            # other datasets; BBC News and 20 Newsgroups need the lengths bert_small reads (512, 128).
-            "quick": {"epochs": 2, "learning_rate": 3e-4, "sequence_length": 128, "batch_size": 32,
-                      "max_examples": {"train": 2000, "validation": 300},
-                      "backbone_options": {"trainable_layers": 1}},
-            "full": {"epochs": 4, "sequence_length": 384, "learning_rate": 2e-5},
-        },
-    },
-}
+# The recipe fields MPNet trains with by default (Reimers and Gurevych's fine-tuning of sentence-transformers:
+# lr 2e-5, batch 16; AdamW with warm-up as BERT). What a budget changes is recipes/'s.
+_DEFAULT_SETTINGS = {"sequence_length": 256, "batch_size": 16, "bucket_width": 32, "learning_rate": 3e-5, "epochs": 3,
+                     "warmup_fraction": 0.1, "weight_decay": 0.01, "patience": 2}
 
 
-def recipe_settings(name):
-    return copy.deepcopy(_RECIPE_SETTINGS[name])
+def default_settings(name):
+    del name
+    return copy.deepcopy(_DEFAULT_SETTINGS)
 
 
 def default_options(name):
@@ -332,12 +314,6 @@ def default_options(name):
         "pooling": "auto",
         "trainable_layers": "all",
     }
-
-
-def benchmark_skip(name):
-    """Why the default benchmark leaves `name` out (None: it runs it)."""
-    return (f"{name}'s quick budget is not yet sized for the 2-core matrix (12 layers, 768 wide: ~8x bert_small's "
-            f"work per token); run it with --backbones={name}")
 
 
 def missing_weights(name):
