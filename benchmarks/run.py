@@ -84,7 +84,7 @@ def plan(recipes=None, backbone_names=None, dataset_names=None, include_random_i
     if unknown:
         raise app.UsageError(f"Unknown recipes {unknown}. Allowed: {catalog.names()}.")
     for label, given, allowed in (("backbones", backbone_names, backbones.names()),
-                                  ("datasets", dataset_names, catalog.DATASET_SETTINGS)):
+                                  ("datasets", dataset_names, catalog.dataset_names())):
         bad = sorted(set(given or []) - set(allowed))
         if bad:
             raise app.UsageError(f"Unknown {label} {bad}. Allowed: {sorted(allowed)}.")

@@ -45,16 +45,16 @@ FIELDS = {
     "backbone_options": {},
 }
 
-# Datasets in the catalog (`custom` is used through --dataset on any recipe), and what a dataset changes.
+# What a dataset changes in its recipes (the datasets themselves are zoo.datasets' registry).
 DATASET_SETTINGS = {
-    "bbc_news": {},
-    "spam_assassin": {},
     "sms_spam": {"sequence_length": 64},
-    "newsgroups20": {},
-    "reuters_r8": {},
     "imdb": {"clean": ["html"]},
-    "github_issues": {},
 }
+
+
+def dataset_names():
+    """The datasets of the catalog: every registered one (`custom` is used through --dataset on any recipe)."""
+    return [name for name in datasets.names() if name != "custom"]
 
 
 def _name(backbone, dataset):
@@ -64,8 +64,8 @@ def _name(backbone, dataset):
 def recipes():
     """Every recipe: each registered backbone (`zoo.backbones.names()`) with each dataset, by name. Built from the
     registries on each call, so a backbone added there is in the catalog, the tests and the benchmark."""
-    return {_name(backbone, dataset): {"backbone": backbone, "dataset": dataset, **DATASET_SETTINGS[dataset]}
-            for backbone in backbones.names() for dataset in DATASET_SETTINGS}
+    return {_name(backbone, dataset): {"backbone": backbone, "dataset": dataset, **DATASET_SETTINGS.get(dataset, {})}
+            for backbone in backbones.names() for dataset in dataset_names()}
 
 
 def names():
@@ -111,10 +111,10 @@ def resolve(name, budget="quick", overrides=None):
     budget_settings = budgets.of(backbone)[budget]
     # What a budget changes for one dataset only (long texts may need more positions at the same budget).
     per_dataset = budget_settings.pop("datasets", {})
-    unknown = sorted(set(per_dataset) - set(DATASET_SETTINGS))
+    unknown = sorted(set(per_dataset) - set(dataset_names()))
     if unknown:
         raise ValueError(f"Backbone {backbone!r}, budget {budget!r}: settings for unknown datasets {unknown}. "
-                         f"Allowed: {sorted(DATASET_SETTINGS)}.")
+                         f"Allowed: {sorted(dataset_names())}.")
     resolved = _merge(resolved, budget_settings)
     resolved = _merge(resolved, per_dataset.get(entry["dataset"], {}))
     resolved = _merge(resolved, overrides)

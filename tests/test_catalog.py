@@ -10,12 +10,14 @@ from zoo import datasets
 
 def test_catalog_covers_every_backbone_with_every_dataset():
     entries = catalog.recipes()
-    assert len(entries) == len(backbones.names()) * len(catalog.DATASET_SETTINGS)
+    assert len(entries) == len(backbones.names()) * len(catalog.dataset_names())
     for backbone in backbones.names():
-        for dataset in catalog.DATASET_SETTINGS:
+        for dataset in catalog.dataset_names():
             assert entries[f"{backbone}_{dataset}"]["backbone"] == backbone
             assert entries[f"{backbone}_{dataset}"]["dataset"] == dataset
-    assert set(catalog.DATASET_SETTINGS) == set(datasets.names()) - {"custom"}
+    # One dataset registry (zoo.datasets): the catalog has every dataset of it, and settings only for those.
+    assert set(catalog.dataset_names()) == set(datasets.names()) - {"custom"}
+    assert set(catalog.DATASET_SETTINGS) <= set(catalog.dataset_names())
 
 
 @pytest.mark.parametrize("budget", catalog.BUDGETS)
@@ -51,7 +53,7 @@ def test_a_budget_can_change_one_dataset_of_one_backbone(monkeypatch):
     settings = budgets.of("bert_small")
     for name in backbones.names():
         for budget, changes in budgets.of(name).items():
-            assert set(changes.get("datasets", {})) <= set(catalog.DATASET_SETTINGS), (name, budget)
+            assert set(changes.get("datasets", {})) <= set(catalog.dataset_names()), (name, budget)
     settings["quick"]["datasets"] = {"bbc_news": {"sequence_length": 384, "epochs": 5}}
     monkeypatch.setitem(budgets.BACKBONES, "bert_small", settings)
     bbc = catalog.resolve("bert_small_bbc_news", "quick")
@@ -126,7 +128,7 @@ def test_a_new_backbone_is_one_module_and_one_registry_line(monkeypatch):
                             "app.run(train.main, argv=['train', '--list', '--budget=tiny'])")
     assert listed.returncode == 0, listed.stderr[-2000:]
     rows = [line.split() for line in listed.stdout.splitlines() if line.startswith("mean_embedding_")]
-    assert sorted(r[0] for r in rows) == sorted(f"mean_embedding_{d}" for d in catalog.DATASET_SETTINGS)
+    assert sorted(r[0] for r in rows) == sorted(f"mean_embedding_{d}" for d in catalog.dataset_names())
     assert rows[0][3:] == ["64", "32", "1e-02", "1"]  # Its own settings at the tiny budget.
 
     contract = run_registered("import pytest; sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', "
