@@ -1,5 +1,6 @@
 """The backbone contract for all four backbones (tiny configurations) and the heads."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -48,6 +49,18 @@ def test_preprocessor_and_network_contract(built):
     assert built.family == backbones.family(built.name) and built.family in ("transformer", "recurrent",
                                                                              "bag_of_words")
     assert isinstance(built.provenance["pretrained"], bool) and built.provenance["source"].strip()
+
+
+def test_network_is_a_registered_keras_class_its_config_rebuilds(built):
+    """Backbones are Keras classes in keras-hub's style: registered, their config the constructor's arguments."""
+    network = built.network
+    cls = type(network)
+    assert cls is not keras.Model and keras.saving.get_registered_object(keras.saving.get_registered_name(cls)) is cls
+    config = network.get_config()
+    assert keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(network)).get_config() == config
+    copy = cls.from_config(config)
+    assert copy.count_params() == network.count_params() and set(copy.output) == set(network.output)
+    assert {w.path for w in copy.weights} == {w.path for w in network.weights}
 
 
 def test_input_layout_says_what_the_inputs_are(built):

@@ -18,16 +18,33 @@ def default_settings(name):
     return {"sequence_length": 64, "batch_size": 32, "learning_rate": 0.01, "epochs": 5, "patience": 2}
 
 
+@keras.saving.register_keras_serializable(package="textzoo")
+class MeanEmbeddingBackbone(keras.Model):
+    """Token ids -> {"pooled_output": the mean of their embeddings}."""
+
+    def __init__(self, vocabulary_size, sequence_length, dim, **kwargs):
+        token_ids = keras.Input(shape=(sequence_length,), dtype="int64", name="token_ids")
+        # Unmasked: padding positions count too, but an empty text (all padding) still gives a finite mean.
+        embedded = keras.layers.Embedding(vocabulary_size, dim)(token_ids)
+        super().__init__(token_ids, {"pooled_output": keras.layers.GlobalAveragePooling1D()(embedded)}, **kwargs)
+        self.vocabulary_size, self.sequence_length, self.dim = vocabulary_size, sequence_length, dim
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable, "vocabulary_size": self.vocabulary_size,
+                "sequence_length": self.sequence_length, "dim": self.dim}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
 def build(name, options, sequence_length, train_texts):
     from zoo.backbones import BackboneParts
 
     vectorizer = keras.layers.TextVectorization(max_tokens=options["max_tokens"],
                                                 output_sequence_length=sequence_length, name="text_vectorization")
     vectorizer.adapt(list(train_texts))
-    token_ids = keras.Input(shape=(sequence_length,), dtype="int64", name="token_ids")
-    # Unmasked: padding positions count too, but an empty text (all padding) still gives a finite mean.
-    embedded = keras.layers.Embedding(vectorizer.vocabulary_size(), options["dim"])(token_ids)
-    network = keras.Model(token_ids, {"pooled_output": keras.layers.GlobalAveragePooling1D()(embedded)})
+    network = MeanEmbeddingBackbone(vectorizer.vocabulary_size(), sequence_length, options["dim"])
     return BackboneParts(name, FAMILY, vectorizer, network, {"source": "none", "pretrained": False}, options)
 
 

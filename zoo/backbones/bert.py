@@ -383,16 +383,42 @@ def _mean_pooling(sequence_output, padding_mask):
                                                                                      mask=padding_mask)
 
 
+@keras.saving.register_keras_serializable(package="textzoo")
+class MeanPooledBackbone(keras.Model):
+    """A transformer backbone (keras-hub's BertBackbone, or MPNet's) whose "pooled_output" is the mean of its
+    sequence output over the real tokens, as sentence-transformers checkpoints were trained; its other outputs are
+    the backbone's "sequence_output".
+
+    Args:
+        backbone: a keras-hub `Backbone` with a "sequence_output" and a "padding_mask" input.
+    """
+
+    def __init__(self, backbone, **kwargs):
+        # === Layers ===
+        if hasattr(backbone, "pooled_dense"):
+            backbone.pooled_dense.trainable = False  # Its output is not used: no gradient reaches it.
+        # === Functional model ===
+        inputs = {k: keras.Input(shape=(None,), dtype="int32", name=k) for k in backbone.input}
+        sequence_output = backbone(inputs)["sequence_output"]
+        super().__init__(inputs, {"sequence_output": sequence_output,
+                                  "pooled_output": _mean_pooling(sequence_output, inputs["padding_mask"])}, **kwargs)
+        # === Config ===
+        self.backbone = backbone
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable,
+                "backbone": keras.saving.serialize_keras_object(self.backbone)}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**{**config, "backbone": keras.saving.deserialize_keras_object(config["backbone"])})
+
+
 def _pooled_network(bert, pooling, name):
     """keras-hub's BertBackbone, whose "pooled_output" is the pooling asked for."""
     if pooling == "cls":
         return bert
-    bert.pooled_dense.trainable = False  # Its output is not used: no gradient reaches it.
-    inputs = {k: keras.Input(shape=(None,), dtype="int32", name=k) for k in bert.input}
-    sequence_output = bert(inputs)["sequence_output"]
-    return keras.Model(inputs, {"sequence_output": sequence_output,
-                                "pooled_output": _mean_pooling(sequence_output, inputs["padding_mask"])},
-                       name=f"{name}_mean_pooled")
+    return MeanPooledBackbone(bert, name=f"{name}_mean_pooled")
 
 
 def _trainable_layers(value, num_layers):

@@ -67,13 +67,69 @@ def embedding_matrix(vocabulary, words, vectors):
     return matrix, hits, len(vocabulary) - 2 - hits
 
 
+def _check_architecture(cell, layers):
+    if cell not in CELLS:
+        raise ValueError(f"Unknown cell {cell!r}. Allowed: {sorted(CELLS)}.")
+    if int(layers) < 1:
+        raise ValueError(f"layers must be at least 1, received {layers}.")
+
+
+@keras.saving.register_keras_serializable(package="textzoo")
+class GloveBiLSTMBackbone(keras.Model):
+    """Token ids -> {"pooled_output": the last recurrent layer's final state}: a word embedding (GloVe's vectors,
+    frozen unless `trainable_embeddings`) masking the padding (id 0), then `num_layers` LSTM or GRU layers, each
+    bidirectional or not. Any number of time steps: serving cuts a request to its longest text, and so may training
+    batches (`input_layout`).
+
+    Args:
+        vocabulary_size: int. Rows of the embedding (the vectorizer's vocabulary, padding and [UNK] included).
+        embedding_dim: int. Width of the word vectors.
+        cell: str. "lstm" or "gru".
+        num_layers: int. Recurrent layers.
+        units: int. Units of each direction of each layer.
+        bidirectional: bool.
+        dropout: float. Input dropout of every recurrent layer; `recurrent_dropout` of its state.
+        trainable_embeddings: bool. Fine-tune the word vectors.
+        use_cudnn: bool or "auto". Keras' choice of kernel; False exports a graph every CPU server runs.
+    """
+
+    def __init__(self, vocabulary_size, embedding_dim, cell="lstm", num_layers=1, units=64, bidirectional=True,
+                 dropout=0.0, recurrent_dropout=0.0, trainable_embeddings=False, use_cudnn=False, **kwargs):
+        _check_architecture(cell, num_layers)
+        # === Layers and functional model === (each recurrent layer made and called in turn: their random
+        # initialisation draws in that order)
+        token_ids = keras.Input(shape=(None,), dtype="int64", name="token_ids")
+        x = keras.layers.Embedding(vocabulary_size, embedding_dim, mask_zero=True, trainable=trainable_embeddings,
+                                   name="glove_embedding")(token_ids)
+        for i in range(num_layers):
+            layer = CELLS[cell](units, return_sequences=i < num_layers - 1, dropout=dropout,
+                                recurrent_dropout=recurrent_dropout, use_cudnn=use_cudnn, name=f"{cell}_{i}")
+            if bidirectional:
+                layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{i}")
+            x = layer(x)
+        super().__init__(token_ids, {"pooled_output": x}, **kwargs)
+        # === Config ===
+        self.vocabulary_size, self.embedding_dim, self.cell = int(vocabulary_size), int(embedding_dim), cell
+        self.num_layers, self.units, self.bidirectional = int(num_layers), int(units), bool(bidirectional)
+        self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
+        self.trainable_embeddings, self.use_cudnn = bool(trainable_embeddings), use_cudnn
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable, "vocabulary_size": self.vocabulary_size,
+                "embedding_dim": self.embedding_dim, "cell": self.cell, "num_layers": self.num_layers,
+                "units": self.units, "bidirectional": self.bidirectional, "dropout": self.dropout,
+                "recurrent_dropout": self.recurrent_dropout, "trainable_embeddings": self.trainable_embeddings,
+                "use_cudnn": self.use_cudnn}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
 def build(name, options, sequence_length, train_texts):
     from zoo.backbones import BackboneParts
 
-    if options["cell"] not in CELLS:
-        raise ValueError(f"Unknown cell {options['cell']!r}. Allowed: {sorted(CELLS)}.")
-    if int(options["layers"]) < 1:
-        raise ValueError(f"layers must be at least 1, received {options['layers']}.")
+    _check_architecture(options["cell"], options["layers"])  # Before the vocabulary is adapted and GloVe read.
     if not train_texts:
         raise ValueError("glove_bilstm needs the training texts to build its vocabulary.")
     vectorizer = _vectorizer(options, sequence_length)
@@ -85,23 +141,14 @@ def build(name, options, sequence_length, train_texts):
     print(f"Converted {hits} words ({misses} misses) of a {len(vocabulary)}-word vocabulary from GloVe "
           f"{options['glove_dim']}d.")
 
-    # Any number of time steps: serving cuts a request to its longest text, and so may training batches
-    # (`input_layout`).
-    token_ids = keras.Input(shape=(None,), dtype="int64", name="token_ids")
-    embedding = keras.layers.Embedding(len(vocabulary), matrix.shape[1], mask_zero=True,
-                                       trainable=bool(options["trainable_embeddings"]), name="glove_embedding")
-    x = embedding(token_ids)
-    cell = CELLS[options["cell"]]
-    for i in range(int(options["layers"])):
-        last = i == int(options["layers"]) - 1
-        layer = cell(int(options["units"]), return_sequences=not last, dropout=float(options["dropout"]),
-                     recurrent_dropout=float(options["recurrent_dropout"]), use_cudnn=options["use_cudnn"],
-                     name=f"{options['cell']}_{i}")
-        if options["bidirectional"]:
-            layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{i}")
-        x = layer(x)
-    network = keras.Model(token_ids, {"pooled_output": x}, name=f"{name}_backbone")
-    embedding.set_weights([matrix])  # Set after build: a Constant initializer would put the matrix in the config.
+    network = GloveBiLSTMBackbone(
+        len(vocabulary), matrix.shape[1], cell=options["cell"], num_layers=int(options["layers"]),
+        units=int(options["units"]), bidirectional=bool(options["bidirectional"]), dropout=float(options["dropout"]),
+        recurrent_dropout=float(options["recurrent_dropout"]),
+        trainable_embeddings=bool(options["trainable_embeddings"]), use_cudnn=options["use_cudnn"],
+        name=f"{name}_backbone")
+    # Set after build: a Constant initializer would put the matrix in the config.
+    network.get_layer("glove_embedding").set_weights([matrix])
 
     provenance = {"pretrained": True, **source, "glove_dim": int(options["glove_dim"]),
                   "vocabulary_size": len(vocabulary), "vocabulary_words_in_glove": hits,

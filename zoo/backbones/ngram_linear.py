@@ -90,6 +90,35 @@ class TfIdf(keras.layers.Layer):
                 "normalize": self.normalize, "dropout": self.dropout, "seed": self.seed}
 
 
+@keras.saving.register_keras_serializable(package="textzoo")
+class NgramBackbone(keras.Model):
+    """n-gram counts [batch, vocabulary_size] (sparse) -> {"pooled_output": their L2-normalised TF-IDF}, the
+    features a linear head reads. The IDF weights are set from the adapted vectorizer (`build`).
+
+    Args:
+        vocabulary_size: int. The vectorizer's n-grams, [UNK] included.
+        sublinear_tf: bool. 1 + log(count) instead of the count.
+        dropout: float. Dropout of the TF-IDF features while training.
+    """
+
+    def __init__(self, vocabulary_size, sublinear_tf=True, dropout=0.0, **kwargs):
+        # === Layers ===
+        tf_idf = TfIdf(vocabulary_size, sublinear_tf=sublinear_tf, normalize=True, dropout=dropout, name="tf_idf")
+        # === Functional model ===
+        counts = keras.Input(shape=(vocabulary_size,), dtype="float32", sparse=True, name="counts")
+        super().__init__(counts, {"pooled_output": tf_idf(counts)}, **kwargs)
+        # === Config ===
+        self.vocabulary_size, self.sublinear_tf, self.dropout = int(vocabulary_size), bool(sublinear_tf), float(dropout)
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable, "vocabulary_size": self.vocabulary_size,
+                "sublinear_tf": self.sublinear_tf, "dropout": self.dropout}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
 def _vectorizer(options, vocabulary=None, output_mode="count"):
     return keras.layers.TextVectorization(
         sparse=output_mode == "count",
@@ -116,12 +145,9 @@ def build(name, options, sequence_length, train_texts):
     vectorizer = _vectorizer(options, vocabulary=vocabulary)
     size = vectorizer.vocabulary_size()
 
-    counts = keras.Input(shape=(size,), dtype="float32", sparse=True, name="counts")
-    tf_idf = TfIdf(size, sublinear_tf=options["sublinear_tf"], normalize=True, dropout=options["dropout"],
-                   name="tf_idf")
-    x = tf_idf(counts)
-    tf_idf.set_weights([idf.astype(np.float32)])
-    network = keras.Model(counts, {"pooled_output": x}, name=f"{name}_backbone")
+    network = NgramBackbone(size, sublinear_tf=options["sublinear_tf"], dropout=options["dropout"],
+                            name=f"{name}_backbone")
+    network.get_layer("tf_idf").set_weights([idf.astype(np.float32)])
     provenance = {"pretrained": False, "source": "none (TF-IDF vocabulary adapted on the train split)",
                   "vocabulary_size": size}
     return BackboneParts(name, FAMILY, vectorizer, network, provenance, options)
