@@ -17,6 +17,7 @@ import dataclasses
 import pathlib
 import tempfile
 import time
+from typing import Callable
 from typing import Optional
 
 import keras
@@ -48,6 +49,18 @@ class TrainingSettings:
     def of(cls, fields):
         """The settings among `fields` (a recipe, or any dict); the others keep their defaults."""
         return cls(**{f.name: fields[f.name] for f in dataclasses.fields(cls) if f.name in fields})
+
+
+@dataclasses.dataclass(frozen=True)
+class _FitRun:
+    """How one `fit` runs, beside its data and run directory (`TextClassifier.fit`'s arguments)."""
+    epochs: int
+    callbacks: tuple
+    class_weight: Optional[dict]
+    seed: int
+    jit_compile: bool
+    stages: Callable
+    shared_run_dir: Optional[str]
 
 
 class FitHistory(keras.callbacks.History):
@@ -289,21 +302,20 @@ class TextClassifier(keras.Model):
                 self.label_ids(validation_labels)
         if self.core is None:
             self.build_parts(texts)
+        run = _FitRun(epochs=self.training_settings.epochs if epochs is None else int(epochs),
+                      callbacks=tuple(callbacks), class_weight=class_weight, seed=seed, jit_compile=jit_compile,
+                      stages=stages or (lambda name, **details: None), shared_run_dir=shared_run_dir)
         if run_dir is None:
             with tempfile.TemporaryDirectory(prefix="textzoo-fit-") as tmp:
-                return self._fit(texts, label_ids, validation_texts, validation_ids, epochs, callbacks, class_weight,
-                                 tmp, seed, jit_compile, stages, shared_run_dir)
-        return self._fit(texts, label_ids, validation_texts, validation_ids, epochs, callbacks, class_weight, run_dir,
-                         seed, jit_compile, stages, shared_run_dir)
+                return self._fit((texts, label_ids), (validation_texts, validation_ids), tmp, run)
+        return self._fit((texts, label_ids), (validation_texts, validation_ids), run_dir, run)
 
-    def _fit(self, texts, labels, validation_texts, validation_labels, epochs, callbacks, class_weight, run_dir, seed,
-             jit_compile, stages, shared_run_dir):
-        stages = stages or (lambda name, **details: None)
-        settings = self.training_settings
-        epochs = settings.epochs if epochs is None else int(epochs)
+    def _fit(self, train, validation, run_dir, run):
+        """Trains on `train` (texts, label ids), validated on `validation`, as `run` (`_FitRun`) says."""
+        (texts, labels), seed, stages = train, run.seed, run.stages
         inputs = self.input_settings()
         steps = self.steps_per_epoch(len(texts))
-        trainee = self._compile(steps * epochs, jit_compile)
+        trainee = self._compile(steps * run.epochs, run.jit_compile)
         started = time.time()
         caching_seconds = None
         if trainee is self.core:
@@ -317,11 +329,10 @@ class TextClassifier(keras.Model):
             train_ds = training.feature_dataset(features, feature_labels, self.frozen_prefix.layout, self.head_type,
                                                 inputs["batch_size"], shuffle=True, seed=seed,
                                                 bucket_width=inputs["bucket_width"])
-        stages("training", epochs=epochs, steps=steps)
-        rows, best_epoch = training.fit(trainee, train_ds, self.input_pipeline(validation_texts, validation_labels,
-                                                                               seed, shuffle=False),
-                                        run_dir, epochs, settings.patience, class_weight, callbacks,
-                                        shared_run_dir=shared_run_dir,
+        stages("training", epochs=run.epochs, steps=steps)
+        rows, best_epoch = training.fit(trainee, train_ds, self.input_pipeline(*validation, seed, shuffle=False),
+                                        run_dir, run.epochs, self.training_settings.patience, run.class_weight,
+                                        run.callbacks, shared_run_dir=run.shared_run_dir,
                                         validation_model=None if trainee is self.core else self.core, started=started)
         # What ships computes in float32 (`classifier.computing_in_float32`): predictions from here on are the
         # export's. A copy (same weights) without the optimizer and compile state, which a saved classifier would
