@@ -97,19 +97,24 @@ def _gflops(value, peaks, bf16=False):
     return f"{value:.0f}" + (f" ({', '.join(shares)} peak)" if shares else "")
 
 
+def _table(caption, header):
+    """The lines that open a Markdown table: its caption between blank lines, the header row and its rule."""
+    columns = header.count("|") - 1
+    return ["", caption, "", header, "|" + " --- |" * columns]
+
+
 def arithmetic_table(rows):
     """Transformer rows' arithmetic rates (`benchmarks.flops`) as shares of the matmul rate measured in the run."""
     rows = [r for r in rows if r.get("flops")]
     if not rows:
         return []
-    lines = ["", "Arithmetic rate of the transformers: FLOPs from the architecture and the token positions each batch "
-             "computed on (`benchmarks/flops.py`: matrix products at 2 FLOPs per multiply-add; training 3x the "
-             "forward pass of what trains and 1x that of frozen layers, once; validation included in the whole run), "
-             "over the seconds they took, as a share of the matmul rate measured in the same run (float32, and "
-             "bfloat16 for rows computing in it).", "",
-             "| recipe | dtype | GFLOP per served example | served GFLOP/s @32 | training GFLOP/s, whole run "
-             "| training GFLOP/s, whole epochs |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    lines = _table("Arithmetic rate of the transformers: FLOPs from the architecture and the token positions each "
+                   "batch computed on (`benchmarks/flops.py`: matrix products at 2 FLOPs per multiply-add; training 3x "
+                   "the forward pass of what trains and 1x that of frozen layers, once; validation included in the "
+                   "whole run), over the seconds they took, as a share of the matmul rate measured in the same run "
+                   "(float32, and bfloat16 for rows computing in it).",
+                   "| recipe | dtype | GFLOP per served example | served GFLOP/s @32 | training GFLOP/s, whole run "
+                   "| training GFLOP/s, whole epochs |")
     for r in sorted(rows, key=lambda r: r["recipe"]):
         peaks, work = r.get("matmul_peak_gflops") or {}, r["flops"]
         bf16 = r.get("dtype_policy") == "mixed_bfloat16"
@@ -125,9 +130,8 @@ def arithmetic_table(rows):
 
 def size_table(rows):
     """What each model costs to serve beside what it scores: parameters, export size, latency of one text."""
-    lines = ["", "Model sizes (parameters of the whole classifier, the SavedModel on disk, one text per request):", "",
-             "| recipe | parameters | export MB | p50 ms @1 | served ex/s @32 | accuracy |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    lines = _table("Model sizes (parameters of the whole classifier, the SavedModel on disk, one text per request):",
+                   "| recipe | parameters | export MB | p50 ms @1 | served ex/s @32 | accuracy |")
     for r in sorted(rows, key=lambda r: (r["dataset"], (r.get("parameters") or {}).get("total") or 0)):
         total = (r.get("parameters") or {}).get("total")
         lines.append(f"| {r['recipe']} | {_fmt(total / 1e6 if total else None, '.1f', 'M')} "
@@ -143,15 +147,14 @@ def served_precision_table(rows):
     rows = [r for r in rows if r.get("served_precision_examples_per_second_32")]
     if not rows:
         return []
-    lines = ["", "Served precision: every export computes in float32 (trained in mixed_bfloat16 or not); examples/s at "
-             "batch 32 as exported, rewritten to bfloat16 when loaded (grappler's oneDNN bfloat16 pass, TF Serving's "
-             "`--mixed_precision=bfloat16`; CPUs with AVX512_BF16 or AMX only), and with oneDNN off "
-             "(`TF_ENABLE_ONEDNN_OPTS=0`, TensorFlow's kernels alone: the portable floor, as on a serving build "
-             "without oneDNN). Transformers: the same weights exported computing in bfloat16 (what a mixed_bfloat16 "
-             "run exported before), with oneDNN and without.", "",
-             "| recipe | float32 | bf16 at load | vs float32 | oneDNN off | bf16 export | bf16 at load vs bf16 export "
-             "| bf16 export, oneDNN off |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = _table("Served precision: every export computes in float32 (trained in mixed_bfloat16 or not); examples/s "
+                   "at batch 32 as exported, rewritten to bfloat16 when loaded (grappler's oneDNN bfloat16 pass, TF "
+                   "Serving's `--mixed_precision=bfloat16`; CPUs with AVX512_BF16 or AMX only), and with oneDNN off "
+                   "(`TF_ENABLE_ONEDNN_OPTS=0`, TensorFlow's kernels alone: the portable floor, as on a serving build "
+                   "without oneDNN). Transformers: the same weights exported computing in bfloat16 (what a "
+                   "mixed_bfloat16 run exported before), with oneDNN and without.",
+                   "| recipe | float32 | bf16 at load | vs float32 | oneDNN off | bf16 export "
+                   "| bf16 at load vs bf16 export | bf16 export, oneDNN off |")
     for r in sorted(rows, key=lambda r: r["recipe"]):
         p = r["served_precision_examples_per_second_32"]
         at_load, f32, bf16_export = p.get("bfloat16_at_load"), p.get("float32"), p.get("bfloat16_export")
@@ -174,7 +177,7 @@ def full_finetuning_table(rows):
     rows = [r for r in rows if r.get("full_finetuning")]
     if not rows:
         return []
-    lines = ["", "Full fine-tuning, every layer training, as the stock pipeline does (the default recipes train only "
+    lines = _table("Full fine-tuning, every layer training, as the stock pipeline does (the default recipes train only "
              "their top layers): steps of our pipeline (length-bucketed batches, the recipe's optimizer; as many as "
              "`--full_finetuning_steps` and `--full_finetuning_seconds` ask: a sample of the epoch's lengths) "
              "against keras-hub's stock pipeline (fixed-length padding: every step alike), after one untimed step "
@@ -184,11 +187,10 @@ def full_finetuning_table(rows):
              "whose work grows with the square of the length, is a large part of a step); share of bound = "
              "speed-up x token share (1.0: that inverse). Then one more step under "
              "TensorFlow's profiler: its op threads' busy time (share of wall time x threads) by what the ops "
-             "compute.", "",
+             "compute.",
              "| recipe | dtype | ours ex/s (steps) | stock ex/s (steps) | speed-up | token share | share of bound "
              "| training GFLOP/s | profiled step: shape, wall s, threads busy "
-             "| matmul / elementwise / dropout random / optimizer and loss |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| matmul / elementwise / dropout random / optimizer and loss |")
     for r in sorted(rows, key=lambda r: r["recipe"]):
         full, peaks = r["full_finetuning"], r.get("matmul_peak_gflops") or {}
         stock = r.get("stock_keras_hub") or {}
