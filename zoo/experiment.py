@@ -13,6 +13,7 @@ Run directory:
     checkpoints/, tensorboard/, backup/ (only while a run is unfinished)
 """
 
+import dataclasses
 import json
 import logging
 import math
@@ -79,6 +80,22 @@ def load_data(recipe, seed, offline=None):
         **recipe["dataset_options"])
 
 
+@dataclasses.dataclass
+class _Run:
+    """One recipe's run: `train_and_evaluate`'s arguments, and where this process writes (`run_dir`) and resumes
+    from (`shared_run_dir`: the chief's run directory, for another multi-worker task)."""
+    recipe: dict
+    run_dir: pathlib.Path
+    runtime: object
+    dataset: object
+    export_dir: object
+    callbacks: tuple
+    model_name: object
+    allow_dataset_change: bool
+    stages: object
+    shared_run_dir: object = None
+
+
 def train_and_evaluate(recipe, run_dir, runtime, dataset=None, export_dir=None, callbacks=(), model_name=None,
                        allow_dataset_change=False, stages=None):
     """Trains and evaluates `recipe` (a resolved catalog recipe) in `run_dir`; returns the metrics dict.
@@ -91,35 +108,34 @@ def train_and_evaluate(recipe, run_dir, runtime, dataset=None, export_dir=None, 
     Under multi-worker training only the chief writes `run_dir` and the export and returns the metrics; the other
     tasks train in step with it and return None.
     """
+    run = _Run(recipe, pathlib.Path(run_dir), runtime, dataset, export_dir, tuple(callbacks), model_name,
+               allow_dataset_change, stages or (lambda name, **details: None))
     if not runtime.is_chief:
         # A multi-worker task other than the chief trains in step with it and writes only to a temporary directory
         # (as the tf.distribute guide prescribes); it resumes from the chief's backup in `run_dir`.
         with tempfile.TemporaryDirectory(prefix=f"textzoo-{runtime.task[0]}-{runtime.task[1]}-") as own_dir:
             # It checks the export name as the chief does (so that both stop, or neither), and never exports.
-            return _train_and_evaluate(recipe, own_dir, runtime, dataset, export_dir, callbacks, model_name,
-                                       allow_dataset_change, stages, shared_run_dir=run_dir)
-    return _train_and_evaluate(recipe, run_dir, runtime, dataset, export_dir, callbacks, model_name,
-                               allow_dataset_change, stages)
+            return _train_and_evaluate(dataclasses.replace(run, run_dir=pathlib.Path(own_dir),
+                                                           shared_run_dir=run.run_dir))
+    return _train_and_evaluate(run)
 
 
-def _train_and_evaluate(recipe, run_dir, runtime, dataset, export_dir, callbacks, model_name, allow_dataset_change,
-                        stages, shared_run_dir=None):
+def _train_and_evaluate(run):
     started = time.time()
-    stages = stages or (lambda name, **details: None)
-    run_dir = pathlib.Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    recipe, runtime, stages = run.recipe, run.runtime, run.stages
+    run.run_dir.mkdir(parents=True, exist_ok=True)
     stages("data")
-    dataset = dataset or load_data(recipe, runtime.seed)
+    dataset = run.dataset or load_data(recipe, runtime.seed)
     print(f"Dataset {dataset.name} ({dataset.variant}, from {dataset.source['source']}): "
           + ", ".join(f"{s} {len(dataset.splits[s])}" for s in datasets.SPLITS)
           + f" examples, {dataset.num_classes} classes.")
-    if export_dir is not None:
+    if run.export_dir is not None:
         from zoo import export
 
         target = {"recipe": recipe, "dataset": dataset.summary()}
-        model_name = model_name or export.default_model_name(target)
-        export.check_export_target(export_dir, model_name, export.data_identity(target, dataset.class_names),
-                                   allow_dataset_change)
+        run = dataclasses.replace(run, model_name=run.model_name or export.default_model_name(target))
+        export.check_export_target(run.export_dir, run.model_name, export.data_identity(target, dataset.class_names),
+                                   run.allow_dataset_change)
 
     train, validation, test = (dataset.splits[s] for s in datasets.SPLITS)
     stages("building the model")
@@ -129,11 +145,46 @@ def _train_and_evaluate(recipe, run_dir, runtime, dataset, export_dir, callbacks
             recipe["head_dropout"], recipe["sequence_length"], recipe["backbone_options"],
             text_classifier.TrainingSettings.of(recipe), name=recipe["recipe"])
     classifier.build_parts(train.texts)
-    head_type, core = classifier.head_type, classifier.core
+    config = _write_config(run, classifier, dataset, started)
+
+    fit_started = time.time()
+    fitted = classifier.fit(train.texts, train.labels, validation_data=(validation.texts, validation.labels),
+                            class_weight=dataset.class_weight, callbacks=run.callbacks, run_dir=run.run_dir,
+                            seed=runtime.seed, jit_compile=runtime.jit_compile, stages=stages,
+                            shared_run_dir=run.shared_run_dir)
+    fit_seconds = time.time() - fit_started  # Caching included.
+    if not runtime.is_chief:
+        logging.info("Task %s %s finished training; the chief evaluates, saves and exports.", *runtime.task)
+        return None
+    (run.run_dir / "history.json").write_text(json.dumps(fitted.rows, indent=2))
+
+    # The saved model is the one hand-off: the test metrics are those of the classifier read back from
+    # <run_dir>/model/, through the function its export serves, and the export reads the same directory.
+    classifier.save_classifier(run.run_dir / "model", test.texts[:HELD_OUT_TEXTS])
+    metrics = _evaluate(run, classifier, dataset, fitted, fit_seconds)
+    if "warning" in config:
+        metrics["warning"] = config["warning"]
+    if run.export_dir is not None:
+        stages("export")
+        metrics["export"] = str(export.export_run(run.run_dir, run.export_dir, metrics=metrics,
+                                                  model_name=run.model_name,
+                                                  allow_dataset_change=run.allow_dataset_change))
+    metrics["wall_seconds"] = round(time.time() - started, 2)
+    # metrics.json last: its presence marks a finished run.
+    (run.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    logging.info("Run %s finished: test accuracy %.4f, macro-F1 %.4f", run.run_dir, metrics["accuracy"],
+                 metrics["macro_f1"])
+    return metrics
+
+
+def _write_config(run, classifier, dataset, started):
+    """config.json: the resolved recipe, runtime, input pipeline, where the weights came from, the data, library
+    versions and parameter counts."""
+    core = classifier.core
     config = {
-        "recipe": recipe,
-        "head_type": head_type,
-        "runtime": runtime.record(),
+        "recipe": run.recipe,
+        "head_type": classifier.head_type,
+        "runtime": run.runtime.record(),
         "input": classifier.input_settings(),
         "provenance": classifier.provenance,
         "dataset": dataset.summary(),
@@ -144,49 +195,29 @@ def _train_and_evaluate(recipe, run_dir, runtime, dataset, export_dir, callbacks
     }
     if classifier.provenance.get("warning"):  # Random weights where pretrained ones were wanted.
         config["warning"] = classifier.provenance["warning"]
-    (run_dir / "config.json").write_text(json.dumps(config, indent=2, default=str))
+    (run.run_dir / "config.json").write_text(json.dumps(config, indent=2, default=str))
+    return config
 
-    fit_started = time.time()
-    fitted = classifier.fit(train.texts, train.labels, validation_data=(validation.texts, validation.labels),
-                            class_weight=dataset.class_weight, callbacks=callbacks, run_dir=run_dir,
-                            seed=runtime.seed, jit_compile=runtime.jit_compile, stages=stages,
-                            shared_run_dir=shared_run_dir)
-    history, best_epoch, caching_seconds = fitted.rows, fitted.best_epoch, fitted.caching_seconds
-    fit_seconds = time.time() - fit_started  # Caching included.
-    if not runtime.is_chief:
-        logging.info("Task %s %s finished training; the chief evaluates, saves and exports.", *runtime.task)
-        return None
-    (run_dir / "history.json").write_text(json.dumps(history, indent=2))
 
-    # The saved model is the one hand-off: the test metrics are those of the classifier read back from
-    # <run_dir>/model/, through the function its export serves, and the export reads the same directory.
-    classifier.save_classifier(run_dir / "model", test.texts[:HELD_OUT_TEXTS])
-    model = classifier_lib.StringClassifier.load(run_dir / "model")
-    stages("evaluation", examples=len(test))
+def _evaluate(run, classifier, dataset, fitted, fit_seconds):
+    """The test metrics of the classifier saved in <run_dir>/model/, read back and run through the function its
+    export serves, with what the run was."""
+    recipe, test = run.recipe, dataset.splits["test"]
+    model = classifier_lib.StringClassifier.load(run.run_dir / "model")
+    run.stages("evaluation", examples=len(test))
     evaluation_started = time.time()
     probabilities = model.predict_proba(test.texts)
     evaluation_seconds = time.time() - evaluation_started
-    metrics = evaluation.write_evaluation(run_dir, test.labels, probabilities, dataset.class_names, test.texts,
-                                          history, title=recipe["recipe"])
+    metrics = evaluation.write_evaluation(run.run_dir, test.labels, probabilities, dataset.class_names, test.texts,
+                                          fitted.rows, title=recipe["recipe"])
     metrics.update({
         "recipe": recipe["recipe"], "budget": recipe["budget"], "dataset": dataset.name,
         "dataset_variant": dataset.variant, "dataset_source": dataset.source["source"],
         "backbone": recipe["backbone"], "weights_source": classifier.provenance.get("source"),
-        "pretrained": classifier.provenance.get("pretrained"), "head_type": head_type, "best_epoch": best_epoch,
-        "epochs_run": len(history), "fit_seconds": round(fit_seconds, 2),
-        "caching_seconds": caching_seconds and round(caching_seconds, 2),
+        "pretrained": classifier.provenance.get("pretrained"), "head_type": classifier.head_type,
+        "best_epoch": fitted.best_epoch, "epochs_run": len(fitted.rows), "fit_seconds": round(fit_seconds, 2),
+        "caching_seconds": fitted.caching_seconds and round(fitted.caching_seconds, 2),
         "evaluation_seconds": round(evaluation_seconds, 2),
         "examples": {s: len(dataset.splits[s]) for s in datasets.SPLITS},
     })
-    if "warning" in config:
-        metrics["warning"] = config["warning"]
-    if export_dir is not None:
-        stages("export")
-        metrics["export"] = str(export.export_run(run_dir, export_dir, metrics=metrics, model_name=model_name,
-                                                  allow_dataset_change=allow_dataset_change))
-    metrics["wall_seconds"] = round(time.time() - started, 2)
-    # metrics.json last: its presence marks a finished run.
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    logging.info("Run %s finished: test accuracy %.4f, macro-F1 %.4f", run_dir, metrics["accuracy"],
-                 metrics["macro_f1"])
     return metrics
