@@ -166,3 +166,27 @@ def test_from_recipe_takes_the_recipe_settings():
     with pytest.raises(ValueError, match="Unknown recipe 'bert_small_tweets'"):
         zoo.TextClassifier.from_recipe("bert_small_tweets")
     assert os.environ["KERAS_BACKEND"] == "tensorflow"
+
+
+def test_fit_in_mixed_precision_ships_a_float32_classifier():
+    """As the scripts do on a CPU with bfloat16: training computes in mixed_bfloat16, what `fit` leaves (and
+    `predict` and the export run) computes in float32."""
+    from zoo import compat
+
+    class Policies(keras.callbacks.Callback):
+        seen = set()
+
+        def on_train_begin(self, logs=None):
+            Policies.seen = {layer.dtype_policy.name for layer in compat.all_layers(self.model)}
+
+    previous = keras.mixed_precision.dtype_policy()
+    keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+    try:
+        texts, labels = topic_texts()
+        classifier = zoo.TextClassifier("ngram_linear", training={"epochs": 2, "learning_rate": 0.05})
+        classifier.fit(texts, labels, validation_split=0.25, callbacks=[Policies()])
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)
+    assert "mixed_bfloat16" in Policies.seen
+    assert {layer.dtype_policy.name for layer in compat.all_layers(classifier.core)} == {"float32"}
+    assert classifier.predict(texts).dtype == np.float32
