@@ -279,13 +279,25 @@ def markdown(rows, run_id, freezing=()):
         "| peak MB | wall s |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for r in sorted(done, key=lambda r: (r["dataset"], r["backbone"])):
-        ex = r.get("examples", {})
-        ref = references.get(r["dataset"], {})
-        served = r.get("inference_examples_per_second", {})
-        latency = r.get("latency_batch_1", {})
-        lines.append(
-            f"| {r['recipe']} | {r.get('weights_source', '-')}"
+    lines += [_main_row(r, references.get(r["dataset"], {}))
+              for r in sorted(done, key=lambda r: (r["dataset"], r["backbone"]))]
+    lines += size_table(done)
+    lines += served_precision_table(done)
+    lines += arithmetic_table(done)
+    lines += full_finetuning_table(done)
+    lines += _notes(done, references, failed, skipped)
+    frozen = freezing_table(freezing)
+    if frozen:
+        lines += [""] + frozen
+    return "\n".join(lines) + "\n"
+
+
+def _main_row(r, ref):
+    """One recipe's row of the main table; `ref` is the TF-IDF reference row of its dataset."""
+    ex = r.get("examples", {})
+    served = r.get("inference_examples_per_second", {})
+    latency = r.get("latency_batch_1", {})
+    return (f"| {r['recipe']} | {r.get('weights_source', '-')}"
             f"{' (RANDOM)' if r.get('weights_source') == 'random initialisation' else ''} "
             f"| {ex.get('train', '-')}/{ex.get('validation', '-')}/{ex.get('test', '-')} "
             f"| {_fmt(r['accuracy'], '.4f')} | {_fmt(r['macro_f1'], '.4f')} "
@@ -300,11 +312,12 @@ def markdown(rows, run_id, freezing=()):
             f"| {_fmt(latency.get('p50_ms'), '.1f')} / {_fmt(latency.get('p95_ms'), '.1f')} "
             f"| {_fmt((r.get('export_size_bytes') or 0) / 1e6, '.1f')} | {_fmt(r.get('peak_memory_mb'), '.0f')} "
             f"| {_fmt(r.get('wall_seconds'), '.0f')} |")
-    lines += size_table(done)
-    lines += served_precision_table(done)
-    lines += arithmetic_table(done)
-    lines += full_finetuning_table(done)
-    lines += ["", "Datasets (variant and source as resolved in this run) and published numbers:", ""]
+
+
+def _notes(done, references, failed, skipped):
+    """What follows the tables: the datasets and published numbers, parity checks, contention, failed and skipped
+    recipes."""
+    lines = ["", "Datasets (variant and source as resolved in this run) and published numbers:", ""]
     for name in sorted({r["dataset"] for r in done} | set(references)):
         row = next((r for r in done if r["dataset"] == name), references.get(name, {}))
         lines.append(f"- `{name}`: {row.get('dataset_variant', '-')} from {row.get('dataset_source', '-')}; "
@@ -337,10 +350,7 @@ def markdown(rows, run_id, freezing=()):
         lines += ["", "Failed:", ""] + [f"- {r['recipe']}: {r['error'][-300:]}" for r in failed]
     if skipped:
         lines += ["", "Skipped:", ""] + [f"- {r['recipe']}: {r['skipped']}" for r in skipped]
-    frozen = freezing_table(freezing)
-    if frozen:
-        lines += [""] + frozen
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def plot(rows, path):
