@@ -234,6 +234,27 @@ def directory_size(path):
     return sum(f.stat().st_size for f in pathlib.Path(path).rglob("*") if f.is_file())
 
 
+def _export_info(model, model_name, info):
+    """export_info.json's fields: the model's classes and signatures, the input limit, the time, and `info`."""
+    return {
+        "model_name": model_name,
+        "class_names": model.class_names,
+        "head_type": model.head_type,
+        "backbone": model.backbone_name,
+        "signatures": {
+            "serving_default": {"inputs": {"text": "string [batch]"},
+                                "outputs": {"probabilities": f"float32 [batch, {len(model.class_names)}]",
+                                            "label": "string [batch]", "label_id": "int64 [batch]"}},
+            "classify": {"inputs": {"inputs": "serialized tf.Example [batch] with bytes feature 'text'"},
+                         "outputs": {"classes": "string [batch, num_classes]",
+                                     "scores": "float32 [batch, num_classes]"}},
+        },
+        "max_input_bytes": text_lib.MAX_INPUT_BYTES,
+        "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **(info or {}),
+    }
+
+
 def export_classifier(model, export_dir, model_name, info=None, verify_texts=None, verify=True, identity=None,
                       allow_dataset_change=False):
     """Exports `model` to `<export_dir>/<model_name>/<next version>/`, verifies it, and returns that path.
@@ -259,23 +280,7 @@ def export_classifier(model, export_dir, model_name, info=None, verify_texts=Non
         texts = list(verify_texts or [])[:64] or ["an example text"]
         _warmup_requests(staged / "assets.extra" / "tf_serving_warmup_requests", model_name, texts,
                          warmup_text_chars(model.layout.sequence_length))
-        export_info = {
-            "model_name": model_name,
-            "class_names": model.class_names,
-            "head_type": model.head_type,
-            "backbone": model.backbone_name,
-            "signatures": {
-                "serving_default": {"inputs": {"text": "string [batch]"},
-                                    "outputs": {"probabilities": f"float32 [batch, {len(model.class_names)}]",
-                                                "label": "string [batch]", "label_id": "int64 [batch]"}},
-                "classify": {"inputs": {"inputs": "serialized tf.Example [batch] with bytes feature 'text'"},
-                             "outputs": {"classes": "string [batch, num_classes]",
-                                         "scores": "float32 [batch, num_classes]"}},
-            },
-            "max_input_bytes": text_lib.MAX_INPUT_BYTES,
-            "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            **(info or {}),
-        }
+        export_info = _export_info(model, model_name, info)
         if verify:
             # The same request as the check sends, so that the same chunks run: equal to the last bit in float32.
             expected = model.probabilities_of_request(texts)
