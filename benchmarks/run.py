@@ -364,20 +364,8 @@ def main(argv):
     done = finished_recipes(results_file, run_id) if resumed else set()  # --run_id re-runs what it is given.
     state_file = output_dir / STATE_FILE
     state_file.write_text(json.dumps({"run_id": run_id, "settings": settings, "finished": False}, indent=2))
-    print(f"Benchmark {run_id}: {len(runnable)} recipes at budget {_BUDGET.value}, {len(skipped)} skipped.")
-    if resumed:
-        kept = [n for n in runnable if n in done]
-        print(f"  Resuming the interrupted run {run_id}: {len(kept)} recipes finished before are kept, "
-              f"{len(runnable) - len(kept)} to run (--fresh starts a new run).")
-    for name, reason in skipped.items():
-        print(f"  skipped {name}: {reason}")
-
-    # The machine, and the figure that makes speeds comparable across machines: its measured matmul rate.
-    cpu = training.cpu_info()
-    peaks = {"float32": round(timing.matmul_peak_gflops(), 1)}
-    if training.cpu_has_bf16():
-        peaks["bfloat16"] = round(timing.matmul_peak_gflops(dtype="bfloat16"), 1)
-    print(f"CPU: {report.describe_cpu(cpu, peaks)}.")
+    _announce(run_id, runnable, skipped, done if resumed else None)
+    cpu, peaks = _machine()
 
     def record(row):
         row = {"run_id": run_id, **row, "cpu": cpu, "matmul_peak_gflops": peaks}
@@ -389,50 +377,12 @@ def main(argv):
         if name not in recorded:
             record({"recipe": name, "budget": _BUDGET.value, "skipped": reason,
                     **{k: catalog.recipe(name)[k] for k in ("backbone", "dataset")}})
-
-    to_run = [n for n in runnable if n not in done]
-    estimates, basis = progress_lib.estimate(
-        to_run, {n: catalog.resolve(n, _BUDGET.value) for n in to_run}, report.read_all_rows(results_file),
-        peaks["float32"], parity_recipes(to_run))
-    estimates = {n: s for n, s in estimates.items() if n not in done}
-    estimated = sum(estimates.values())
-    print(f"Estimated duration: {progress_lib.minutes(estimated)} (each recipe as long as in the last run here of "
-          f"the same recipe, scaled by the matmul peak and by any change of its work: {basis['as last run']} as "
-          f"before, {basis['scaled']} scaled, {basis['family median']} never run: their family's median).",
-          flush=True)
-    progress = progress_lib.RunProgress(estimates)
+    estimated, progress = _estimate(runnable, done, results_file, peaks)
     parent = start_tracking(output_dir, run_id)
     started = time.time()
     try:
-        for dataset_name in sorted({catalog.recipe(n)["dataset"] for n in runnable}):
-            name = f"reference_sklearn_tfidf_lr_{dataset_name}"
-            if name in done:
-                continue
-            progress.start(name, f"  reference {dataset_name}: TF-IDF + LogisticRegression")
-            reference_started = time.time()
-            try:
-                row = record(sklearn_reference(dataset_name, _BUDGET.value, _SEED.value))
-                progress.write(f"    accuracy {row['accuracy']:.4f}")
-            except Exception as e:  # A failed reference is recorded; the benchmark goes on.
-                record({"recipe": name, "dataset": dataset_name, "error": f"{type(e).__name__}: {e}"})
-            progress.finish(name, time.time() - reference_started)
-        for i, name in enumerate(runnable, start=1):
-            if name in done:
-                progress.write(f"[{i}/{len(runnable)}] {name}: finished before the interruption, kept.")
-                continue
-            progress.start(name, f"[{i}/{len(runnable)}] {name}")
-            recipe_started = time.time()
-            row = record(benchmark_recipe(name, output_dir, progress, run_id))
-            progress.finish(name, time.time() - recipe_started)
-            if "error" in row:
-                progress.write(f"    FAILED: {row['error'][-300:]}")
-            else:
-                progress.write(f"    accuracy {row['accuracy']:.4f}, train "
-                               f"{row.get('train_examples_per_second_epoch') or 0:.1f} ex/s, served "
-                               f"{row['inference_examples_per_second']['32']:.1f} ex/s, {row['wall_seconds']:.0f}s")
-                if (share := report.cpu_taken_by_others(row)) > report.CONTENTION_WARNING:
-                    progress.write(f"    WARNING: other processes took {share:.0%} of the CPU meanwhile; its "
-                                   "timings are low.")
+        _run_references(runnable, done, record, progress)
+        _run_recipes(runnable, done, record, progress, output_dir, run_id)
     except KeyboardInterrupt:
         if parent:
             parent.end("KILLED")
@@ -453,6 +403,79 @@ def main(argv):
             parent.log_artifact(output_dir / name)
         parent.end("FINISHED")
     print(f"Results: {results_file}, {output_dir / 'RESULTS.md'}, {output_dir / 'accuracy_vs_throughput.png'}")
+
+
+def _announce(run_id, runnable, skipped, done):
+    """Prints what the run will do; `done`: the recipes a resumed run keeps (None for a new run)."""
+    print(f"Benchmark {run_id}: {len(runnable)} recipes at budget {_BUDGET.value}, {len(skipped)} skipped.")
+    if done is not None:
+        kept = [n for n in runnable if n in done]
+        print(f"  Resuming the interrupted run {run_id}: {len(kept)} recipes finished before are kept, "
+              f"{len(runnable) - len(kept)} to run (--fresh starts a new run).")
+    for name, reason in skipped.items():
+        print(f"  skipped {name}: {reason}")
+
+
+def _machine():
+    """The machine, and the figure that makes speeds comparable across machines: its measured matmul rate."""
+    cpu = training.cpu_info()
+    peaks = {"float32": round(timing.matmul_peak_gflops(), 1)}
+    if training.cpu_has_bf16():
+        peaks["bfloat16"] = round(timing.matmul_peak_gflops(dtype="bfloat16"), 1)
+    print(f"CPU: {report.describe_cpu(cpu, peaks)}.")
+    return cpu, peaks
+
+
+def _estimate(runnable, done, results_file, peaks):
+    """(the estimated seconds of what is not `done`, the progress display over it), said as it is estimated."""
+    to_run = [n for n in runnable if n not in done]
+    estimates, basis = progress_lib.estimate(
+        to_run, {n: catalog.resolve(n, _BUDGET.value) for n in to_run}, report.read_all_rows(results_file),
+        peaks["float32"], parity_recipes(to_run))
+    estimates = {n: s for n, s in estimates.items() if n not in done}  # The references finished before too.
+    estimated = sum(estimates.values())
+    print(f"Estimated duration: {progress_lib.minutes(estimated)} (each recipe as long as in the last run here of "
+          f"the same recipe, scaled by the matmul peak and by any change of its work: {basis['as last run']} as "
+          f"before, {basis['scaled']} scaled, {basis['family median']} never run: their family's median).",
+          flush=True)
+    return estimated, progress_lib.RunProgress(estimates)
+
+
+def _run_references(runnable, done, record, progress):
+    """The TF-IDF + LogisticRegression reference of every dataset the recipes use; a failed one is recorded and
+    the benchmark goes on."""
+    for dataset_name in sorted({catalog.recipe(n)["dataset"] for n in runnable}):
+        name = f"reference_sklearn_tfidf_lr_{dataset_name}"
+        if name in done:
+            continue
+        progress.start(name, f"  reference {dataset_name}: TF-IDF + LogisticRegression")
+        reference_started = time.time()
+        try:
+            row = record(sklearn_reference(dataset_name, _BUDGET.value, _SEED.value))
+            progress.write(f"    accuracy {row['accuracy']:.4f}")
+        except Exception as e:  # A failed reference is recorded; the benchmark goes on.
+            record({"recipe": name, "dataset": dataset_name, "error": f"{type(e).__name__}: {e}"})
+        progress.finish(name, time.time() - reference_started)
+
+
+def _run_recipes(runnable, done, record, progress, output_dir, run_id):
+    """Every recipe not `done`, each in its own process (`benchmark_recipe`), its row recorded as it ends."""
+    for i, name in enumerate(runnable, start=1):
+        if name in done:
+            progress.write(f"[{i}/{len(runnable)}] {name}: finished before the interruption, kept.")
+            continue
+        progress.start(name, f"[{i}/{len(runnable)}] {name}")
+        recipe_started = time.time()
+        row = record(benchmark_recipe(name, output_dir, progress, run_id))
+        progress.finish(name, time.time() - recipe_started)
+        if "error" in row:
+            progress.write(f"    FAILED: {row['error'][-300:]}")
+            continue
+        progress.write(f"    accuracy {row['accuracy']:.4f}, train "
+                       f"{row.get('train_examples_per_second_epoch') or 0:.1f} ex/s, served "
+                       f"{row['inference_examples_per_second']['32']:.1f} ex/s, {row['wall_seconds']:.0f}s")
+        if (share := report.cpu_taken_by_others(row)) > report.CONTENTION_WARNING:
+            progress.write(f"    WARNING: other processes took {share:.0%} of the CPU meanwhile; its timings are low.")
 
 
 if __name__ == "__main__":
