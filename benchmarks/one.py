@@ -3,6 +3,7 @@
 Run by `benchmarks.run`; by hand: python -m benchmarks.one --recipe=ngram_linear_bbc_news --result_file=row.json
 """
 
+import dataclasses
 import json
 import pathlib
 import resource
@@ -279,12 +280,71 @@ def main(argv):
         _benchmark(tracked, recipe, run_dir, runtime, dataset, timer, stages, output, family, started)
 
 
+@dataclasses.dataclass
+class _Trained:
+    """A benchmarked recipe once trained: what the measurements after training read."""
+    recipe: dict
+    config: dict
+    metrics: dict
+    dataset: object
+    runtime: object
+    run_dir: pathlib.Path
+    stages: object
+    model: object
+
+
+def _against_stock(row, trained):
+    """keras-hub's stock pipeline, the reference of the BERT transformers (MPNet, which keras-hub lacks, has none):
+    parity, its training and serving rates against ours, the token share, the FLOP rates and our full fine-tuning
+    steps, into `row`."""
+    from benchmarks import timing
+    from zoo import training
+
+    recipe, config, metrics, dataset, runtime, run_dir, stages, model = (
+        trained.recipe, trained.config, trained.metrics, trained.dataset, trained.runtime, trained.run_dir,
+        trained.stages, trained.model)
+    batch_size = config["input"]["batch_size"]
+    weights_dir = config["provenance"]["path"]
+    key = json.dumps([str(weights_dir), recipe["sequence_length"], batch_size, runtime.dtype_policy,
+                      _FULL_STEPS.value, _FULL_WARMUP.value, _INFERENCE_BATCHES.value])
+    timed, record = timing.shared_stock_timings(_STOCK_CACHE.value, key, recipe["recipe"])
+    stages("checking parity with keras-hub's stock pipeline" if timed else "timing keras-hub's stock pipeline")
+    stock = stock_keras_hub(recipe, weights_dir, dataset, batch_size, _FULL_STEPS.value, _FULL_WARMUP.value,
+                            _INFERENCE_BATCHES.value, model, timed=timed)
+    row["parity_max_abs_diff"] = stock.pop("parity_max_abs_diff")
+    record(stock)
+    # The same pipeline the training epochs ran (same seed and buckets), without the model.
+    train = dataset.splits["train"]
+    batches = training.input_pipeline(config["input"], train.texts, train.labels, model.preprocessor,
+                                      model.layout, metrics["head_type"], runtime.seed, shuffle=True)
+    shapes = timing.batch_shapes(batches)
+    row["train_token_share_of_stock"] = timing.token_share(shapes, len(train), recipe["sequence_length"])
+    shape, work = work_flops(model, config, recipe, metrics, dataset, shapes, runtime.seed)
+    # Rates of arithmetic: training over the whole run and over whole epochs, serving at batch 32. The runner
+    # adds this machine's measured matmul rate; the report gives their shares of it.
+    row["flops"] = {**work,
+                    "train_gflops_per_second_run": work["train_total"] / metrics["fit_seconds"] / 1e9,
+                    "train_gflops_per_second_epoch": (work["train_epoch_per_example"]
+                                                      * (row["train_examples_per_second_epoch"] or 0) / 1e9),
+                    "served_gflops_per_second": (work["served_per_example"]
+                                                 * row["inference_examples_per_second"]["32"] / 1e9)}
+    row["stock_keras_hub"] = stock
+    if stock["train_examples_per_second"] and row["train_examples_per_second_epoch"]:
+        row["train_speedup_vs_stock"] = row["train_examples_per_second_epoch"] / stock["train_examples_per_second"]
+    row["inference_speedup_vs_stock"] = (row["inference_examples_per_second"]["32"]
+                                         / stock["inference_examples_per_second_32"])
+    # Last: it trains the loaded model's every layer (the timings above are done with it).
+    stages("timing our full fine-tuning")
+    row["full_finetuning"] = timing.full_finetuning(model, recipe, metrics["head_type"], batches, shape,
+                                                    stock["train_examples_per_second"], _FULL_STEPS.value,
+                                                    _FULL_WARMUP.value, run_dir / "profile", _FULL_SECONDS.value)
+
+
 def _benchmark(tracked, recipe, run_dir, runtime, dataset, timer, stages, output, family, started):
     from zoo import classifier
     from zoo import experiment
     from zoo import training
     from benchmarks import progress
-    from benchmarks import timing
 
     metrics = experiment.train_and_evaluate(recipe, run_dir, runtime, dataset=dataset,
                                             export_dir=None if _ACCURACY_ONLY.value else output / "exports",
@@ -339,40 +399,7 @@ def _benchmark(tracked, recipe, run_dir, runtime, dataset, timer, stages, output
     # keras-hub's stock pipeline is the reference of the BERT transformers; the others (MPNet, which keras-hub
     # lacks) have none, and their rows no FLOPs or full fine-tuning timings yet.
     if family == "transformer" and config["provenance"].get("pretrained") and _keras_hub_bert(model):
-        weights_dir = config["provenance"]["path"]
-        key = json.dumps([str(weights_dir), recipe["sequence_length"], batch_size, runtime.dtype_policy,
-                          _FULL_STEPS.value, _FULL_WARMUP.value, _INFERENCE_BATCHES.value])
-        timed, record = timing.shared_stock_timings(_STOCK_CACHE.value, key, recipe["recipe"])
-        stages("checking parity with keras-hub's stock pipeline" if timed else "timing keras-hub's stock pipeline")
-        stock = stock_keras_hub(recipe, weights_dir, dataset, batch_size, _FULL_STEPS.value, _FULL_WARMUP.value,
-                                _INFERENCE_BATCHES.value, model, timed=timed)
-        row["parity_max_abs_diff"] = stock.pop("parity_max_abs_diff")
-        record(stock)
-        # The same pipeline the training epochs ran (same seed and buckets), without the model.
-        train = dataset.splits["train"]
-        batches = training.input_pipeline(config["input"], train.texts, train.labels, model.preprocessor,
-                                          model.layout, metrics["head_type"], runtime.seed, shuffle=True)
-        shapes = timing.batch_shapes(batches)
-        row["train_token_share_of_stock"] = timing.token_share(shapes, len(train), recipe["sequence_length"])
-        shape, work = work_flops(model, config, recipe, metrics, dataset, shapes, runtime.seed)
-        # Rates of arithmetic: training over the whole run and over whole epochs, serving at batch 32. The runner
-        # adds this machine's measured matmul rate; the report gives their shares of it.
-        row["flops"] = {**work,
-                        "train_gflops_per_second_run": work["train_total"] / metrics["fit_seconds"] / 1e9,
-                        "train_gflops_per_second_epoch": (work["train_epoch_per_example"]
-                                                          * (row["train_examples_per_second_epoch"] or 0) / 1e9),
-                        "served_gflops_per_second": (work["served_per_example"]
-                                                     * row["inference_examples_per_second"]["32"] / 1e9)}
-        row["stock_keras_hub"] = stock
-        if stock["train_examples_per_second"] and row["train_examples_per_second_epoch"]:
-            row["train_speedup_vs_stock"] = row["train_examples_per_second_epoch"] / stock["train_examples_per_second"]
-        row["inference_speedup_vs_stock"] = (row["inference_examples_per_second"]["32"]
-                                             / stock["inference_examples_per_second_32"])
-        # Last: it trains the loaded model's every layer (the timings above are done with it).
-        stages("timing our full fine-tuning")
-        row["full_finetuning"] = timing.full_finetuning(model, recipe, metrics["head_type"], batches, shape,
-                                                 stock["train_examples_per_second"], _FULL_STEPS.value,
-                                                 _FULL_WARMUP.value, run_dir / "profile", _FULL_SECONDS.value)
+        _against_stock(row, _Trained(recipe, config, metrics, dataset, runtime, run_dir, stages, model))
     row["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     row["wall_seconds"] = round(time.time() - started, 1)
     pathlib.Path(_RESULT_FILE.value).write_text(json.dumps(row, indent=2, default=str))
