@@ -117,8 +117,20 @@ def main(path, request_file):
     with open(os.path.join(path, "assets", "labels.txt"), encoding="utf-8") as f:
         class_names = f.read().splitlines()
     report = {"problems": [], "tolerance": tolerance}
-    problems = report["problems"]
+    check_graph(path, report)
+    check_tf2(path, texts, expected, class_names, report)
+    check_tf1(path, texts, expected, class_names, report)
+    leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("keras_hub", "keras_nlp", "zoo", "recipes"))
+    if leaked:
+        report["problems"].append(f"the check imported project or keras-hub modules: {leaked}")
+    report["ok"] = not report["problems"]
+    print(json.dumps(report))
+    return 0 if report["ok"] else 1
 
+
+def check_graph(path, report):
+    """(c) The op set TF Serving links, and float32 compute."""
+    problems = report["problems"]
     ops = graph_op_types(path)
     foreign = sorted(op for op in ops if op not in CORE_OPS and op not in TF_TEXT_2_12_1_OPS)
     report["op_types"] = len(ops)
@@ -130,17 +142,17 @@ def main(path, request_file):
     if half:
         problems.append(f"the graph computes in half precision (ops: {half}); an export must compute in float32")
 
-    # (a) TF2 signature.
-    loaded = tf.saved_model.load(path)
-    serve = loaded.signatures["serving_default"]
+
+def check_tf2(path, texts, expected, class_names, report):
+    """(a) The TF2 signature on the request, and (d) on awkward inputs."""
+    problems, tolerance = report["problems"], report["tolerance"]
+    serve = tf.saved_model.load(path).signatures["serving_default"]
     out = serve(text=tf.constant(texts, dtype=tf.string))
     probabilities = out["probabilities"].numpy()
     report["tf2_max_abs_diff"] = float(np.abs(probabilities - expected).max())
     if report["tf2_max_abs_diff"] > tolerance:
         problems.append(f"TF2 outputs differ from the in-memory model by {report['tf2_max_abs_diff']}")
     problems += check_probabilities(probabilities, out["label"].numpy(), out["label_id"].numpy(), class_names, "TF2")
-
-    # (d) Awkward inputs.
     awkward = [b"", b"   \n\t ", ("word " * 200_000).encode()[:1_000_000], b"\xff\xfe\xc3(", b"ok \xe2\x82",
                "\U0001F600\U0001F389 \u4e2d\u6587\u6587\u672c \ud55c\uad6d\uc5b4".encode()]
     for batch, what in ((awkward, "awkward inputs"), ([], "batch of 0"), ([b"a text"] * 1024, "batch of 1024")):
@@ -150,7 +162,11 @@ def main(path, request_file):
             problems.append(f"{what}: probabilities of shape {p.shape}")
         problems += check_probabilities(p, result["label"].numpy(), result["label_id"].numpy(), class_names, what)
 
-    # (b) TF1 session, tensors by SignatureDef names.
+
+def check_tf1(path, texts, expected, class_names, report):
+    """(b) A TF1 session running the SignatureDefs' tensors by name, as TF Serving's C++ loader does: Predict and
+    Classify."""
+    problems, tolerance = report["problems"], report["tolerance"]
     examples = [tf.train.Example(features=tf.train.Features(feature={"text": tf.train.Feature(
         bytes_list=tf.train.BytesList(value=[t.encode()]))})).SerializeToString() for t in texts]
     with tf.Graph().as_default(), tf.compat.v1.Session() as session:
@@ -172,13 +188,6 @@ def main(path, request_file):
             problems.append(f"classify scores differ from the in-memory model by {report['classify_max_abs_diff']}")
         if [c.decode() for c in scored["classes"][0]] != class_names:
             problems.append("classify classes are not the class names")
-
-    leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("keras_hub", "keras_nlp", "zoo", "recipes"))
-    if leaked:
-        problems.append(f"the check imported project or keras-hub modules: {leaked}")
-    report["ok"] = not problems
-    print(json.dumps(report))
-    return 0 if report["ok"] else 1
 
 
 if __name__ == "__main__":
