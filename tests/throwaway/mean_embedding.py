@@ -25,8 +25,9 @@ class MeanEmbeddingBackbone(keras.Model):
     def __init__(self, vocabulary_size, sequence_length, dim, **kwargs):
         token_ids = keras.Input(shape=(sequence_length,), dtype="int64", name="token_ids")
         # Unmasked: padding positions count too, but an empty text (all padding) still gives a finite mean.
-        embedded = keras.layers.Embedding(vocabulary_size, dim)(token_ids)
-        super().__init__(token_ids, {"pooled_output": keras.layers.GlobalAveragePooling1D()(embedded)}, **kwargs)
+        embedded = keras.layers.Embedding(vocabulary_size, dim, name="embedding")(token_ids)
+        super().__init__(token_ids, {"pooled_output": keras.layers.GlobalAveragePooling1D(name="mean")(embedded)},
+                         **kwargs)
         self.vocabulary_size, self.sequence_length, self.dim = vocabulary_size, sequence_length, dim
 
     def get_config(self):
