@@ -28,7 +28,7 @@ def readme_block():
 
 @pytest.mark.parametrize("recipe", [
     pytest.param(README_RECIPE, id="bag_of_words"),
-    pytest.param("glove_bilstm_bbc_news", id="recurrent", marks=pytest.mark.large),
+    pytest.param("glove_bilstm_bbc_news", id="recurrent"),
     pytest.param("bert_small_bbc_news", id="bert", marks=pytest.mark.large),
     pytest.param("mpnet_base_bbc_news", id="mpnet", marks=pytest.mark.large),
 ])
