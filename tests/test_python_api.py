@@ -190,3 +190,15 @@ def test_fit_in_mixed_precision_ships_a_float32_classifier():
     assert "mixed_bfloat16" in Policies.seen
     assert {layer.dtype_policy.name for layer in compat.all_layers(classifier.core)} == {"float32"}
     assert classifier.predict(texts).dtype == np.float32
+
+
+def test_huge_and_undecodable_texts_are_read_as_the_served_model_reads_them(fitted):
+    from zoo import text as text_lib
+
+    classifier = fitted[0]
+    huge = "striker goal " * 300_000  # 3.9 MB: cut at the served model's input limit, in fit too.
+    cut = text_lib.cut_to_input_limit(huge)
+    assert len(cut.encode()) <= text_lib.MAX_INPUT_BYTES < len(huge.encode())
+    assert text_classifier._texts([huge, b"\xff\xfe goal"], "x") == [cut, "\ufffd\ufffd goal"]
+    np.testing.assert_allclose(classifier.predict([huge]), classifier.predict([cut]), atol=1e-6)
+    assert classifier.predict_labels([b"\xff\xfe goal striker"]) == ["sport"]

@@ -28,6 +28,7 @@ import zoo
 from zoo import backbones
 from zoo import classifier as classifier_lib
 from zoo import heads
+from zoo import text as text_lib
 from zoo import training
 
 
@@ -399,8 +400,8 @@ class TextClassifier(keras.Model):
 
 
 def _texts(x, what):
-    """A list of str from a list, array or tensor of strings (bytes decoded as UTF-8, undecodable bytes replaced);
-    anything else is refused, naming what was received."""
+    """A list of str from a list, array or tensor of strings (bytes decoded as UTF-8, undecodable bytes replaced),
+    each cut at the input limit the served model applies; anything else is refused, naming what was received."""
     if isinstance(x, (str, bytes)):
         raise TypeError(f"{what} must be a list of texts, received one {type(x).__name__}: wrap it in a list.")
     if isinstance(x, tf.Tensor):
@@ -413,7 +414,7 @@ def _texts(x, what):
             text = text.decode("utf-8", errors="replace")
         if not isinstance(text, str):
             raise TypeError(f"{what}[{i}] must be a string, received {type(text).__name__}: {text!r:.80}.")
-        texts.append(text)
+        texts.append(text_lib.cut_to_input_limit(text))  # What the served model reads of it (zoo.text).
     return texts
 
 
