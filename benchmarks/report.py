@@ -97,74 +97,75 @@ def _gflops(value, peaks, bf16=False):
     return f"{value:.0f}" + (f" ({', '.join(shares)} peak)" if shares else "")
 
 
-def _table(caption, header):
-    """The lines that open a Markdown table: its caption between blank lines, the header row and its rule."""
+def _table(caption, header, rows, line, key=lambda r: r["recipe"]):
+    """A Markdown table of `rows`, one line each (`line(row)`) in `key` order, its caption between blank lines
+    above the header; nothing where there are no rows."""
+    if not rows:
+        return []
     columns = header.count("|") - 1
-    return ["", caption, "", header, "|" + " --- |" * columns]
+    return ["", caption, "", header, "|" + " --- |" * columns] + [line(r) for r in sorted(rows, key=key)]
 
 
 def arithmetic_table(rows):
     """Transformer rows' arithmetic rates (`benchmarks.flops`) as shares of the matmul rate measured in the run."""
-    rows = [r for r in rows if r.get("flops")]
-    if not rows:
-        return []
-    lines = _table("Arithmetic rate of the transformers: FLOPs from the architecture and the token positions each "
+    return _table("Arithmetic rate of the transformers: FLOPs from the architecture and the token positions each "
                    "batch computed on (`benchmarks/flops.py`: matrix products at 2 FLOPs per multiply-add; training 3x "
                    "the forward pass of what trains and 1x that of frozen layers, once; validation included in the "
                    "whole run), over the seconds they took, as a share of the matmul rate measured in the same run "
                    "(float32, and bfloat16 for rows computing in it).",
                    "| recipe | dtype | GFLOP per served example | served GFLOP/s @32 | training GFLOP/s, whole run "
-                   "| training GFLOP/s, whole epochs |")
-    for r in sorted(rows, key=lambda r: r["recipe"]):
-        peaks, work = r.get("matmul_peak_gflops") or {}, r["flops"]
-        bf16 = r.get("dtype_policy") == "mixed_bfloat16"
-        rate = lambda value: _gflops(value, peaks, bf16)  # noqa: E731
-        # Served in float32, as exported (rows before exports were float32 served in their training dtype).
-        served_bf16 = bf16 and "served_precision_examples_per_second_32" not in r
-        lines.append(f"| {r['recipe']} | {r.get('dtype_policy', '-')} | {work['served_per_example'] / 1e9:.2f} "
-                     f"| {_gflops(work.get('served_gflops_per_second'), peaks, served_bf16)} "
-                     f"| {rate(work.get('train_gflops_per_second_run'))} "
-                     f"| {rate(work.get('train_gflops_per_second_epoch'))} |")
-    return lines
+                   "| training GFLOP/s, whole epochs |", [r for r in rows if r.get("flops")], _arithmetic_line)
+
+
+def _arithmetic_line(r):
+    peaks, work = r.get("matmul_peak_gflops") or {}, r["flops"]
+    bf16 = r.get("dtype_policy") == "mixed_bfloat16"
+    rate = lambda value: _gflops(value, peaks, bf16)  # noqa: E731
+    # Served in float32, as exported (rows before exports were float32 served in their training dtype).
+    served_bf16 = bf16 and "served_precision_examples_per_second_32" not in r
+    return (f"| {r['recipe']} | {r.get('dtype_policy', '-')} | {work['served_per_example'] / 1e9:.2f} "
+            f"| {_gflops(work.get('served_gflops_per_second'), peaks, served_bf16)} "
+            f"| {rate(work.get('train_gflops_per_second_run'))} "
+            f"| {rate(work.get('train_gflops_per_second_epoch'))} |")
 
 
 def size_table(rows):
     """What each model costs to serve beside what it scores: parameters, export size, latency of one text."""
-    lines = _table("Model sizes (parameters of the whole classifier, the SavedModel on disk, one text per request):",
-                   "| recipe | parameters | export MB | p50 ms @1 | served ex/s @32 | accuracy |")
-    for r in sorted(rows, key=lambda r: (r["dataset"], (r.get("parameters") or {}).get("total") or 0)):
-        total = (r.get("parameters") or {}).get("total")
-        lines.append(f"| {r['recipe']} | {_fmt(total / 1e6 if total else None, '.1f', 'M')} "
-                     f"| {_fmt((r.get('export_size_bytes') or 0) / 1e6 or None, '.1f')} "
-                     f"| {_fmt(r.get('latency_batch_1', {}).get('p50_ms'), '.1f')} "
-                     f"| {_fmt(r.get('inference_examples_per_second', {}).get('32'), '.1f')} "
-                     f"| {_fmt(r['accuracy'], '.4f')} |")
-    return lines
+    return _table("Model sizes (parameters of the whole classifier, the SavedModel on disk, one text per request):",
+                  "| recipe | parameters | export MB | p50 ms @1 | served ex/s @32 | accuracy |", rows, _size_line,
+                  key=lambda r: (r["dataset"], (r.get("parameters") or {}).get("total") or 0))
+
+
+def _size_line(r):
+    total = (r.get("parameters") or {}).get("total")
+    return (f"| {r['recipe']} | {_fmt(total / 1e6 if total else None, '.1f', 'M')} "
+            f"| {_fmt((r.get('export_size_bytes') or 0) / 1e6 or None, '.1f')} "
+            f"| {_fmt(r.get('latency_batch_1', {}).get('p50_ms'), '.1f')} "
+            f"| {_fmt(r.get('inference_examples_per_second', {}).get('32'), '.1f')} "
+            f"| {_fmt(r['accuracy'], '.4f')} |")
 
 
 def served_precision_table(rows):
     """Each export served at batch 32 as hosts may run it (`benchmarks.one.served_precisions`)."""
-    rows = [r for r in rows if r.get("served_precision_examples_per_second_32")]
-    if not rows:
-        return []
-    lines = _table("Served precision: every export computes in float32 (trained in mixed_bfloat16 or not); examples/s "
+    return _table("Served precision: every export computes in float32 (trained in mixed_bfloat16 or not); examples/s "
                    "at batch 32 as exported, rewritten to bfloat16 when loaded (grappler's oneDNN bfloat16 pass, TF "
                    "Serving's `--mixed_precision=bfloat16`; CPUs with AVX512_BF16 or AMX only), and with oneDNN off "
                    "(`TF_ENABLE_ONEDNN_OPTS=0`, TensorFlow's kernels alone: the portable floor, as on a serving build "
                    "without oneDNN). Transformers: the same weights exported computing in bfloat16 (what a "
                    "mixed_bfloat16 run exported before), with oneDNN and without.",
                    "| recipe | float32 | bf16 at load | vs float32 | oneDNN off | bf16 export "
-                   "| bf16 at load vs bf16 export | bf16 export, oneDNN off |")
-    for r in sorted(rows, key=lambda r: r["recipe"]):
-        p = r["served_precision_examples_per_second_32"]
-        at_load, f32, bf16_export = p.get("bfloat16_at_load"), p.get("float32"), p.get("bfloat16_export")
-        lines.append(
-            f"| {r['recipe']} | {_fmt(f32, '.1f')} | {_fmt(at_load, '.1f')} "
+                   "| bf16 at load vs bf16 export | bf16 export, oneDNN off |",
+                  [r for r in rows if r.get("served_precision_examples_per_second_32")], _served_precision_line)
+
+
+def _served_precision_line(r):
+    p = r["served_precision_examples_per_second_32"]
+    at_load, f32, bf16_export = p.get("bfloat16_at_load"), p.get("float32"), p.get("bfloat16_export")
+    return (f"| {r['recipe']} | {_fmt(f32, '.1f')} | {_fmt(at_load, '.1f')} "
             f"| {_fmt(at_load / f32 if at_load and f32 else None, '.2f', 'x')} | {_fmt(p.get('onednn_off'), '.1f')} "
             f"| {_fmt(bf16_export, '.1f')} "
             f"| {_fmt(100 * at_load / bf16_export if at_load and bf16_export else None, '.0f', '%')} "
             f"| {_fmt(p.get('bfloat16_export_onednn_off'), '.1f')} |")
-    return lines
 
 
 PROFILE_CATEGORIES = ("matmul", "elementwise", "random", "optimizer and loss")
@@ -174,43 +175,42 @@ def full_finetuning_table(rows):
     """Transformer rows' full fine-tuning, ours against the stock pipeline's (`benchmarks.timing.full_finetuning`): the
     share of the padding bound reached, the FLOP rate as a share of the measured peak, and where a step's time
     goes."""
-    rows = [r for r in rows if r.get("full_finetuning")]
-    if not rows:
-        return []
-    lines = _table("Full fine-tuning, every layer training, as the stock pipeline does (the default recipes train only "
-             "their top layers): steps of our pipeline (length-bucketed batches, the recipe's optimizer; as many as "
-             "`--full_finetuning_steps` and `--full_finetuning_seconds` ask: a sample of the epoch's lengths) "
-             "against keras-hub's stock pipeline (fixed-length padding: every step alike), after one untimed step "
-             "each; timed steps in brackets. The stock pipeline is timed once per sequence length in a run (its "
-             "steps do not depend on the data): \"as in\" names the recipe whose timing a row shares. "
-             "Skipping padding can speed training up by about the inverse of the token share (more where attention, "
-             "whose work grows with the square of the length, is a large part of a step); share of bound = "
-             "speed-up x token share (1.0: that inverse). Then one more step under "
-             "TensorFlow's profiler: its op threads' busy time (share of wall time x threads) by what the ops "
-             "compute.",
-             "| recipe | dtype | ours ex/s (steps) | stock ex/s (steps) | speed-up | token share | share of bound "
-             "| training GFLOP/s | profiled step: shape, wall s, threads busy "
-             "| matmul / elementwise / dropout random / optimizer and loss |")
-    for r in sorted(rows, key=lambda r: r["recipe"]):
-        full, peaks = r["full_finetuning"], r.get("matmul_peak_gflops") or {}
-        stock = r.get("stock_keras_hub") or {}
-        profile = full.get("profiled_step") or {}
-        seconds = profile.get("op_seconds") or {}
-        busy = sum(seconds.values())
-        shares = " / ".join(f"{seconds.get(c, 0) / busy:.0%}" for c in PROFILE_CATEGORIES) if busy else "-"
-        threads_busy = (busy / (profile["wall_seconds"] * profile["op_threads"])
-                        if busy and profile.get("op_threads") else None)
-        shape = profile.get("batch_shape")
-        lines.append(
-            f"| {r['recipe']} | {r.get('dtype_policy', '-')} | {_fmt(full.get('examples_per_second'), '.1f')} "
-            f"({full.get('steps_timed', '-')}) | {_fmt(stock.get('train_examples_per_second'), '.1f')} "
-            f"({stock.get('train_steps_timed', '-')}"
-            f"{', as in ' + stock['measured_by'] if stock.get('measured_by') else ''}) "
-            f"| {_fmt(full.get('speedup_vs_stock'), '.2f', 'x')} | {_fmt(full.get('token_share_of_stock'), '.2f')} "
-            f"| {_fmt(full.get('share_of_bound'), '.2f')} | {_gflops(full.get('gflops_per_second'), peaks)} "
-            f"| {'x'.join(map(str, shape)) if shape else '-'}, {_fmt(profile.get('wall_seconds'), '.2f')} s, "
-            f"{_fmt(threads_busy, '.0%')} of {profile.get('op_threads', '-')} | {shares} |")
-    return lines
+    return _table("Full fine-tuning, every layer training, as the stock pipeline does (the default recipes train only "
+                  "their top layers): steps of our pipeline (length-bucketed batches, the recipe's optimizer; as many "
+                  "as `--full_finetuning_steps` and `--full_finetuning_seconds` ask: a sample of the epoch's lengths) "
+                  "against keras-hub's stock pipeline (fixed-length padding: every step alike), after one untimed step "
+                  "each; timed steps in brackets. The stock pipeline is timed once per sequence length in a run (its "
+                  "steps do not depend on the data): \"as in\" names the recipe whose timing a row shares. "
+                  "Skipping padding can speed training up by about the inverse of the token share (more where "
+                  "attention, whose work grows with the square of the length, is a large part of a step); share of "
+                  "bound = speed-up x token share (1.0: that inverse). Then one more step under "
+                  "TensorFlow's profiler: its op threads' busy time (share of wall time x threads) by what the ops "
+                  "compute.",
+                  "| recipe | dtype | ours ex/s (steps) | stock ex/s (steps) | speed-up | token share | share of bound "
+                  "| training GFLOP/s | profiled step: shape, wall s, threads busy "
+                  "| matmul / elementwise / dropout random / optimizer and loss |",
+                  [r for r in rows if r.get("full_finetuning")], _full_finetuning_line)
+
+
+def _full_finetuning_line(r):
+    full, peaks = r["full_finetuning"], r.get("matmul_peak_gflops") or {}
+    stock = r.get("stock_keras_hub") or {}
+    profile = full.get("profiled_step") or {}
+    seconds = profile.get("op_seconds") or {}
+    busy = sum(seconds.values())
+    shares = " / ".join(f"{seconds.get(c, 0) / busy:.0%}" for c in PROFILE_CATEGORIES) if busy else "-"
+    threads_busy = (busy / (profile["wall_seconds"] * profile["op_threads"])
+                    if busy and profile.get("op_threads") else None)
+    shape = profile.get("batch_shape")
+    return (
+        f"| {r['recipe']} | {r.get('dtype_policy', '-')} | {_fmt(full.get('examples_per_second'), '.1f')} "
+        f"({full.get('steps_timed', '-')}) | {_fmt(stock.get('train_examples_per_second'), '.1f')} "
+        f"({stock.get('train_steps_timed', '-')}"
+        f"{', as in ' + stock['measured_by'] if stock.get('measured_by') else ''}) "
+        f"| {_fmt(full.get('speedup_vs_stock'), '.2f', 'x')} | {_fmt(full.get('token_share_of_stock'), '.2f')} "
+        f"| {_fmt(full.get('share_of_bound'), '.2f')} | {_gflops(full.get('gflops_per_second'), peaks)} "
+        f"| {'x'.join(map(str, shape)) if shape else '-'}, {_fmt(profile.get('wall_seconds'), '.2f')} s, "
+        f"{_fmt(threads_busy, '.0%')} of {profile.get('op_threads', '-')} | {shares} |")
 
 
 def freezing_table(rows):
