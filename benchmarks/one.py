@@ -340,10 +340,23 @@ def _against_stock(row, trained):
                                                     _FULL_WARMUP.value, run_dir / "profile", _FULL_SECONDS.value)
 
 
+def _how_it_trained(recipe, config, metrics):
+    """How training went, whole run: caching the frozen prefix's features (if any) and validation included."""
+    from zoo import training
+
+    return {
+        "backbone_options": recipe["backbone_options"], "pooling": config["provenance"].get("pooling"),
+        "sequence_length": recipe["sequence_length"],
+        "epochs": recipe["epochs"], "epochs_run": metrics["epochs_run"], "fit_seconds": metrics["fit_seconds"],
+        "caching_seconds": metrics["caching_seconds"],
+        "train_examples_per_second_run": metrics["examples"]["train"] * metrics["epochs_run"] / metrics["fit_seconds"],
+        "cpu": training.cpu_info(),
+    }
+
+
 def _benchmark(tracked, recipe, run_dir, runtime, dataset, timer, stages, output, family, started):
     from zoo import classifier
     from zoo import experiment
-    from zoo import training
     from benchmarks import progress
 
     metrics = experiment.train_and_evaluate(recipe, run_dir, runtime, dataset=dataset,
@@ -353,15 +366,7 @@ def _benchmark(tracked, recipe, run_dir, runtime, dataset, timer, stages, output
     config = json.loads((run_dir / "config.json").read_text())
     # Rows name files relative to the output directory: results move with it, and hold no clone's absolute paths.
     relative = lambda path: pathlib.Path(path).resolve().relative_to(output.resolve()).as_posix()  # noqa: E731
-    # How training went, whole run: caching the frozen prefix's features (if any) and validation included.
-    trained = {
-        "backbone_options": recipe["backbone_options"], "pooling": config["provenance"].get("pooling"),
-        "sequence_length": recipe["sequence_length"],
-        "epochs": recipe["epochs"], "epochs_run": metrics["epochs_run"], "fit_seconds": metrics["fit_seconds"],
-        "caching_seconds": metrics["caching_seconds"],
-        "train_examples_per_second_run": metrics["examples"]["train"] * metrics["epochs_run"] / metrics["fit_seconds"],
-        "cpu": training.cpu_info(),
-    }
+    trained = _how_it_trained(recipe, config, metrics)
     if _ACCURACY_ONLY.value:
         row = {"recipe": recipe["recipe"], "dataset": recipe["dataset"], "backbone": recipe["backbone"],
                "examples": metrics["examples"], "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
