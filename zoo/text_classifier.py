@@ -153,7 +153,7 @@ class TextClassifier(keras.Model):
         with self._strategy.scope():
             self._set_core(classifier_lib.build_core(parts, len(self.class_names), self.head_type,
                                                      self.head_hidden_units, self.head_dropout))
-        self.frozen_prefix, self.provenance, self.family = parts.frozen_prefix, parts.provenance, parts.family
+        self.frozen_prefix, self.provenance = parts.frozen_prefix, parts.provenance
         self._finish_build()
 
     def _set_core(self, core):
@@ -198,19 +198,17 @@ class TextClassifier(keras.Model):
         return [self.class_names[i] for i in np.argmax(self.predict(x, batch_size), axis=-1)]
 
     def evaluate(self, x=None, y=None, batch_size=64, return_dict=True, **kwargs):
-        """Loss, accuracy and macro-F1 of the served probabilities on texts `x` with labels `y`."""
+        """The loss and the metrics a run's metrics.json holds (`evaluation.compute_metrics`: accuracy, macro-F1,
+        per class, confusion matrix, ROC-AUC for two classes) of the served probabilities on texts `x`, labels `y`."""
         del kwargs
-        from sklearn.metrics import f1_score
+        from zoo import evaluation
 
         texts, labels = _texts(x, "x"), self.label_ids(y)
         probabilities = self.predict(texts, batch_size)
         loss_fn, _ = heads.loss_and_metric(self.head_type)
         outputs = probabilities[:, 1:] if self.head_type == "sigmoid" else probabilities
         loss = float(loss_fn(heads.prepare_labels(tf.constant(labels), self.head_type), outputs))
-        predicted = probabilities.argmax(-1)
-        results = {"loss": loss, "accuracy": float(np.mean(predicted == labels)),
-                   "macro_f1": float(f1_score(labels, predicted, average="macro",
-                                              labels=range(len(self.class_names)), zero_division=0))}
+        results = {"loss": loss, **evaluation.compute_metrics(labels, probabilities, self.class_names)}
         return results if return_dict else list(results.values())
 
     # === Labels ===
