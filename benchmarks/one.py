@@ -93,6 +93,7 @@ def served_precisions(export_path, model, texts, batches, float32_rate, bf16_exp
     from benchmarks import timing
     from zoo import classifier
     from zoo import export
+    from zoo import text_classifier
     from zoo import training
 
     sized = served_batches(texts, 32, batches)
@@ -105,9 +106,9 @@ def served_precisions(export_path, model, texts, batches, float32_rate, bf16_exp
         finally:
             export.serve_mixed_precision("none")
         if bf16_export:
-            bf16 = classifier.StringClassifier(model.backbone_name, model.preprocessor,
-                                               classifier.computing_in(model.core, "mixed_bfloat16"),
-                                               model.class_names, model.head_type, model.directory)
+            bf16 = text_classifier.TextClassifier(model.backbone_name, model.class_names, head=model.head_type,
+                                                  preprocessor=model.preprocessor,
+                                                  core=classifier.computing_in(model.core, "mixed_bfloat16"))
             with tempfile.TemporaryDirectory() as tmp:
                 bf16_dir = pathlib.Path(tmp) / "bf16_export"
                 export.write_saved_model(bf16, bf16_dir)
@@ -355,8 +356,8 @@ def _how_it_trained(recipe, config, metrics):
 
 
 def _benchmark(tracked, recipe, run_dir, runtime, dataset, timer, stages, output, family, started):
-    from zoo import classifier
     from zoo import experiment
+    from zoo import text_classifier
     from benchmarks import progress
 
     metrics = experiment.train_and_evaluate(recipe, run_dir, runtime, dataset=dataset,
@@ -392,7 +393,7 @@ def _benchmark(tracked, recipe, run_dir, runtime, dataset, timer, stages, output
         "device": runtime.device, "dtype_policy": runtime.dtype_policy, "run_dir": relative(run_dir),
         "library_versions": config["library_versions"],
     }
-    model = classifier.StringClassifier.load(run_dir / "model")
+    model = text_classifier.TextClassifier.from_run(run_dir)
     stages("timing served inference")
     row.update(inference_timings(export_path, model, dataset.splits["test"].texts, _INFERENCE_BATCHES.value))
     stages("timing served precisions")

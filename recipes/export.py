@@ -14,7 +14,7 @@ from absl import flags  # noqa: E402
 
 from recipes import export_flags  # noqa: E402
 
-_RUN_DIR = flags.DEFINE_string("run_dir", None, "A finished run directory (with model/ and metrics.json).")
+_RUN_DIR = flags.DEFINE_string("run_dir", None, "A finished run directory (with model.keras and metrics.json).")
 _EXPORT_DIR = flags.DEFINE_string("export_dir", "exports", "TF Serving model base path: the export goes to "
                                   "<export_dir>/<model_name>/<next version>/.")
 _VERIFY = flags.DEFINE_bool("verify", True, "Load the export in a fresh TensorFlow-only process and check it.")
@@ -26,7 +26,9 @@ def main(argv):
     import pathlib
 
     run_dir = pathlib.Path(_RUN_DIR.value)
-    missing = [name for name in ("config.json", "model/classifier.json") if not (run_dir / name).exists()]
+    missing = [name for name in ("config.json", "model.keras") if not (run_dir / name).exists()]
+    if missing == ["model.keras"] and (run_dir / "model" / "classifier.json").exists():
+        missing = []  # The model/ directory of older versions.
     if missing:
         raise app.UsageError(f"{run_dir} is not a finished run directory: missing {missing}.")
     from zoo import export

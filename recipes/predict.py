@@ -4,7 +4,7 @@
     python -m recipes.predict --model=runs/ngram_linear_bbc_news-quick --text=one --text=two
 
 --model may be a SavedModel version directory, a model directory under an export dir (its latest version is used),
-or a run directory (its model/ is loaded with the project's code).
+or a run directory (its model.keras is loaded with the project's code).
 """
 
 import json
@@ -25,7 +25,7 @@ _MIXED_PRECISION = flags.DEFINE_enum(
 
 
 def resolve_model(path):
-    """('saved_model', version dir) or ('run', model dir) for a user-given path (`zoo.served.resolve`)."""
+    """('saved_model', version dir) or ('run', run dir) for a user-given path (`zoo.served.resolve`)."""
     from zoo import served
 
     try:
@@ -34,18 +34,18 @@ def resolve_model(path):
         raise app.UsageError(f"--model={e}")
 
 
-def predict(kind, path, texts):
+def load(kind, path):
+    """The model at `path` (`resolve_model`): the export's serving_default, or a run's `zoo.TextClassifier`; with
+    its backbone's name (None where an export does not say)."""
     if kind == "saved_model":
         from zoo import served
 
         model = served.ServedModel(path)
-        probabilities = model.predict_proba(texts)
-        return model.class_names, probabilities, [model.class_names[i] for i in probabilities.argmax(axis=1)]
-    from zoo import classifier
+        return model, model.info.get("backbone")
+    from zoo import text_classifier
 
-    model = classifier.StringClassifier.load(path)
-    probabilities = model.predict_proba(texts)
-    return model.class_names, probabilities, [model.class_names[i] for i in probabilities.argmax(axis=1)]
+    model = text_classifier.TextClassifier.from_run(path)
+    return model, model.backbone_name
 
 
 def main(argv):
@@ -54,11 +54,13 @@ def main(argv):
     from zoo import backbones
     from zoo import export
 
-    info = path / ("export_info.json" if kind == "saved_model" else "classifier.json")
-    backbone = json.loads(info.read_text()).get("backbone") if info.exists() else None
+    model, backbone = load(kind, path)
+    # Set before the first prediction: graphs run after it follow it.
     export.serve_mixed_precision(_MIXED_PRECISION.value,
                                  backbones.family(backbone) if backbone in backbones.BACKBONES else None)
-    class_names, probabilities, labels = predict(kind, path, texts)
+    class_names = model.class_names
+    probabilities = model.predict_proba(texts) if kind == "saved_model" else model.predict(texts)
+    labels = [class_names[i] for i in probabilities.argmax(axis=1)]
     for text, label, row in zip(texts, labels, probabilities):
         print(json.dumps({"text": text[:200], "label": label,
                           "probabilities": {c: round(float(p), 6) for c, p in zip(class_names, row)}},

@@ -1,5 +1,7 @@
 """The backbone contract for all four backbones (tiny configurations) and the heads."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -8,6 +10,8 @@ import tensorflow as tf
 from recipes import budgets
 from zoo import backbones
 from zoo import classifier
+from zoo import text_classifier
+from zoo.text_classifier import TextClassifier
 from zoo import heads
 
 TEXTS = ["the cat sat on the mat", "stocks fell sharply on monday", "a great football match tonight",
@@ -94,20 +98,39 @@ def test_preprocessor_files_round_trip(built, tmp_path):
 
 def test_classifier_end_to_end_probabilities_and_save_load(built, tmp_path):
     core = classifier.build_core(built, 3, "softmax", hidden_units=(4,), dropout=0.1)
-    model = classifier.StringClassifier(built.name, built.preprocessor, core, ["a", "b", "c"], "softmax")
+    model = TextClassifier(built.name, ["a", "b", "c"], head="softmax", preprocessor=built.preprocessor, core=core)
     texts = TEXTS[:5] + ["", " ", "\xff\xfe"]
-    probabilities = model.predict_proba(texts)
+    probabilities = model.predict(texts)
     assert probabilities.shape == (8, 3)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
     # Batched by length and put back in order: each row is its own text's.
-    one_by_one = np.concatenate([model.predict_proba([t]) for t in texts])
-    np.testing.assert_allclose(model.predict_proba(texts, batch_size=3), one_by_one, atol=1e-5)
-    model.save(tmp_path / "model", held_out_texts=texts[:2])
-    restored = classifier.StringClassifier.load(tmp_path / "model")
-    np.testing.assert_allclose(restored.predict_proba(texts), probabilities, atol=1e-6)
-    assert restored.class_names == ["a", "b", "c"]
-    assert restored.held_out_texts() == texts[:2] and model.held_out_texts() == []
+    one_by_one = np.concatenate([model.predict([t]) for t in texts])
+    np.testing.assert_allclose(model.predict(texts, batch_size=3), one_by_one, atol=1e-5)
+    model.save_to_run(tmp_path / "run", held_out_texts=texts[:2])
+    restored = TextClassifier.from_run(tmp_path / "run")
+    np.testing.assert_allclose(restored.predict(texts), probabilities, atol=1e-6)
+    assert restored.class_names == ["a", "b", "c"] and restored.backbone_name == built.name
+    assert text_classifier.held_out_texts(tmp_path / "run") == texts[:2]
+    assert text_classifier.held_out_texts(tmp_path) == []
 
+
+
+def test_run_directories_of_older_versions_still_load(built, tmp_path):
+    """Runs written before model.keras kept four files in model/: they still load (to evaluate and export them)."""
+    core = classifier.build_core(built, 3, "softmax")
+    model = TextClassifier(built.name, ["a", "b", "c"], head="softmax", preprocessor=built.preprocessor, core=core)
+    legacy = tmp_path / "run" / "model"
+    legacy.mkdir(parents=True)
+    core.save(legacy / "core.keras")
+    backbones.save_preprocessor(built.name, built.preprocessor, legacy / "preprocessor")
+    (legacy / "classifier.json").write_text(json.dumps({"backbone": built.name, "class_names": ["a", "b", "c"],
+                                                        "head_type": "softmax"}))
+    (legacy / "held_out_texts.json").write_text(json.dumps(TEXTS[:3]))
+    restored = TextClassifier.from_run(tmp_path / "run")
+    np.testing.assert_allclose(restored.predict(TEXTS), model.predict(TEXTS), atol=1e-6)
+    assert text_classifier.held_out_texts(tmp_path / "run") == TEXTS[:3]
+    with pytest.raises(FileNotFoundError, match="holds no trained classifier: no model.keras"):
+        TextClassifier.from_run(tmp_path)
 
 def test_bert_small_uses_pretrained_weights_and_waterfall():
     backbone = backbones.build("bert_small", {}, 16, None)
@@ -356,17 +379,17 @@ def test_ngram_counts_are_sparse_and_files_from_older_versions_are_refused(tmp_p
 
 def test_evaluation_draws_no_rnn_dropout_masks():
     """Keras 3.15's RNNs draw dropout masks even when not training; evaluation and serving (one function,
-    StringClassifier.probabilities_fn) must not, nor advance their seeds."""
+    TextClassifier.probabilities_fn) must not, nor advance their seeds."""
     backbone = backbones.build("glove_bilstm", {"units": 4, "max_tokens": 200, "dropout": 0.5}, 12, TEXTS)
     core = classifier.build_core(backbone, 2, "softmax")
-    model = classifier.StringClassifier("glove_bilstm", backbone.preprocessor, core, ["a", "b"], "softmax")
+    model = TextClassifier("glove_bilstm", ["a", "b"], head="softmax", preprocessor=backbone.preprocessor, core=core)
     seeds = [v for v in core.variables if "seed_generator" in v.path]
     assert seeds, "the LSTM cells' dropout has no seed generator to check"
     before = [np.asarray(v) for v in seeds]
-    first = model.predict_proba(TEXTS)
+    first = model.predict(TEXTS)
     for variable, value in zip(seeds, before):
         np.testing.assert_array_equal(np.asarray(variable), value)
-    np.testing.assert_array_equal(model.predict_proba(TEXTS), first)
+    np.testing.assert_array_equal(model.predict(TEXTS), first)
     assert all(cell.dropout == 0.5 for cell in core._flatten_layers() if hasattr(cell, "get_dropout_mask"))
 
 
@@ -376,7 +399,7 @@ def test_glove_serving_cuts_a_request_to_its_longest_text_in_one_chunk():
     padded inputs (the padding is masked)."""
     backbone = backbones.build("glove_bilstm", {"units": 4, "max_tokens": 200}, 40, TEXTS)
     core = classifier.build_core(backbone, 2, "softmax")
-    model = classifier.StringClassifier("glove_bilstm", backbone.preprocessor, core, ["a", "b"], "softmax")
+    model = TextClassifier("glove_bilstm", ["a", "b"], head="softmax", preprocessor=backbone.preprocessor, core=core)
     assert model.layout.variable_length and not model.layout.chunked_serving
     texts = ["one", "two words", "", "a text of seven words in all"]
     inputs = backbone.preprocessor(tf.constant(texts))

@@ -80,7 +80,7 @@ def test_explain_rejects_bad_input(bbc_export):
     with pytest.raises(explain.ExplainError, match="at least 2"):
         explain.explain(model, "text", num_samples=1)
     with pytest.raises(served.ModelPathError, match="holds no exported model"):
-        served.find_exports([bbc_export[0] / "run" / "model" / "preprocessor"])
+        served.find_exports([bbc_export[0] / "run" / "tensorboard"])
 
 
 def chromium():

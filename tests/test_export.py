@@ -15,6 +15,7 @@ import zoo
 from recipes import catalog
 from zoo import backbones
 from zoo import classifier
+from zoo.text_classifier import TextClassifier
 from zoo import evaluation
 from zoo import experiment
 from zoo import export
@@ -22,7 +23,7 @@ from zoo import training
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 RUN_FILES = ("config.json", "history.json", "metrics.json", "report.txt", "confusion_matrix.png",
-             "training_curves.png", "test_predictions.jsonl", "model/core.keras", "model/classifier.json")
+             "training_curves.png", "test_predictions.jsonl", "model.keras", "held_out_texts.json")
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +98,7 @@ def test_tiny_recipe_export_is_verified_and_versioned(tiny_runs, exports, backbo
 def test_export_stores_each_weight_once(tiny_runs):
     """keras-team/keras#23553: guards zoo.compat.store_served_weights_once on every Keras upgrade."""
     run, metrics = tiny_runs["bert_small"]
-    model = classifier.StringClassifier.load(run / "model")
+    model = TextClassifier.from_run(run)
     weight_bytes = sum(int(np.prod(w.shape)) * 4 for w in model.core.weights)
     variables = pathlib.Path(metrics["export"]) / "variables"
     stored = sum(f.stat().st_size for f in variables.iterdir())
@@ -111,12 +112,13 @@ SIZE_BOUND = 1.16
 
 
 @pytest.mark.parametrize("backbone", backbones.names())
-def test_export_size_close_to_weights_and_vocabulary(tiny_runs, backbone):
+def test_export_size_close_to_weights_and_vocabulary(tiny_runs, backbone, tmp_path):
     run, metrics = tiny_runs[backbone]
     path = pathlib.Path(metrics["export"])
-    model = classifier.StringClassifier.load(run / "model")
+    model = TextClassifier.from_run(run)
     weight_bytes = sum(int(np.prod(w.shape)) * 4 for w in model.core.weights)
-    vocabulary = next((run / "model" / "preprocessor").rglob("vocabulary.txt"))
+    backbones.save_preprocessor(backbone, model.preprocessor, tmp_path / "preprocessor")
+    vocabulary = next((tmp_path / "preprocessor").rglob("vocabulary.txt"))
     # The vocabulary is an asset file, byte for byte, not graph constants.
     assert (path / "assets" / "vocabulary.txt").read_bytes() == vocabulary.read_bytes()
     ratio = export.directory_size(path) / (weight_bytes + vocabulary.stat().st_size)
@@ -171,7 +173,7 @@ def test_warmup_requests_replay_on_the_export(tiny_runs, backbone):
     run, metrics = tiny_runs[backbone]
     path = pathlib.Path(metrics["export"])
     loaded = tf.saved_model.load(str(path)).signatures["serving_default"]
-    model = classifier.StringClassifier.load(run / "model")
+    model = TextClassifier.from_run(run)
     preprocessor = model.preprocessor
     chars = export.warmup_text_chars(model.layout.sequence_length)
     assert chars == (export.WARMUP_TEXT_CHARS if backbone == "ngram_linear" else 8 * 32)  # Tiny budget: 32 tokens.
@@ -192,12 +194,13 @@ def test_warmup_requests_replay_on_the_export(tiny_runs, backbone):
     assert sizes == [1, 8]
 
 
-def test_serving_wordpiece_gives_keras_hub_ids(tiny_runs):
+def test_serving_wordpiece_gives_keras_hub_ids(tiny_runs, tmp_path):
     """zoo.backbones.bert.serving_preprocessor swaps FastWordpiece for WordpieceTokenizer: the ids must not move."""
     from zoo import datasets
 
     run, _ = tiny_runs["bert_small"]
-    directory = run / "model" / "preprocessor"
+    directory = tmp_path / "preprocessor"
+    backbones.save_preprocessor("bert_small", TextClassifier.from_run(run).preprocessor, directory)
     stock = backbones.load_preprocessor("bert_small", directory)
     serving = backbones.serving_preprocessor("bert_small", directory)
     assert type(serving.tokenizer._fast_word_piece).__name__ == "WordpieceTokenizer"
@@ -255,10 +258,7 @@ def test_op_set_check_fails_on_round_robin_trim(tmp_path):
     backbone = backbones.build("bert_base", options, 16, None)
     backbone.preprocessor.truncate = "round_robin"
     core = classifier.build_core(backbone, 2, "softmax")
-    classifier.StringClassifier("bert_base", backbone.preprocessor, core, ["a", "b"], "softmax").save(
-        tmp_path / "model")
-    model = classifier.StringClassifier.load(tmp_path / "model")
-    assert model.preprocessor.truncate == "round_robin"
+    model = TextClassifier("bert_base", ["a", "b"], head="softmax", preprocessor=backbone.preprocessor, core=core)
     with pytest.raises(RuntimeError, match=r"TFText>RoundRobinTrim"):
         export.export_classifier(model, tmp_path / "exports", "round_robin", verify_texts=["a text"])
 

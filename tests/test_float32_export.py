@@ -44,8 +44,8 @@ def _policies(core):
 def test_bf16_training_saves_and_exports_a_float32_model(bf16_run):
     run, metrics = bf16_run
     assert json.loads((run / "config.json").read_text())["runtime"]["dtype_policy"] == "mixed_bfloat16"
-    saved = keras.models.load_model(run / "model" / "core.keras", compile=False)  # The file itself, as saved.
-    assert _policies(saved) == {"float32"}
+    saved = keras.saving.load_model(run / "model.keras", compile=False)  # The file itself, as saved.
+    assert _policies(saved.core) == {"float32"}
     check = json.loads((pathlib.Path(metrics["export"]) / "export_info.json").read_text())["verification"]
     assert check["ok"] and check["compute_dtype"] == "float32" and check["tolerance"] == 1e-5
     assert serving_check.half_precision_ops(metrics["export"]) == {}

@@ -156,3 +156,22 @@ def test_frozen_prefix_run_resumes_and_its_export_is_the_whole_model(tmp_path):
     np.testing.assert_allclose(probabilities, [r["probabilities"] for r in rows], atol=1e-5)
     info = json.loads((pathlib.Path(metrics["export"]) / "export_info.json").read_text())
     assert info["verification"]["ok"] and info["provenance"]["pooling"] == "mean"
+
+
+def test_a_trained_or_loaded_classifier_fits_again_on_cached_features(tmp_path):
+    """A fit after a fit, or after loading (frozen flags are not saved), keeps the bottom frozen and trains the top
+    on cached features, as the first fit did."""
+    options = {"random_init": True, "num_layers": 2, "hidden_dim": 16, "num_heads": 2, "intermediate_dim": 32,
+               "pooling": "mean", "dropout": 0.0, "trainable_layers": 1}
+    labels = [i % 2 for i in range(len(TEXTS))]
+    model = zoo.TextClassifier("bert_base", backbone_options=options, sequence_length=32,
+                               training={"epochs": 1, "batch_size": 4, "learning_rate": 1e-2})
+    assert model.fit(TEXTS, labels, validation_data=(TEXTS, labels)).caching_seconds is not None
+    model.save(tmp_path / "classifier.keras")
+    loaded = keras.saving.load_model(tmp_path / "classifier.keras")
+    for again in (model, loaded):
+        before = {w.path: np.asarray(w) for w in again.core.weights}
+        assert again.fit(TEXTS, labels, validation_data=(TEXTS, labels)).caching_seconds is not None
+        moved = {w.path for w in again.core.weights if not np.array_equal(np.asarray(w), before[w.path])}
+        assert any("transformer_layer_1" in p for p in moved) and any("probabilities" in p for p in moved), moved
+        assert not any("transformer_layer_0" in p or "embedding" in p for p in moved), moved

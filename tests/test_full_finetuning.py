@@ -11,6 +11,7 @@ from benchmarks import flops
 from benchmarks import timing
 from zoo import backbones
 from zoo import classifier
+from zoo.text_classifier import TextClassifier
 from zoo import training
 
 TEXTS = [("word " * n).strip() + " end" for n in (1, 3, 5, 40, 45, 2, 90, 7, 60, 33, 1, 120, 4, 9, 70, 20)]
@@ -54,7 +55,7 @@ def test_full_finetuning_trains_every_layer_and_rates_it_against_the_bound(tmp_p
     backbone = backbones.build("bert_small", {"dropout": 0.0, "trainable_layers": 1}, 128, None)
     layout = backbones.input_layout("bert_small", backbone.preprocessor)
     core = classifier.build_core(backbone, 3, "softmax")
-    model = classifier.StringClassifier("bert_small", backbone.preprocessor, core, ["a", "b", "c"], "softmax")
+    model = TextClassifier("bert_small", ["a", "b", "c"], head="softmax", preprocessor=backbone.preprocessor, core=core)
     batches = training.make_dataset(TEXTS, np.arange(len(TEXTS)) % 3, backbone.preprocessor, "softmax", 4,
                                     shuffle=False, bucket_width=32, layout=layout)
     recipe = {"learning_rate": 1e-3, "warmup_fraction": 0.0, "weight_decay": 0.01, "sequence_length": 128}

@@ -5,6 +5,8 @@ import json
 import os
 import pathlib
 import re
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -14,7 +16,8 @@ import tensorflow as tf
 import zoo
 from zoo import text_classifier
 
-README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+REPO = pathlib.Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
 README_RECIPE = "ngram_linear_bbc_news"
 
 
@@ -122,6 +125,14 @@ def test_keras_serialization_round_trip(fitted, tmp_path):
     np.testing.assert_array_equal(restored.predict(texts), classifier.predict(texts))
     assert restored.training_settings == classifier.training_settings
     assert restored.provenance == classifier.provenance
+    # In a fresh process, as the README says: the zoo's classes are registered by importing TextClassifier.
+    code = ("import json, sys\nfrom zoo import TextClassifier\nimport keras\n"
+            "model = keras.saving.load_model(sys.argv[1])\nprint(json.dumps(model.predict(sys.argv[2:]).tolist()))")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "topics.keras"), *texts[:3]],
+                            cwd=REPO, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    np.testing.assert_array_equal(json.loads(result.stdout.splitlines()[-1]), classifier.predict(texts[:3]))
 
 
 def test_bad_labels_and_texts_are_refused_with_what_was_received(fitted):

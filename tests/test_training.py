@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 
 from recipes import catalog
-from zoo import classifier
+from zoo.text_classifier import TextClassifier
 from zoo import evaluation
 from zoo import experiment
 from zoo import training
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 RUN_FILES = ("config.json", "history.json", "history.jsonl", "metrics.json", "report.txt", "confusion_matrix.png",
-             "training_curves.png", "test_predictions.jsonl", "model/core.keras", "model/classifier.json")
+             "training_curves.png", "test_predictions.jsonl", "model.keras", "held_out_texts.json")
 
 TOPICS = {
     "sport": ["goal", "match", "league", "coach", "striker", "tournament", "referee", "season"],
@@ -79,8 +79,8 @@ def test_recipe_end_to_end_writes_every_file_with_real_metrics(topic_csv, runtim
     assert sum(c["support"] for c in saved["per_class"].values()) == len(rows) == saved["num_examples"]
     # ... and the predictions are those of the saved model on the test texts.
     dataset = experiment.load_data(recipe, seed=7)
-    model = classifier.StringClassifier.load(run / "model")
-    np.testing.assert_allclose(model.predict_proba(dataset.splits["test"].texts), probabilities, atol=1e-5)
+    model = TextClassifier.from_run(run)
+    np.testing.assert_allclose(model.predict(dataset.splits["test"].texts), probabilities, atol=1e-5)
     assert np.array_equal(dataset.splits["test"].labels, labels)
     history = json.loads((run / "history.json").read_text())
     assert [h["epoch"] for h in history] == list(range(1, len(history) + 1))

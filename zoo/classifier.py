@@ -1,21 +1,12 @@
-"""The classifier: preprocessor -> backbone network -> head, and its run-directory form.
+"""The classifier's computation: preprocessor -> backbone network -> head, and the one function from text to
+probabilities (`probabilities`) that `zoo.TextClassifier` calls, evaluation measures and the export serves.
 
-Training runs on `core` (preprocessed inputs -> probabilities) with the preprocessor mapped over tf.data;
-`StringClassifier` joins both for inference and export (strings -> class probabilities).
-
-On disk (`<run_dir>/model/`): `core.keras` (the network and head, Keras format, computing in float32 whatever it
-trained in), `preprocessor/` (vocabularies as files, or a keras-hub preset), and `classifier.json` (backbone name,
-class names, head type).
+Training runs on `core` (preprocessed inputs -> probabilities) with the preprocessor mapped over tf.data.
 """
 
-import json
-import pathlib
-
 import keras
-import numpy as np
 import tensorflow as tf
 
-from zoo import backbones
 from zoo import compat
 from zoo import heads
 from zoo import text as text_lib
@@ -36,6 +27,12 @@ def build_core(backbone, num_classes, head_type, hidden_units=(), dropout=0.0):
     return keras.Model(inputs, head(backbone.network(inputs)["pooled_output"]), name="classifier_core")
 
 
+def network_of(core):
+    """The backbone network inside `core` (`build_core`'s nested layer beside the head)."""
+    return next(layer for layer in core.layers if not isinstance(layer, keras.layers.InputLayer)
+                and layer.name != "head")
+
+
 def build_top_core(backbone, core):
     """For a backbone with a frozen prefix: what trains, cached features -> probabilities: the backbone's top, then
     `core`'s head. Both are the very layers of `core`, so training this trains `core`."""
@@ -52,9 +49,6 @@ def trim_padding(inputs, layout):
         return inputs
     longest = tf.maximum(tf.reduce_max(layout.lengths(inputs)), 1)  # An empty batch reduces to the smallest int32.
     return tf.nest.map_structure(lambda v: v[:, :longest], inputs)
-
-
-HELD_OUT_FILE = "held_out_texts.json"
 
 
 def preprocess_batch(preprocessor, texts):
@@ -149,80 +143,3 @@ def probabilities(texts, preprocessor, core, layout, head_type):
     texts = text_lib.cut_to_input_limit_tf(texts)
     outputs = run_core(core, preprocess_batch(preprocessor, texts), layout)
     return tf.cast(heads.class_probabilities(outputs, head_type), tf.float32)
-
-
-class StringClassifier:
-    """Strings in, class probabilities out: a preprocessor layer and the trained core model. (Not keras-hub's
-    `TextClassifier`, a Keras model: this one is what a run directory's `model/` holds, and what is exported.)"""
-
-    def __init__(self, backbone_name, preprocessor, core, class_names, head_type, directory=None):
-        self.backbone_name = backbone_name
-        self._probabilities = None
-        self.directory = directory  # Where it was loaded from (`load`); an export reads its vocabulary files there.
-        self.preprocessor = preprocessor
-        self.layout = backbones.input_layout(backbone_name, preprocessor)
-        self.core = core
-        self.class_names = list(class_names)
-        self.head_type = head_type
-
-    def probabilities_fn(self, preprocessor=None):
-        """A concrete function: a [batch] string tensor -> [batch, num_classes] float32 probabilities. The export
-        uses this same function (with `preprocessor` read from files), so in-memory and served outputs agree."""
-        preprocessor = preprocessor or self.preprocessor
-        core, head_type, layout = self.core, self.head_type, self.layout
-
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-        def probabilities_of(texts):
-            return probabilities(texts, preprocessor, core, layout, head_type)
-
-        with compat.rnn_dropout_off(core):
-            return probabilities_of.get_concrete_function()
-
-    def predict_proba(self, texts, batch_size=64):
-        """[len(texts), num_classes] probabilities, in the order of `texts`, through `probabilities_fn` (the
-        function the export serves). Texts go in batches of similar length (sorted by characters, the order put
-        back after): transformer chunks are then padded little."""
-        texts = list(texts)
-        if not texts:
-            return np.zeros((0, len(self.class_names)), dtype=np.float32)
-        order = np.argsort([len(t) for t in texts], kind="stable")
-        outputs = np.concatenate([self.probabilities_of_request([texts[i] for i in order[start:start + batch_size]])
-                                  for start in range(0, len(texts), batch_size)])
-        return outputs[np.argsort(order)]
-
-    def probabilities_of_request(self, texts):
-        """Probabilities of `texts` sent as one request: the very computation a served call with this batch runs.
-        (Under bfloat16 or float16, how a batch falls into length-sorted chunks shows in the third decimal.)"""
-        if self._probabilities is None:  # One traced function for every call, not a fresh trace per call.
-            self._probabilities = self.probabilities_fn()
-        return self._probabilities(tf.constant(list(texts), dtype=tf.string)).numpy()
-
-    def save(self, directory, held_out_texts=()):
-        """Writes the classifier to `directory`, computing in float32 (`computing_in_float32`), with
-        `held_out_texts` (a few test texts) that an export of it is verified on and warms TF Serving up with,
-        whichever command exports it."""
-        directory = pathlib.Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        # What is saved is what ships: evaluation, prediction and the export read it back (computing in float32).
-        computing_in_float32(self.core).save(directory / "core.keras")
-        backbones.save_preprocessor(self.backbone_name, self.preprocessor, directory / "preprocessor")
-        (directory / HELD_OUT_FILE).write_text(json.dumps(list(held_out_texts), ensure_ascii=False))
-        (directory / "classifier.json").write_text(json.dumps({
-            "backbone": self.backbone_name, "class_names": self.class_names, "head_type": self.head_type}, indent=2))
-
-    def held_out_texts(self):
-        """The held-out texts saved with the classifier (none for one built in memory)."""
-        path = self.directory and pathlib.Path(self.directory) / HELD_OUT_FILE
-        return json.loads(path.read_text()) if path and path.exists() else []
-
-    @classmethod
-    def load(cls, directory):
-        directory = pathlib.Path(directory)
-        info_file = directory / "classifier.json"
-        if not info_file.exists():
-            raise FileNotFoundError(f"{directory} is not a saved classifier: no classifier.json there.")
-        info = json.loads(info_file.read_text())
-        preprocessor = backbones.load_preprocessor(info["backbone"], directory / "preprocessor")
-        # For inference: no optimizer. In float32 also where an older version saved a mixed-precision core.
-        core = computing_in_float32(keras.models.load_model(directory / "core.keras", compile=False))
-        return cls(info["backbone"], preprocessor, core, info["class_names"], info["head_type"], directory)

@@ -8,8 +8,9 @@ Run directory:
     report.txt             scikit-learn classification report
     confusion_matrix.png, training_curves.png
     test_predictions.jsonl one line per test example
-    model/                 the trained classifier (core.keras, preprocessor/, classifier.json, held_out_texts.json):
-                           the test metrics and every export are computed from this directory
+    model.keras            the trained classifier (`zoo.TextClassifier`, computing in float32): the test metrics
+                           and every export are computed from it
+    held_out_texts.json    a few test texts every export of the run is verified on
     checkpoints/, tensorboard/, backup/ (only while a run is unfinished)
 """
 
@@ -22,7 +23,6 @@ import platform
 import tempfile
 import time
 
-from zoo import classifier as classifier_lib
 from zoo import datasets
 from zoo import evaluation
 from zoo import text_classifier
@@ -159,8 +159,8 @@ def _train_and_evaluate(run):
     (run.run_dir / "history.json").write_text(json.dumps(fitted.rows, indent=2))
 
     # The saved model is the one hand-off: the test metrics are those of the classifier read back from
-    # <run_dir>/model/, through the function its export serves, and the export reads the same directory.
-    classifier.save_classifier(run.run_dir / "model", test.texts[:HELD_OUT_TEXTS])
+    # <run_dir>/model.keras, through the function its export serves, and the export reads the same file.
+    classifier.save_to_run(run.run_dir, test.texts[:HELD_OUT_TEXTS])
     metrics = _evaluate(run, classifier, dataset, fitted, fit_seconds)
     if "warning" in config:
         metrics["warning"] = config["warning"]
@@ -200,13 +200,13 @@ def _write_config(run, classifier, dataset, started):
 
 
 def _evaluate(run, classifier, dataset, fitted, fit_seconds):
-    """The test metrics of the classifier saved in <run_dir>/model/, read back and run through the function its
-    export serves, with what the run was."""
+    """The test metrics of the classifier saved in <run_dir>/model.keras, read back and run through the function
+    its export serves, with what the run was."""
     recipe, test = run.recipe, dataset.splits["test"]
-    model = classifier_lib.StringClassifier.load(run.run_dir / "model")
+    model = text_classifier.TextClassifier.from_run(run.run_dir)
     run.stages("evaluation", examples=len(test))
     evaluation_started = time.time()
-    probabilities = model.predict_proba(test.texts)
+    probabilities = model.predict(test.texts)
     evaluation_seconds = time.time() - evaluation_started
     metrics = evaluation.write_evaluation(run.run_dir, test.labels, probabilities, dataset.class_names, test.texts,
                                           fitted.rows, title=recipe["recipe"])

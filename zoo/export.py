@@ -33,7 +33,6 @@ import numpy as np
 import tensorflow as tf
 
 from zoo import backbones
-from zoo import classifier as classifier_lib
 from zoo import compat
 from zoo import text as text_lib
 
@@ -42,7 +41,7 @@ SERVING_CHECK = pathlib.Path(__file__).with_name("serving_check.py")
 
 
 def _serving_fns(model, preprocessor):
-    """The two endpoint functions of `model` (a StringClassifier) with `preprocessor` in the graph."""
+    """The two endpoint functions of `model` (a `zoo.TextClassifier`) with `preprocessor` in the graph."""
     class_names = tf.constant(model.class_names)
     # The in-memory model's own function (one piece of code for text -> probabilities), a concrete function that both
     # signatures call: the graph library holds the model once (a tf.function would be traced again in SavedModel's
@@ -84,16 +83,14 @@ def _set_classify_method(saved_model_dir):
 
 
 def write_saved_model(model, path):
-    """Writes `model` (a StringClassifier loaded from its directory) as a SavedModel with both signatures and a labels
-    asset."""
-    if model.directory is None:
-        raise ValueError("Export a classifier loaded from its directory (StringClassifier.load): the export reads its "
-                         "vocabulary files there. Received one built in memory; save it and load it first.")
-    model.predict_proba(["build"])  # A classifier loaded from files has unbuilt layers until first called.
+    """Writes `model` (a `zoo.TextClassifier`) as a SavedModel with both signatures and a labels asset."""
+    model.probabilities_of_request(["build"])  # A classifier loaded from a file has unbuilt layers until called.
     with tempfile.TemporaryDirectory() as tmp:
-        # The exported preprocessor reads its vocabularies from the saved files, which SavedModel copies into assets/.
-        preprocessor = backbones.serving_preprocessor(model.backbone_name,
-                                                      pathlib.Path(model.directory) / "preprocessor")
+        # The exported preprocessor reads its vocabularies from files (SavedModel copies them into assets/), written
+        # here and read back as the export's own preprocessor.
+        files = pathlib.Path(tmp) / "preprocessor"
+        backbones.save_preprocessor(model.backbone_name, model.preprocessor, files)
+        preprocessor = backbones.serving_preprocessor(model.backbone_name, files)
         serve, classify, probabilities_of = _serving_fns(model, preprocessor)
         archive = keras.export.ExportArchive()
         archive.track(model.core)
@@ -260,7 +257,7 @@ def export_classifier(model, export_dir, model_name, info=None, verify_texts=Non
     """Exports `model` to `<export_dir>/<model_name>/<next version>/`, verifies it, and returns that path.
 
     Args:
-        model: StringClassifier.
+        model: a trained `zoo.TextClassifier`.
         info: dict written into export_info.json (recipe, dataset, metrics, provenance ...).
         verify_texts: held-out texts to compare the served outputs against the in-memory model.
         verify: run the serving check in a fresh process (TensorFlow and tensorflow_text only).
@@ -358,14 +355,16 @@ AWKWARD_TEXTS = ["", "   ", "\u00e9t\u00e9 \U0001F600 \u4e2d\u6587 \u0645\u0631\
 
 
 def export_run(run_dir, export_dir, metrics=None, model_name=None, verify=True, allow_dataset_change=False):
-    """Exports the classifier saved in `<run_dir>/model/` (the one hand-off from training); verifies it on the
-    held-out texts saved with it and on awkward inputs.
+    """Exports the classifier a run directory holds (`TextClassifier.from_run`, the one hand-off from training);
+    verifies it on the held-out texts the run kept and on awkward inputs.
 
     The model name defaults to `default_model_name` (backbone and data); see `check_export_target` for the refusal.
     """
+    from zoo import text_classifier
+
     run_dir = pathlib.Path(run_dir)
     config = json.loads((run_dir / "config.json").read_text())
-    model = classifier_lib.StringClassifier.load(run_dir / "model")
+    model = text_classifier.TextClassifier.from_run(run_dir)
     if metrics is None and (run_dir / "metrics.json").exists():
         metrics = json.loads((run_dir / "metrics.json").read_text())
     metrics = metrics or {}
@@ -379,6 +378,6 @@ def export_run(run_dir, export_dir, metrics=None, model_name=None, verify=True, 
         "library_versions": config.get("library_versions"),
         "run_dir": str(run_dir.resolve()),
     }
-    return export_classifier(model, export_dir, name, info, model.held_out_texts() + AWKWARD_TEXTS, verify=verify,
-                             identity=data_identity(config, model.class_names),
+    return export_classifier(model, export_dir, name, info, text_classifier.held_out_texts(run_dir) + AWKWARD_TEXTS,
+                             verify=verify, identity=data_identity(config, model.class_names),
                              allow_dataset_change=allow_dataset_change)

@@ -15,10 +15,10 @@ class ModelPathError(ValueError):
 
 
 def resolve(path):
-    """('saved_model', version dir) or ('run', model dir) for a user-given path, with a clear error otherwise.
+    """('saved_model', version dir) or ('run', run dir) for a user-given path, with a clear error otherwise.
 
     Accepted: a SavedModel version directory, a model directory of an export dir (its latest version), or a run
-    directory (its model/)."""
+    directory (its model.keras, or the model/ directory older versions wrote)."""
     path = pathlib.Path(path)
     if (path / "saved_model.pb").exists():
         return "saved_model", path
@@ -26,12 +26,10 @@ def resolve(path):
         if path.is_dir() else []
     if versions and (versions[-1] / "saved_model.pb").exists():
         return "saved_model", versions[-1]
-    if (path / "model" / "classifier.json").exists():
-        return "run", path / "model"
-    if (path / "classifier.json").exists():
+    if (path / "model.keras").exists() or (path / "model" / "classifier.json").exists():
         return "run", path
     raise ModelPathError(f"{path} is neither a SavedModel (saved_model.pb), an export model directory (numbered "
-                         "versions), nor a run directory (model/classifier.json).")
+                         "versions), nor a run directory (model.keras).")
 
 
 def export_of(path):
@@ -40,7 +38,7 @@ def export_of(path):
     kind, found = resolve(path)
     if kind == "saved_model":
         return found
-    metrics_file = found.parent / "metrics.json"
+    metrics_file = found / "metrics.json"
     exported = json.loads(metrics_file.read_text()).get("export") if metrics_file.exists() else None
     if exported and (pathlib.Path(exported) / "saved_model.pb").exists():
         return pathlib.Path(exported)

@@ -14,6 +14,7 @@ class). Predictions go through `classifier.probabilities`, the function the expo
 """
 
 import dataclasses
+import json
 import pathlib
 import tempfile
 import time
@@ -27,9 +28,24 @@ import tensorflow as tf
 import zoo
 from zoo import backbones
 from zoo import classifier as classifier_lib
+from zoo import compat
 from zoo import heads
 from zoo import text as text_lib
 from zoo import training
+
+
+MODEL_FILE = "model.keras"
+HELD_OUT_FILE = "held_out_texts.json"
+LEGACY_MODEL_DIR = "model"  # What versions before model.keras wrote (`TextClassifier._from_model_directory`).
+
+
+def held_out_texts(run_dir):
+    """The held-out texts a run directory keeps for verifying its exports (none where it keeps none)."""
+    run_dir = pathlib.Path(run_dir)
+    for path in (run_dir / HELD_OUT_FILE, run_dir / LEGACY_MODEL_DIR / HELD_OUT_FILE):
+        if path.exists():
+            return json.loads(path.read_text())
+    return []
 
 
 @dataclasses.dataclass
@@ -164,9 +180,14 @@ class TextClassifier(keras.Model):
     def _finish_build(self):
         self.head_type = heads.resolve_head_type(self.head, len(self.class_names))
         self.family = backbones.family(self.backbone_name)
-        self.layout = backbones.input_layout(self.backbone_name, self.preprocessor)
         self._served = None
         self.built = True
+
+    @property
+    def layout(self):
+        """The preprocessed inputs' `InputLayout`, read when needed: a classifier being loaded gets its vocabulary
+        (which gives the padding id) after it is constructed."""
+        return backbones.input_layout(self.backbone_name, self.preprocessor)
 
     def _require_built(self, what):
         if self.core is None:
@@ -179,19 +200,41 @@ class TextClassifier(keras.Model):
         self._require_built("calling it")
         return classifier_lib.probabilities(texts, self.preprocessor, self.core, self.layout, self.head_type)
 
-    def as_string_classifier(self):
-        """This classifier as the run directory's `model/` holds it (`classifier.StringClassifier`)."""
+    def probabilities_fn(self, preprocessor=None):
+        """A concrete function: a [batch] string tensor -> [batch, num_classes] float32 probabilities
+        (`classifier.probabilities`). What `predict` runs and the export serves (there with `preprocessor` read back
+        from its files), so in-memory and served outputs agree."""
         self._require_built("using it")
-        return classifier_lib.StringClassifier(self.backbone_name, self.preprocessor, self.core, self.class_names,
-                                               self.head_type)
+        preprocessor = preprocessor or self.preprocessor
+        core, layout, head_type = self.core, self.layout, self.head_type
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def probabilities_of(texts):
+            return classifier_lib.probabilities(texts, preprocessor, core, layout, head_type)
+
+        with compat.rnn_dropout_off(core):
+            return probabilities_of.get_concrete_function()
+
+    def probabilities_of_request(self, texts):
+        """Probabilities of `texts` sent as one request: the very computation a served call with this batch runs.
+        (Under bfloat16 or float16, how a batch falls into length-sorted chunks shows in the third decimal.)"""
+        if self._served is None:  # One traced function for every call, not a fresh trace per call.
+            self._served = self.probabilities_fn()
+        return self._served(tf.constant(list(texts), dtype=tf.string)).numpy()
 
     def predict(self, x, batch_size=64, **kwargs):
-        """Probabilities [len(x), num_classes] of the texts `x` (a list, array or tensor of strings): the function
-        the export serves, texts batched by length."""
+        """Probabilities [len(x), num_classes] of the texts `x` (a list, array or tensor of strings), in their order:
+        the function the export serves. Texts go in requests of `batch_size` texts of similar length (sorted by
+        characters, the order put back after): transformer chunks are then padded little."""
         del kwargs  # Keras' verbose/steps/callbacks: prediction here is one traced function, not a loop of steps.
-        if self._served is None:
-            self._served = self.as_string_classifier()
-        return self._served.predict_proba(_texts(x, "x"), batch_size=batch_size)
+        texts = _texts(x, "x")
+        self._require_built("predicting")
+        if not texts:
+            return np.zeros((0, len(self.class_names)), dtype=np.float32)
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        outputs = np.concatenate([self.probabilities_of_request([texts[i] for i in order[start:start + batch_size]])
+                                  for start in range(0, len(texts), batch_size)])
+        return outputs[np.argsort(order)]
 
     def predict_labels(self, x, batch_size=64):
         """The most probable class name of each text."""
@@ -337,7 +380,7 @@ class TextClassifier(keras.Model):
         # export's. A copy (same weights) without the optimizer and compile state, which a saved classifier would
         # otherwise carry (each `fit` compiles afresh).
         self._set_core(classifier_lib.computing_in(self.core, "float32"))
-        self.frozen_prefix = None  # Its layers were the trained core's; a further fit trains the whole core.
+        self.frozen_prefix = None  # Its layers were the trained core's: a further fit makes the copy's own.
         self._served = None
         return FitHistory(rows, best_epoch, caching_seconds)
 
@@ -348,6 +391,9 @@ class TextClassifier(keras.Model):
             settings = self.training_settings
             optimizer = training.make_optimizer(self.family, settings.learning_rate, total_steps,
                                                 settings.warmup_fraction, settings.weight_decay)
+            if self.frozen_prefix is None:  # A classifier trained before or loaded: its network's own prefix.
+                self.frozen_prefix = backbones.frozen_prefix(self.backbone_name, classifier_lib.network_of(self.core),
+                                                             self.backbone_options, self.sequence_length)
             trainee = self.core if self.frozen_prefix is None else classifier_lib.build_top_core(self, self.core)
             loss, metric = heads.loss_and_metric(self.head_type)
             trainee.compile(optimizer=optimizer, loss=loss, metrics=[metric], jit_compile=jit_compile)
@@ -358,9 +404,38 @@ class TextClassifier(keras.Model):
 
     # === Saving and export ===
 
-    def save_classifier(self, directory, held_out_texts=()):
-        """Writes the run-directory form (`classifier.StringClassifier.save`): what `recipes.export` reads."""
-        self.as_string_classifier().save(directory, held_out_texts)
+    def save_to_run(self, run_dir, held_out_texts=()):
+        """Writes this classifier into run directory `run_dir`: `model.keras` (what `from_run` reads: the test
+        metrics, `recipes.predict` and every export of the run come from it) and `held_out_texts.json` (a few test
+        texts its exports are verified on and warm TF Serving up with, whichever command exports it)."""
+        self._require_built("saving it")
+        run_dir = pathlib.Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.save(run_dir / MODEL_FILE)
+        (run_dir / HELD_OUT_FILE).write_text(json.dumps(list(held_out_texts), ensure_ascii=False))
+
+    @classmethod
+    def from_run(cls, run_dir):
+        """The classifier a run directory holds (`save_to_run`), computing in float32, for inference and export.
+        Also reads the `model/` directory that versions before `model.keras` wrote (`_from_model_directory`)."""
+        run_dir = pathlib.Path(run_dir)
+        if (run_dir / MODEL_FILE).exists():
+            return keras.saving.load_model(run_dir / MODEL_FILE, compile=False)
+        if (run_dir / LEGACY_MODEL_DIR / "classifier.json").exists():
+            return cls._from_model_directory(run_dir / LEGACY_MODEL_DIR)
+        raise FileNotFoundError(f"{run_dir} holds no trained classifier: no {MODEL_FILE} (nor the {LEGACY_MODEL_DIR}/ "
+                                f"of older versions). Is it a finished run directory?")
+
+    @classmethod
+    def _from_model_directory(cls, directory):
+        """A classifier from the four files older versions wrote (core.keras, preprocessor/, classifier.json,
+        held_out_texts.json), so their runs can still be evaluated and exported."""
+        info = json.loads((directory / "classifier.json").read_text())
+        preprocessor = backbones.load_preprocessor(info["backbone"], directory / "preprocessor")
+        # In float32 also where it saved a mixed-precision core.
+        core = classifier_lib.computing_in_float32(keras.saving.load_model(directory / "core.keras", compile=False))
+        return cls(info["backbone"], info["class_names"], head=info["head_type"], preprocessor=preprocessor,
+                   core=core)
 
     def export(self, export_dir, model_name=None, verify_texts=(), verify=True, info=None):
         """Exports for TF Serving to `<export_dir>/<model_name>/<next version>/` (default name: the classifier's),
@@ -369,13 +444,9 @@ class TextClassifier(keras.Model):
         from zoo import export
 
         self._require_built("exporting it")
-        model_name = model_name or self.name
-        with tempfile.TemporaryDirectory(prefix="textzoo-export-") as tmp:
-            self.save_classifier(pathlib.Path(tmp) / "model", list(verify_texts))
-            model = classifier_lib.StringClassifier.load(pathlib.Path(tmp) / "model")
-            info = {"provenance": self.provenance, "library_versions": experiment.library_versions(), **(info or {})}
-            return export.export_classifier(model, export_dir, model_name, info,
-                                            list(verify_texts) + export.AWKWARD_TEXTS, verify=verify)
+        info = {"provenance": self.provenance, "library_versions": experiment.library_versions(), **(info or {})}
+        return export.export_classifier(self, export_dir, model_name or self.name, info,
+                                        list(verify_texts) + export.AWKWARD_TEXTS, verify=verify)
 
     def get_config(self):
         config = super().get_config()
@@ -391,6 +462,7 @@ class TextClassifier(keras.Model):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
+        backbones.module(config["backbone"])  # Registers its Keras classes (a fresh process has not imported them).
         for key in ("preprocessor", "core"):
             if config.get(key) is not None:
                 config[key] = keras.saving.deserialize_keras_object(config[key])

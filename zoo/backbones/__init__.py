@@ -9,7 +9,8 @@ Contract (what makes backbones interchangeable):
 - `family`: "transformer", "recurrent" or "bag_of_words"; the trainer picks the optimizer and the dtype policy by it.
 - `input_layout(preprocessor)`: what generic code needs to know of the preprocessed inputs (`InputLayout`).
 - `frozen_prefix`: optional, a `FrozenPrefix` where only the top of the network trains; the trainer then caches the
-  prefix's outputs once and trains the top on them (the saved network is whole).
+  prefix's outputs once and trains the top on them (the saved network is whole). A module with frozen prefixes
+  defines `frozen_prefix(network, options, sequence_length)`, so that a trained or loaded network gets its own.
 - the preprocessor's state (vocabularies) is written as files by `save_preprocessor(preprocessor, directory)` and
   read back by `load_preprocessor(directory)` of the same module; an export reads it back from those files
   (`serving_preprocessor(directory)`, by default `load_preprocessor`) so vocabularies become SavedModel assets.
@@ -133,6 +134,13 @@ def save_preprocessor(name, preprocessor, directory):
 
 def load_preprocessor(name, directory):
     return module(name).load_preprocessor(directory)
+
+
+def frozen_prefix(name, network, options, sequence_length):
+    """The `FrozenPrefix` of `network` (a built backbone network: one a classifier trained or was loaded with) that
+    backbone `name`'s `options` ask for; None where its module has no frozen prefixes (no `frozen_prefix`)."""
+    hook = getattr(module(name), "frozen_prefix", None)
+    return hook(network, {**default_options(name), **options}, sequence_length) if hook else None
 
 
 def input_layout(name, preprocessor):

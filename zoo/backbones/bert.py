@@ -371,9 +371,20 @@ def assemble(name, bert, preprocessor, provenance, options, sequence_length):
         raise ValueError(f"Unknown pooling {options['pooling']!r}. Allowed: {['auto', *POOLINGS]}.")
     provenance["pooling"] = pooling
     network = _pooled_network(bert, pooling, name)
+    return BackboneParts(name, FAMILY, preprocessor, network, provenance, options,
+                         frozen_prefix(network, options, sequence_length))
+
+
+def frozen_prefix(network, options, sequence_length):
+    """The `FrozenPrefix` option `trainable_layers` asks for (None for "all"), of `network` as `assemble` made it:
+    a fresh one, or one taken out of a trained or loaded classifier (its frozen layers' flags are not saved), so
+    that every fit trains the top on cached features."""
+    pooled = isinstance(network, MeanPooledBackbone)
+    bert = network.backbone if pooled else network
     trainable = _trainable_layers(options["trainable_layers"], bert.num_layers)
-    frozen_prefix = None if trainable is None else _frozen_prefix(bert, network, pooling, trainable, sequence_length)
-    return BackboneParts(name, FAMILY, preprocessor, network, provenance, options, frozen_prefix)
+    if trainable is None:
+        return None
+    return _frozen_prefix(bert, network, "mean" if pooled else "cls", trainable, sequence_length)
 
 
 def _mean_pooling(sequence_output, padding_mask):

@@ -369,3 +369,4 @@ input_layout = bert.input_layout
 save_preprocessor = bert.save_preprocessor
 load_preprocessor = bert.load_preprocessor
 serving_preprocessor = bert.serving_preprocessor
+frozen_prefix = bert.frozen_prefix
