@@ -115,8 +115,10 @@ def test_classifier_end_to_end_probabilities_and_save_load(built, tmp_path):
 
 
 
-def test_run_directories_of_older_versions_still_load(built, tmp_path):
-    """Runs written before model.keras kept four files in model/: they still load (to evaluate and export them)."""
+def test_run_directories_of_older_versions_still_load(tmp_path):
+    """Runs written before model.keras kept four files in model/: they still load (to evaluate and export them).
+    One backbone: the files are each backbone's own `save_preprocessor` and a Keras model, tested above."""
+    built = backbones.build("ngram_linear", {}, None, TEXTS)
     core = classifier.build_core(built, 3, "softmax")
     model = TextClassifier(built.name, ["a", "b", "c"], head="softmax", preprocessor=built.preprocessor, core=core)
     legacy = tmp_path / "run" / "model"
