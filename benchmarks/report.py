@@ -168,7 +168,7 @@ def _served_precision_line(r):
             f"| {_fmt(p.get('bfloat16_export_onednn_off'), '.1f')} |")
 
 
-PROFILE_CATEGORIES = ("matmul", "elementwise", "random", "optimizer and loss")
+PROFILE_CATEGORIES = ("matmul", "elementwise", "cast", "random", "optimizer and loss")
 
 
 def full_finetuning_table(rows):
@@ -188,7 +188,7 @@ def full_finetuning_table(rows):
                   "compute.",
                   "| recipe | dtype | ours ex/s (steps) | stock ex/s (steps) | speed-up | token share | share of bound "
                   "| training GFLOP/s | profiled step: shape, wall s, threads busy "
-                  "| matmul / elementwise / dropout random / optimizer and loss |",
+                  "| matmul / elementwise / cast / dropout random / optimizer and loss |",
                   [r for r in rows if r.get("full_finetuning")], _full_finetuning_line)
 
 
@@ -198,7 +198,10 @@ def _full_finetuning_line(r):
     profile = full.get("profiled_step") or {}
     seconds = profile.get("op_seconds") or {}
     busy = sum(seconds.values())
-    shares = " / ".join(f"{seconds.get(c, 0) / busy:.0%}" for c in PROFILE_CATEGORIES) if busy else "-"
+    # Profiles before casts had a category of their own (no op_type_seconds either) counted them as elementwise.
+    counted = set(PROFILE_CATEGORIES) - ({"cast"} if "op_type_seconds" not in profile else set())
+    shares = " / ".join(f"{seconds.get(c, 0) / busy:.0%}" if c in counted else "-"
+                        for c in PROFILE_CATEGORIES) if busy else "-"
     threads_busy = (busy / (profile["wall_seconds"] * profile["op_threads"])
                     if busy and profile.get("op_threads") else None)
     shape = profile.get("batch_shape")

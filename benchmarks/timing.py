@@ -187,8 +187,9 @@ class OtherCpu:
 
 
 # TensorFlow op types by what they compute, for `op_seconds`: the matrix products (oneDNN's kernels and plain
-# TensorFlow's) and the random numbers of dropout masks; the rest of a BERT step's forward and backward pass is
-# elementwise work (activations and their gradients, layer norms, softmax, casts, bias gradients).
+# TensorFlow's; a fused one includes the bias and activation it absorbed), dtype casts and the random numbers of
+# dropout masks; the rest of a BERT step's forward and backward pass is elementwise work (activations and their
+# gradients, layer norms, softmax, bias gradients).
 MATMUL_OPS = frozenset({"MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "Einsum", "_MklMatMul",
                         "_MklBatchMatMul", "_MklBatchMatMulV2", "_MklEinsum", "_MklFusedMatMul",
                         "_MklFusedBatchMatMulV2", "_MklNativeFusedMatMul"})
@@ -196,7 +197,7 @@ RANDOM_OPS_PREFIXES = ("StatelessRandom", "RandomUniform", "RandomStandardNormal
 
 
 def op_category(name, model_scope):
-    """What a profiled op named `scope/.../name:OpType` computes: "matmul", "random" (dropout masks) or
+    """What a profiled op named `scope/.../name:OpType` computes: "matmul", "random" (dropout masks), "cast" or
     "elementwise" in the forward pass of the model named `model_scope` (TensorFlow suffixes it: model_1) or its
     gradients (gradient_tape/...), else "optimizer and loss"."""
     scope, op_type = name.rsplit(":", 1)
@@ -207,12 +208,15 @@ def op_category(name, model_scope):
         return "matmul"
     if op_type.startswith(RANDOM_OPS_PREFIXES):
         return "random"
+    if op_type == "Cast":
+        return "cast"
     return "elementwise"
 
 
 def op_seconds(fn, logdir, model_scope):
     """Runs `fn()` once under TensorFlow's profiler; returns its wall seconds, how many of TensorFlow's op threads
-    ran ops, and their busy seconds by `op_category` (each thread counted: two threads busy for a second are 2 s).
+    ran ops, their busy seconds by `op_category` (each thread counted: two threads busy for a second are 2 s) and
+    by op type (`op_type_seconds`: which kernels ran, e.g. whether oneDNN's fusions fired).
 
     Read from the trace's XPlane protobuf (what TensorBoard's profile plugin reads; the plugin is not installed
     here): every executed op is an event named `scope/name:OpType` on a `tf_Compute` thread."""
@@ -228,7 +232,7 @@ def op_seconds(fn, logdir, model_scope):
         tf.profiler.experimental.stop()
     space = xplane_pb2.XSpace()
     space.ParseFromString(sorted(pathlib.Path(logdir).rglob("*.xplane.pb"))[-1].read_bytes())
-    seconds, threads = {}, set()
+    seconds, by_type, threads = {}, {}, set()
     for plane in space.planes:
         if plane.name != "/host:CPU":
             continue
@@ -243,7 +247,10 @@ def op_seconds(fn, logdir, model_scope):
                 threads.add(line.name)
                 category = op_category(name, model_scope)
                 seconds[category] = seconds.get(category, 0.0) + event.duration_ps / 1e12
-    return {"wall_seconds": wall, "op_threads": len(threads), "op_seconds": seconds}
+                op_type = name.rsplit(":", 1)[1]
+                by_type[op_type] = by_type.get(op_type, 0.0) + event.duration_ps / 1e12
+    return {"wall_seconds": wall, "op_threads": len(threads), "op_seconds": seconds,
+            "op_type_seconds": dict(sorted(by_type.items(), key=lambda item: -item[1]))}
 
 
 def full_finetuning(model, recipe, head_type, batches, shape, stock_rate, steps, warmup, profile_dir, min_seconds=0.0,

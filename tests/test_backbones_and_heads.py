@@ -244,6 +244,7 @@ def test_bert_small_is_keras_hubs_backbone_with_the_checkpoints_float32_gelu_aft
     # Embeddings, and per transformer layer: attention probabilities, attention output, feed-forward output.
     assert len(dropouts) == 1 + 3 * len(network.transformer_layers)
     assert {type(layer) for layer in dropouts} == {bert.Dropout16}
+    assert fast_kernels(network)
     stock = keras_hub.models.BertBackbone.from_preset(str(pretrained.resolve_bert("bert_small")[0]))
     assert bert.BertBackbone.of(network) is network  # Already ours.
     with pytest.raises(TypeError, match="Expected a keras_hub.models.BertBackbone, received Functional"):
@@ -265,7 +266,18 @@ def test_bert_small_is_keras_hubs_backbone_with_the_checkpoints_float32_gelu_aft
                for layer in restored.transformer_layers)
     assert {type(layer) for layer in restored._flatten_layers() if isinstance(layer, keras.layers.Dropout)} == {
         bert.Dropout16}
+    assert fast_kernels(restored)
     np.testing.assert_array_equal(restored(inputs)["sequence_output"], network(inputs)["sequence_output"])
+
+
+def fast_kernels(network):
+    """Whether every transformer layer of a BertBackbone runs its feed-forward and attention with the zoo's kernels."""
+    from zoo.backbones import bert
+
+    from zoo import compat
+
+    return all(type(attention) is bert.BatchMatMulAttention and {type(d) for d in feedforward} == {bert.FlatDense}
+               for attention, feedforward in compat.encoder_sublayers(network))
 
 
 def test_bert_random_initialisation_is_flagged(caplog):

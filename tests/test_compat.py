@@ -140,6 +140,28 @@ def test_set_feedforward_activation():
     assert dense.activation is keras.activations.relu
 
 
+def test_encoder_sublayers():
+    """Upstream: keras-hub's TransformerEncoder keeps its attention and feed-forward layers in private attributes."""
+    bert = keras_hub.models.BertBackbone(vocabulary_size=10, num_layers=2, num_heads=1, hidden_dim=4,
+                                         intermediate_dim=8, max_sequence_length=8)
+    found = compat.encoder_sublayers(bert)
+    layer = bert.transformer_layers[1]
+    assert found[1] == (layer._self_attention_layer,  # Private names, as compat uses them.
+                        [layer._feedforward_intermediate_dense, layer._feedforward_output_dense])
+    assert len(found) == 2 and type(found[0][0]) is keras.layers.MultiHeadAttention
+    assert [d.units for d in found[0][1]] == [8, 4]
+
+
+def test_keras_attention():
+    """Upstream: `_compute_attention` is how MultiHeadAttention computes attention, and a subclass may override it."""
+    layer = keras.layers.MultiHeadAttention(num_heads=2, key_dim=3)
+    x = np.random.default_rng(0).standard_normal((2, 5, 6)).astype("float32")
+    expected = layer(x, x)
+    query, key, value = layer._query_dense(x), layer._key_dense(x), layer._value_dense(x)
+    output, _ = compat.keras_attention(layer, query, key, value)
+    np.testing.assert_allclose(layer._output_dense(output), expected, atol=1e-6)
+
+
 def test_wordpiece_from_file(tmp_path):
     """Upstream: keras-hub tokenizes with FastWordpiece (its vocabulary a graph constant); from the file, the ids
     are the same."""

@@ -22,6 +22,7 @@ TEXTS = [("word " * n).strip() + " end" for n in (1, 3, 5, 40, 45, 2, 90, 7, 60,
     ("gradient_tape/classifier_core_1/bert/transformer_layer_0/feedforward/Einsum:_MklEinsum", "matmul"),
     ("classifier_core/bert/transformer_layer_0/dropout/stateless_random_uniform:StatelessRandomUniformV2", "random"),
     ("gradient_tape/classifier_core_1/bert/transformer_layer_0/feedforward/mul_3:Mul", "elementwise"),
+    ("classifier_core_1/bert/transformer_layer_0/feedforward/Cast:Cast", "cast"),
     ("adam_w/Sqrt_5:Sqrt", "optimizer and loss"),
     ("adam_w/MatMul:_MklBatchMatMulV2", "optimizer and loss"),  # Not the model's: no FLOPs of ours.
     ("classifier_core_other/x:Mul", "optimizer and loss"),  # Another model's scope, not this one's.
@@ -46,7 +47,9 @@ def test_op_seconds_reads_the_traced_ops_of_a_step(tmp_path):
     seconds = profile["op_seconds"]
     assert profile["op_threads"] >= 1 and profile["wall_seconds"] > 0
     assert seconds["matmul"] > 0 and seconds["random"] > 0 and seconds["elementwise"] > 0
-    assert set(seconds) <= {"matmul", "random", "elementwise", "optimizer and loss"}
+    assert set(seconds) <= {"matmul", "random", "elementwise", "cast", "optimizer and loss"}
+    assert any(t.startswith("StatelessRandom") for t in profile["op_type_seconds"])
+    assert sum(profile["op_type_seconds"].values()) == pytest.approx(sum(seconds.values()))
     assert sum(seconds.values()) <= profile["wall_seconds"] * profile["op_threads"] * 1.05
 
 
@@ -112,7 +115,13 @@ def test_report_gives_the_share_of_the_bound_the_flop_rate_and_where_a_step_went
     assert cells[2:7] == ["30.0 (11)", "12.0 (3)", "2.50x", "0.38", "0.95"]
     assert cells[7] == "192 (64% of float32 peak)"
     assert cells[8] == "32x96, 0.80 s, 88% of 2"  # 1.4 busy thread-seconds of 2 x 0.8.
-    assert cells[9] == "21% / 64% / 7% / 7%"
+    assert cells[9] == "21% / 64% / - / 7% / 7%"  # Casts counted as elementwise then.
+    profiled = {**row["full_finetuning"]["profiled_step"], "op_type_seconds": {"Cast": 0.2},
+                "op_seconds": {"matmul": 0.3, "elementwise": 0.7, "cast": 0.2, "random": 0.1,
+                               "optimizer and loss": 0.1}}
+    casts = {**row, "full_finetuning": {**row["full_finetuning"], "profiled_step": profiled}}
+    line = next(line for line in report.full_finetuning_table([casts]) if line.startswith("| bert_small"))
+    assert [c.strip() for c in line.split("|")[1:-1]][9] == "21% / 50% / 14% / 7% / 7%"
     shared = {**row, "recipe": "bert_small_spam_assassin",
               "stock_keras_hub": {**row["stock_keras_hub"], "measured_by": "bert_small_reuters_r8"}}
     line = next(line for line in report.full_finetuning_table([shared]) if line.startswith("| bert_small"))

@@ -44,6 +44,10 @@ WORKAROUNDS = {
     "multi_worker_fit": ("keras", "`fit` fails under MultiWorkerMirroredStrategy with more than one worker",
                          "keras-team/keras#20329"),
     "rnn_dropout_off": ("keras", "RNN layers draw dropout masks on every call, at inference too", None),
+    "encoder_sublayers": ("keras_hub", "TransformerEncoder's attention and feed-forward layers are private "
+                          "attributes (the zoo gives them oneDNN-friendly kernels)", None),
+    "keras_attention": ("keras", "MultiHeadAttention's documented extension point, `_compute_attention`, is private: "
+                        "an override that falls back to Keras' own calls it", None),
 }
 
 _warned = []
@@ -203,13 +207,26 @@ def multi_worker_fit(core):
         del core._maybe_symbolic_build
 
 
+def keras_attention(layer, query, key, value, **kwargs):
+    """Keras' own `MultiHeadAttention._compute_attention` on `layer` (a subclass overriding it), `kwargs` as Keras
+    passes them."""
+    return keras.layers.MultiHeadAttention._compute_attention(layer, query, key, value, **kwargs)
+
+
 # === keras-hub ===
+
+def encoder_sublayers(bert):
+    """[(self-attention layer, [feed-forward intermediate Dense, feed-forward output Dense])] for each keras-hub
+    TransformerEncoder of a keras-hub BertBackbone `bert`."""
+    return [(layer._self_attention_layer, [layer._feedforward_intermediate_dense, layer._feedforward_output_dense])
+            for layer in bert.transformer_layers]
+
 
 def set_feedforward_activation(bert, activation):
     """Makes the feed-forward layers of a keras-hub BertBackbone `bert` use `activation` (their Dense layers read it
     at call time)."""
-    for layer in bert.transformer_layers:
-        layer._feedforward_intermediate_dense.activation = activation
+    for _, (intermediate, _) in encoder_sublayers(bert):
+        intermediate.activation = activation
 
 
 def wordpiece_from_file(tokenizer, vocabulary_file):

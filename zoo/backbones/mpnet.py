@@ -111,7 +111,7 @@ class MPNetLayer(keras.layers.Layer):
         self.num_heads, self.hidden_dim, self.intermediate_dim = num_heads, hidden_dim, intermediate_dim
         self.dropout, self.layer_norm_epsilon = dropout, layer_norm_epsilon
         self.head_dim = hidden_dim // num_heads
-        dense = lambda units, name, **kw: keras.layers.Dense(units, dtype=self.dtype_policy, name=name, **kw)  # noqa
+        dense = lambda units, name, **kw: bert.FlatDense(units, dtype=self.dtype_policy, name=name, **kw)  # noqa
         self.query_dense, self.key_dense = dense(hidden_dim, "query"), dense(hidden_dim, "key")
         self.value_dense, self.output_dense = dense(hidden_dim, "value"), dense(hidden_dim, "attention_output")
         self.intermediate_dense = dense(intermediate_dim, "intermediate", activation=bert.gelu_float32)
@@ -129,20 +129,15 @@ class MPNetLayer(keras.layers.Layer):
             layer.build(input_shape)
         self.feedforward_output_dense.build(tuple(input_shape[:-1]) + (self.intermediate_dim,))
 
-    def _heads(self, x):
-        batch, length = tf.shape(x)[0], tf.shape(x)[1]
-        return tf.transpose(tf.reshape(x, [batch, length, self.num_heads, self.head_dim]), [0, 2, 1, 3])
-
     def call(self, x, padding_mask, position_bias, training=None):
-        query, key, value = (self._heads(d(x)) for d in (self.query_dense, self.key_dense, self.value_dense))
-        scores = tf.matmul(query, key, transpose_b=True) * tf.cast(1 / math.sqrt(self.head_dim), query.dtype)
-        scores += position_bias
-        # Padding keys get the dtype's lowest score, as Hugging Face's mask: softmax gives them no weight.
-        keep = tf.cast(padding_mask, tf.bool)[:, tf.newaxis, tf.newaxis, :]
-        scores = tf.where(keep, scores, tf.constant(scores.dtype.min, scores.dtype))
-        probabilities = self.attention_dropout(tf.nn.softmax(scores, axis=-1), training=training)
-        context = tf.transpose(tf.matmul(probabilities, value), [0, 2, 1, 3])
-        context = tf.reshape(context, [tf.shape(x)[0], tf.shape(x)[1], self.hidden_dim])
+        batch, length = tf.shape(x)[0], tf.shape(x)[1]
+        heads = lambda d: tf.reshape(d(x), [batch, length, self.num_heads, self.head_dim])  # noqa: E731
+        # Padding keys get no weight, as Hugging Face's mask gives them (its dtype's lowest score).
+        context = bert.attention(heads(self.query_dense), heads(self.key_dense), heads(self.value_dense),
+                                 1 / math.sqrt(self.head_dim), keep=padding_mask[:, tf.newaxis, :],
+                                 bias=position_bias,
+                                 dropout=lambda p: self.attention_dropout(p, training=training))
+        context = tf.reshape(context, [batch, length, self.hidden_dim])
         attended = self.attention_layer_norm(
             self.attention_output_dropout(self.output_dense(context), training=training) + x)
         feedforward = self.feedforward_output_dense(self.intermediate_dense(attended))

@@ -1,0 +1,76 @@
+"""The transformer kernels of `zoo.backbones.bert` (`FlatDense`, `attention`, `BatchMatMulAttention`): Keras' outputs,
+and the oneDNN fusions they exist for (what ran, read from a profile; not how fast: speeds are the benchmark's)."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from benchmarks import timing
+from zoo.backbones import bert
+
+
+def test_flat_dense_is_keras_dense_on_inputs_of_any_rank():
+    keras.utils.set_random_seed(1)
+    layer = bert.FlatDense(24, activation=bert.gelu_float32)
+    stock = keras.layers.Dense(24, activation=bert.gelu_float32)
+    x = np.random.default_rng(0).standard_normal((3, 7, 16)).astype("float32")
+    layer.build(x.shape), stock.build(x.shape)
+    stock.set_weights(layer.get_weights())
+    for inputs in (x, x[0], x[None]):
+        np.testing.assert_allclose(layer(inputs), stock(inputs), atol=1e-6)
+    symbolic = layer(keras.Input((None, 16)))
+    assert tuple(symbolic.shape) == (None, None, 24)
+    # Traced with an unknown batch and length, as a SavedModel signature is: the static shape is kept.
+    traced = tf.function(layer).get_concrete_function(tf.TensorSpec([None, 7, 16]))
+    assert traced.output_shapes.as_list() == [None, 7, 24]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16"])
+def test_batch_matmul_attention_is_keras_attention(dtype):
+    keras.mixed_precision.set_dtype_policy(dtype)
+    try:
+        keras.utils.set_random_seed(2)
+        stock = keras.layers.MultiHeadAttention(num_heads=4, key_dim=8, dropout=0.1)
+        ours = keras.layers.MultiHeadAttention(num_heads=4, key_dim=8, dropout=0.1)
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((3, 11, 32)).astype("float32")
+        keep = np.arange(11)[None] < np.array([11, 6, 1])[:, None]
+        mask = np.repeat(keep[:, None, :], 11, axis=1)  # keras-hub's padding mask: [batch, query, key]
+        stock(x, x, attention_mask=mask), ours(x, x, attention_mask=mask)
+        ours.set_weights(stock.get_weights())
+        ours.__class__ = bert.BatchMatMulAttention
+        atol = 1e-5 if dtype == "float32" else 2e-2
+        for attention_mask in (mask, None):
+            np.testing.assert_allclose(ours(x, x, attention_mask=attention_mask),
+                                       stock(x, x, attention_mask=attention_mask), atol=atol)
+        # Masked keys get no weight: changing them changes nothing.
+        changed = np.where(keep[..., None], x, 100.0).astype("float32")
+        np.testing.assert_allclose(ours(x, changed, attention_mask=mask)[0], ours(x, x, attention_mask=mask)[0],
+                                   atol=atol)
+        # Training draws the probabilities' dropout mask: outputs change; with scores asked for, Keras' own path.
+        assert np.abs(ours(x, x, attention_mask=mask, training=True) - ours(x, x, attention_mask=mask)).max() > 1e-3
+        out, scores = ours(x, x, attention_mask=mask, return_attention_scores=True)
+        assert tuple(scores.shape) == (3, 4, 11, 11)
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+
+
+@pytest.mark.skipif(os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") in ("0", "false") or
+                    not tf.sysconfig.get_build_info().get("is_x86", True),
+                    reason="oneDNN's fusions are what is tested")
+def test_bert_layers_run_as_onednns_fused_kernels(tmp_path):
+    network = bert.BertBackbone(activation="gelu", vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=32,
+                                intermediate_dim=64, max_sequence_length=16)
+    layer = network.transformer_layers[0]  # Its ops alone (the embeddings' lookups run selects of their own).
+    x = tf.constant(np.random.default_rng(0).standard_normal((4, 16, 32)), tf.float32)
+    padding_mask = tf.constant(np.arange(16)[None] < np.array([16, 9, 3, 12])[:, None])
+    forward = tf.function(lambda x: layer(x, padding_mask=padding_mask))
+    forward(x)
+    ran = timing.op_seconds(lambda: forward(x).numpy(), tmp_path, layer.name)["op_type_seconds"]
+    # Feed-forward: MatMul, BiasAdd and the exact GELU in one kernel (Keras' Dense left Erf to run on its own);
+    # attention: the scores' scaling and mask fused into their BatchMatMul, no select over them.
+    assert "_MklNativeFusedMatMul" in ran and "_MklFusedBatchMatMulV2" in ran, ran
+    assert not {"Erf", "SelectV2"} & set(ran), " ".join(sorted(ran))
