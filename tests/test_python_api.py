@@ -212,4 +212,9 @@ def test_huge_and_undecodable_texts_are_read_as_the_served_model_reads_them(fitt
     assert len(cut.encode()) <= text_lib.MAX_INPUT_BYTES < len(huge.encode())
     assert text_classifier._texts([huge, b"\xff\xfe goal"], "x") == [cut, "\ufffd\ufffd goal"]
     np.testing.assert_allclose(classifier.predict([huge]), classifier.predict([cut]), atol=1e-6)
-    assert classifier.predict_labels([b"\xff\xfe goal striker"]) == ["sport"]
+    # Undecodable bytes read as U+FFFD, as the served model reads them (the label itself is the model's business:
+    # an 8-epoch n-gram fit on 27 texts put it at sport 0.42-0.53 from run to run).
+    np.testing.assert_allclose(classifier.predict([b"\xff\xfe goal striker"]),
+                               classifier.predict(["\ufffd\ufffd goal striker"]), atol=1e-6)
+    assert classifier.predict_labels([b"\xff\xfe goal striker"]) == classifier.predict_labels(
+        ["\ufffd\ufffd goal striker"])
