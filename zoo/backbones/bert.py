@@ -135,8 +135,9 @@ class Dropout16(keras.layers.Dropout):
 # Reuters R8's quick recipe (top layer trained on cached features, mixed_bfloat16, bucketed batches) ran its
 # second epoch in 40 s instead of 28 s on a 2-core AMD EPYC (in a benchmark run: R8's fit 112 s against 82 s,
 # BBC News' epochs at half the rate), although whole-network training steps at fixed shapes, timed in one process
-# in turn, were 6-9 % faster with them. Not understood yet; inference (evaluation, caching the frozen layers,
-# exports) is where their gain was measured.
+# in turn, were 6-9 % faster with them. A later run of R8 with Keras' layers in training also took 116 s to fit on
+# that day's machine: noise may explain part of it. Until an interleaved timing of the top-layer fit settles it, they
+# stay out of training; inference (evaluation, caching the frozen layers, exports) is where their gain was measured.
 
 class FlatDense(keras.layers.Dense):
     """Keras' `Dense` that multiplies a [..., features] input as one [N, features] matrix: same config, weights and
