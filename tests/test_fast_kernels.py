@@ -1,7 +1,6 @@
 """The transformer kernels of `zoo.backbones.bert` (`FlatDense`, `attention`, `BatchMatMulAttention`): Keras' outputs,
 and the oneDNN fusions they exist for (what ran, read from a profile; not how fast: speeds are the benchmark's)."""
 
-import os
 import platform
 
 import keras
@@ -10,7 +9,9 @@ import pytest
 import tensorflow as tf
 
 from benchmarks import timing
+from zoo import training
 from zoo.backbones import bert
+from zoo.backbones import mpnet
 
 
 def test_flat_dense_is_keras_dense_on_inputs_of_any_rank():
@@ -59,9 +60,11 @@ def test_batch_matmul_attention_is_keras_attention(dtype):
         keras.mixed_precision.set_dtype_policy("float32")
 
 
-@pytest.mark.skipif(os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").strip().lower() in ("0", "false")
-                    or platform.machine().lower() not in ("x86_64", "amd64"),
-                    reason="oneDNN's fusions (TensorFlow's default on x86 Linux) are what is tested")
+onednn = pytest.mark.skipif(training.onednn_off() or platform.machine().lower() not in ("x86_64", "amd64"),
+                            reason="oneDNN's fusions (TensorFlow's default on x86 Linux) are what is tested")
+
+
+@onednn
 def test_bert_layers_run_as_onednns_fused_kernels(tmp_path):
     network = bert.BertBackbone(activation="gelu", vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=32,
                                 intermediate_dim=64, max_sequence_length=16)
@@ -75,3 +78,28 @@ def test_bert_layers_run_as_onednns_fused_kernels(tmp_path):
     # attention: the scores' scaling and mask fused into their BatchMatMul, no select over them.
     assert "_MklNativeFusedMatMul" in ran and "_MklFusedBatchMatMulV2" in ran, ran
     assert not {"Erf", "SelectV2"} & set(ran), " ".join(sorted(ran))
+
+
+KERAS_CLASSES = {bert.FlatDense: keras.layers.Dense, bert.BatchMatMulAttention: keras.layers.MultiHeadAttention,
+                 bert.Dropout16: keras.layers.Dropout}
+
+
+@pytest.mark.parametrize("family", ["bert", "mpnet"])
+def test_weights_saved_with_keras_layers_load_into_the_fast_ones(family, tmp_path):
+    """Keras names a functional model's layers in a weights file by their class: a layer converted where Keras
+    saves it by class (a top-level layer of keras-hub's functional BertBackbone) would not find the weights of a
+    classifier saved with Keras' own classes (before the conversion existed)."""
+    small = dict(vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=32, intermediate_dim=64,
+                 max_sequence_length=16)
+    make = (lambda: bert.BertBackbone(activation="gelu", **small)) if family == "bert" else (
+        lambda: mpnet.MPNetBackbone(**small))
+    keras.utils.set_random_seed(5)
+    saved = make()
+    for layer in saved._flatten_layers(include_self=False, recursive=True):
+        layer.__class__ = KERAS_CLASSES.get(type(layer), type(layer))
+    saved.save_weights(tmp_path / "keras_layers.weights.h5")
+    keras.utils.set_random_seed(6)
+    loaded = make()
+    loaded.load_weights(tmp_path / "keras_layers.weights.h5")
+    for a, b in zip(saved.weights, loaded.weights):
+        np.testing.assert_array_equal(a, b)

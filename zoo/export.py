@@ -318,7 +318,7 @@ def serve_mixed_precision(choice="auto", family=None):
     if choice not in MIXED_PRECISION:
         raise ValueError(f"Unknown mixed precision {choice!r}. Allowed: {list(MIXED_PRECISION)}.")
     if choice == "auto":
-        onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").strip().lower() not in ("0", "false")
+        onednn = not training.onednn_off()
         choice = "bfloat16" if onednn and family == "transformer" and training.cpu_has_bf16() else "none"
     tf.config.optimizer.set_experimental_options({"auto_mixed_precision_onednn_bfloat16": choice == "bfloat16"})
     return choice

@@ -38,6 +38,7 @@ from zoo.training.runtime import configure_runtime  # noqa: F401
 from zoo.training.runtime import cpu_has_bf16  # noqa: F401
 from zoo.training.runtime import cpu_info  # noqa: F401
 from zoo.training.runtime import is_chief  # noqa: F401
+from zoo.training.runtime import onednn_off  # noqa: F401
 
 
 def fit(core, train_ds, validation_ds, run_dir, epochs, patience, class_weight=None, extra_callbacks=(),

@@ -38,6 +38,12 @@ def cpu_has_bf16():
     return flags["avx512_bf16"] or flags["amx_bf16"]
 
 
+def onednn_off():
+    """Whether TF_ENABLE_ONEDNN_OPTS turns oneDNN's kernels and graph fusions off (0 or false; TensorFlow reads it
+    at import). Unset, x86 Linux builds run them."""
+    return os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").strip().lower() in ("0", "false")
+
+
 @dataclasses.dataclass
 class Runtime:
     strategy: object
