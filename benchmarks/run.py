@@ -171,18 +171,22 @@ def run_recipe(name, budget, output_dir, seed, timeout, log_file, extra_flags=()
     process = None
     with open(log_file, "w") as log, timing.OtherCpu() as other:
         try:
+            # A stop is held back while the recipe runs and taken between polls (the block's end raises it). Raised
+            # inside Popen.wait between its non-blocking acquire of its wait lock and the `try` that releases it
+            # (Python runs signal handlers after calls), it leaves the lock held, and the wait after the kill below
+            # blocks on it forever: once in a fresh-clone test run, the runner hung after `kill`.
             with _stop_deferred():
                 process = subprocess.Popen(command, cwd=REPO, env=CHILD_ENV, stdout=log, stderr=subprocess.STDOUT)
-            while True:
-                try:
-                    code = process.wait(timeout=POLL_SECONDS)
-                    break
-                except subprocess.TimeoutExpired:
-                    if time.time() - started > timeout:
-                        code = "timeout"
+                while _deferred_stop["signal"] is None:
+                    try:
+                        code = process.wait(timeout=POLL_SECONDS)
                         break
-                    if progress is not None:
-                        progress.poll(stage_file)
+                    except subprocess.TimeoutExpired:
+                        if time.time() - started > timeout:
+                            code = "timeout"
+                            break
+                        if progress is not None:
+                            progress.poll(stage_file)
         finally:  # Timed out, or the runner interrupted: the recipe's process goes with it.
             if process is not None and process.poll() is None:
                 process.kill()
@@ -340,8 +344,9 @@ def _stop(signum, frame):
 
 @contextlib.contextmanager
 def _stop_deferred():
-    """Holds a stop signal back until the block ends. A stop raised inside `subprocess.Popen` (after its fork, before
-    it returns) leaves the caller no handle to kill the recipe's process with: it outlived the runner in CI."""
+    """Holds a stop signal back until the block ends (`_deferred_stop["signal"]` says one came). A stop raised
+    inside `subprocess.Popen` (after its fork, before it returns) leaves the caller no handle to kill the recipe's
+    process with: it outlived the runner in CI."""
     _deferred_stop.update(deferring=True, signal=None)
     try:
         yield
