@@ -131,13 +131,12 @@ class Dropout16(keras.layers.Dropout):
         return dropout_16bit(inputs, self.rate, compat.cast_seed(self.seed_generator.next()))
 
 
-# Why `FlatDense` and `BatchMatMulAttention` compute as Keras' own layers in training (training=True): with both,
-# Reuters R8's quick recipe (top layer trained on cached features, mixed_bfloat16, bucketed batches) ran its
-# second epoch in 40 s instead of 28 s on a 2-core AMD EPYC (in a benchmark run: R8's fit 112 s against 82 s,
-# BBC News' epochs at half the rate), although whole-network training steps at fixed shapes, timed in one process
-# in turn, were 6-9 % faster with them. A later run of R8 with Keras' layers in training also took 116 s to fit on
-# that day's machine: noise may explain part of it. Until an interleaved timing of the top-layer fit settles it, they
-# stay out of training; inference (evaluation, caching the frozen layers, exports) is where their gain was measured.
+# Why `FlatDense` and `BatchMatMulAttention` compute as Keras' own layers in training (training=True): with both in
+# training, Reuters R8's quick recipe (top layer trained on cached features, mixed_bfloat16, bucketed batches) ran its
+# second epoch in 75.4 and 79.2 s against 41.7 and 39.5 s with Keras' layers (2-core AMD EPYC, fresh process per fit,
+# alternated; first epochs alike, 95-96 s), although whole-network training steps at fixed shapes, timed in one
+# process in turn, were 6-9 % faster with them. Inference (evaluation, caching the frozen layers, exports) is where
+# their gain was measured.
 
 class FlatDense(keras.layers.Dense):
     """Keras' `Dense` that multiplies a [..., features] input as one [N, features] matrix: same config, weights and
