@@ -195,58 +195,15 @@ def test_real_tiny_run_interrupted_then_resumed_with_well_formed_rows(tmp_path):
         assert served_rates == {"served_precision_examples_per_second_32": precisions, "cpu": row["cpu"]}
 
 
-def test_a_stop_signal_while_the_recipe_process_starts_still_kills_it(tmp_path, monkeypatch):
-    """SIGTERM landing inside `subprocess.Popen` (the child forked, Popen not yet returned): the runner used to raise
-    there with no handle on the child, which outlived it (seen once in CI). Now the stop waits for Popen to return."""
+def _stopped_recipe_process(tmp_path, monkeypatch, popen):
+    """Runs a recipe through `run.run_recipe` with `subprocess.Popen` replaced by `popen(started, *args, **kwargs)`
+    (which appends the process it starts to `started` and has SIGTERM delivered somewhere in the process's life),
+    the runner's stop handler installed; checks that the stop came out as KeyboardInterrupt and that the recipe's
+    process was killed with it."""
     import signal
 
     started = []
-    real_popen = subprocess.Popen
-
-    def popen_then_signalled(*args, **kwargs):
-        started.append(real_popen(*args, **kwargs))
-        os.kill(os.getpid(), signal.SIGTERM)  # Python runs the handler here, before Popen returns.
-        time.sleep(0.1)
-        return started[-1]
-
-    monkeypatch.setattr(run.subprocess, "Popen", popen_then_signalled)
-    previous = signal.signal(signal.SIGTERM, run._stop)
-    try:
-        with pytest.raises(KeyboardInterrupt, match="signal 15"):
-            run.run_recipe("ngram_linear_bbc_news", "tiny", tmp_path, 1337, 600, tmp_path / "log.txt")
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        if started and started[0].poll() is None:
-            started[0].kill()
-            started[0].wait()
-            pytest.fail("the recipe's process outlived the stop")
-    assert started[0].returncode == -signal.SIGKILL
-
-
-def test_a_stop_signal_inside_popens_wait_leaves_no_lock_to_hang_on(tmp_path, monkeypatch):
-    """SIGTERM handled right after Popen.wait took its non-blocking wait lock, before the `try` that releases it:
-    the runner used to raise there, leaving the lock held, and the wait after the kill blocked on it forever (a
-    runner hung after `kill` once in a test run). Now the stop is taken between polls."""
-    import signal
-
-    started = []
-    real_popen = subprocess.Popen
-
-    class SignalledInWait(real_popen):
-        def wait(self, timeout=None):
-            if timeout is None:  # The kill's wait: Popen's own would block forever on a lock left held.
-                assert self._waitpid_lock.acquire(timeout=5), "Popen's wait lock was left held"
-                self._waitpid_lock.release()
-            elif self._waitpid_lock.acquire(False):
-                os.kill(os.getpid(), signal.SIGTERM)  # Handled here, with the lock held, as in Popen's _wait.
-                self._waitpid_lock.release()
-            return super().wait(timeout)
-
-    def popen(*args, **kwargs):
-        started.append(SignalledInWait(*args, **kwargs))
-        return started[-1]
-
-    monkeypatch.setattr(run.subprocess, "Popen", popen)
+    monkeypatch.setattr(run.subprocess, "Popen", lambda *args, **kwargs: popen(started, *args, **kwargs))
     previous = signal.signal(signal.SIGTERM, run._stop)
     try:
         with pytest.raises(KeyboardInterrupt, match="signal 15"):
@@ -258,6 +215,45 @@ def test_a_stop_signal_inside_popens_wait_leaves_no_lock_to_hang_on(tmp_path, mo
             os.waitpid(started[0].pid, 0)  # Not Popen's wait: its lock may be the one left held.
             pytest.fail("the recipe's process outlived the stop")
     assert started[0].returncode == -signal.SIGKILL
+
+
+def test_a_stop_signal_while_the_recipe_process_starts_still_kills_it(tmp_path, monkeypatch):
+    """SIGTERM landing inside `subprocess.Popen` (the child forked, Popen not yet returned): the runner used to raise
+    there with no handle on the child, which outlived it (seen once in CI). Now the stop waits for Popen to return."""
+    import signal
+
+    real_popen = subprocess.Popen
+
+    def popen_then_signalled(started, *args, **kwargs):
+        started.append(real_popen(*args, **kwargs))
+        os.kill(os.getpid(), signal.SIGTERM)  # Python runs the handler here, before Popen returns.
+        time.sleep(0.1)
+        return started[-1]
+
+    _stopped_recipe_process(tmp_path, monkeypatch, popen_then_signalled)
+
+
+def test_a_stop_signal_inside_popens_wait_leaves_no_lock_to_hang_on(tmp_path, monkeypatch):
+    """SIGTERM handled right after Popen.wait took its non-blocking wait lock, before the `try` that releases it:
+    the runner used to raise there, leaving the lock held, and the wait after the kill blocked on it forever (a
+    runner hung after `kill` once in a test run). Now the stop is taken between polls."""
+    import signal
+
+    class SignalledInWait(subprocess.Popen):
+        def wait(self, timeout=None):
+            if timeout is None:  # The kill's wait: Popen's own would block forever on a lock left held.
+                assert self._waitpid_lock.acquire(timeout=5), "Popen's wait lock was left held"
+                self._waitpid_lock.release()
+            elif self._waitpid_lock.acquire(False):
+                os.kill(os.getpid(), signal.SIGTERM)  # Handled here, with the lock held, as in Popen's _wait.
+                self._waitpid_lock.release()
+            return super().wait(timeout)
+
+    def popen(started, *args, **kwargs):
+        started.append(SignalledInWait(*args, **kwargs))
+        return started[-1]
+
+    _stopped_recipe_process(tmp_path, monkeypatch, popen)
 
 
 def test_stock_timings_are_measured_once_per_key_in_a_run(tmp_path):

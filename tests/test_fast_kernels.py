@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from benchmarks import timing
+from zoo import compat
 from zoo import training
 from zoo.backbones import bert
 from zoo.backbones import mpnet
@@ -95,7 +96,7 @@ def test_weights_saved_with_keras_layers_load_into_the_fast_ones(family, tmp_pat
         lambda: mpnet.MPNetBackbone(**small))
     keras.utils.set_random_seed(5)
     saved = make()
-    for layer in saved._flatten_layers(include_self=False, recursive=True):
+    for layer in compat.all_layers(saved):
         layer.__class__ = KERAS_CLASSES.get(type(layer), type(layer))
     saved.save_weights(tmp_path / "keras_layers.weights.h5")
     keras.utils.set_random_seed(6)
