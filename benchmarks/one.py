@@ -292,6 +292,7 @@ class _Trained:
     run_dir: pathlib.Path
     stages: object
     model: object
+    matmul_rates: object
 
 
 def _against_stock(row, trained):
@@ -301,9 +302,9 @@ def _against_stock(row, trained):
     from benchmarks import timing
     from zoo import training
 
-    recipe, config, metrics, dataset, runtime, run_dir, stages, model = (
+    recipe, config, metrics, dataset, runtime, run_dir, stages, model, matmul_rates = (
         trained.recipe, trained.config, trained.metrics, trained.dataset, trained.runtime, trained.run_dir,
-        trained.stages, trained.model)
+        trained.stages, trained.model, trained.matmul_rates)
     batch_size = config["input"]["batch_size"]
     weights_dir = config["provenance"]["path"]
     key = json.dumps([str(weights_dir), recipe["sequence_length"], batch_size, runtime.dtype_policy,
@@ -321,14 +322,13 @@ def _against_stock(row, trained):
     shapes = timing.batch_shapes(batches)
     row["train_token_share_of_stock"] = timing.token_share(shapes, len(train), recipe["sequence_length"])
     shape, work = work_flops(model, config, recipe, metrics, dataset, shapes, runtime.seed)
-    # Rates of arithmetic: training over the whole run and over whole epochs, serving at batch 32. The runner
-    # adds this machine's measured matmul rate; the report gives their shares of it.
+    # Rates of arithmetic of training, over the whole run and over whole epochs (the report derives serving's from
+    # `served_per_example` and the served rates); the report gives their shares of the matmul rates measured
+    # beside them (`timing.MatmulRates`).
     row["flops"] = {**work,
                     "train_gflops_per_second_run": work["train_total"] / metrics["fit_seconds"] / 1e9,
                     "train_gflops_per_second_epoch": (work["train_epoch_per_example"]
-                                                      * (row["train_examples_per_second_epoch"] or 0) / 1e9),
-                    "served_gflops_per_second": (work["served_per_example"]
-                                                 * row["inference_examples_per_second"]["32"] / 1e9)}
+                                                      * (row["train_examples_per_second_epoch"] or 0) / 1e9)}
     row["stock_keras_hub"] = stock
     if stock["train_examples_per_second"] and row["train_examples_per_second_epoch"]:
         row["train_speedup_vs_stock"] = row["train_examples_per_second_epoch"] / stock["train_examples_per_second"]
@@ -336,9 +336,11 @@ def _against_stock(row, trained):
                                          / stock["inference_examples_per_second_32"])
     # Last: it trains the loaded model's every layer (the timings above are done with it).
     stages("timing our full fine-tuning")
+    matmul_rates.mark()
     row["full_finetuning"] = timing.full_finetuning(model, recipe, metrics["head_type"], batches, shape,
                                                     stock["train_examples_per_second"], _FULL_STEPS.value,
                                                     _FULL_WARMUP.value, run_dir / "profile", _FULL_SECONDS.value)
+    matmul_rates.mark("full_finetuning")
 
 
 def _how_it_trained(recipe, config, metrics):
@@ -360,6 +362,11 @@ def _benchmark(tracked, recipe, run_dir, runtime, dataset, timer, stages, output
     from zoo import text_classifier
     from benchmarks import progress
 
+    from benchmarks import timing
+
+    # The transformer rows' FLOP rates are reported as shares of the matmul rate measured around them.
+    matmul_rates = timing.MatmulRates(enabled=family == "transformer" and not _ACCURACY_ONLY.value)
+    matmul_rates.mark()
     metrics = experiment.train_and_evaluate(recipe, run_dir, runtime, dataset=dataset,
                                             export_dir=None if _ACCURACY_ONLY.value else output / "exports",
                                             callbacks=[timer, progress.EpochProgress(stages), *tracked.callbacks],
@@ -393,6 +400,7 @@ def _benchmark(tracked, recipe, run_dir, runtime, dataset, timer, stages, output
         "device": runtime.device, "dtype_policy": runtime.dtype_policy, "run_dir": relative(run_dir),
         "library_versions": config["library_versions"],
     }
+    matmul_rates.mark("training")
     model = text_classifier.TextClassifier.from_run(run_dir)
     stages("timing served inference")
     row.update(inference_timings(export_path, model, dataset.splits["test"].texts, _INFERENCE_BATCHES.value))
@@ -400,12 +408,16 @@ def _benchmark(tracked, recipe, run_dir, runtime, dataset, timer, stages, output
     precisions = served_precisions(export_path, model, dataset.splits["test"].texts, _INFERENCE_BATCHES.value,
                                    row["inference_examples_per_second"]["32"], bf16_export=family == "transformer")
     row.update(precisions)
+    matmul_rates.mark("served")
     # What was measured on which CPU, beside the export it measured.
     progress.write_json(export_path / "export_info.json", {**export_info, "served_rates": precisions}, indent=2)
     # keras-hub's stock pipeline is the reference of the BERT transformers; the others (MPNet, which keras-hub
     # lacks) have none, and their rows no FLOPs or full fine-tuning timings yet.
     if family == "transformer" and config["provenance"].get("pretrained") and _keras_hub_bert(model):
-        _against_stock(row, _Trained(recipe, config, metrics, dataset, runtime, run_dir, stages, model))
+        _against_stock(row, _Trained(recipe, config, metrics, dataset, runtime, run_dir, stages, model,
+                                     matmul_rates))
+    if matmul_rates.stages:
+        row["matmul_rate_gflops"] = matmul_rates.stages
     row["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     row["wall_seconds"] = round(time.time() - started, 1)
     pathlib.Path(_RESULT_FILE.value).write_text(json.dumps(row, indent=2, default=str))

@@ -88,13 +88,20 @@ def cpu_line(rows):
     return f"CPU {describe_cpu(cpu)}; measured matmul peak {ranges} (rows re-run later measured their own)"
 
 
-def _gflops(value, peaks, bf16=False):
-    """A GFLOP/s figure with its shares of the run's measured matmul peaks: float32's, and bfloat16's if `bf16`."""
+def _gflops(value, peaks, bf16=False, float32=True):
+    """A GFLOP/s figure with its shares of the measured matmul rates: float32's (unless not `float32`), and
+    bfloat16's if `bf16`."""
     if not isinstance(value, (int, float)):
         return "-"
-    shares = [f"{value / peaks['float32']:.0%} of float32"] if peaks.get("float32") else []
+    shares = [f"{value / peaks['float32']:.0%} of float32"] if float32 and peaks.get("float32") else []
     shares += [f"{value / peaks['bfloat16']:.0%} of bfloat16"] if bf16 and peaks.get("bfloat16") else []
     return f"{value:.0f}" + (f" ({', '.join(shares)} peak)" if shares else "")
+
+
+def matmul_rates(row, stage):
+    """The matmul rates a row's `stage` ("training", "served", "full_finetuning") is a share of: measured around that
+    stage (`benchmarks.timing.MatmulRates`), or for rows from before, at the run's start."""
+    return (row.get("matmul_rate_gflops") or {}).get(stage) or row.get("matmul_peak_gflops") or {}
 
 
 def _table(caption, header, rows, line, key=lambda r: r["recipe"]):
@@ -107,24 +114,34 @@ def _table(caption, header, rows, line, key=lambda r: r["recipe"]):
 
 
 def arithmetic_table(rows):
-    """Transformer rows' arithmetic rates (`benchmarks.flops`) as shares of the matmul rate measured in the run."""
+    """Transformer rows' arithmetic rates (`benchmarks.flops`) as shares of the matmul rates measured around them."""
     return _table("Arithmetic rate of the transformers: FLOPs from the architecture and the token positions each "
                    "batch computed on (`benchmarks/flops.py`: matrix products at 2 FLOPs per multiply-add; training 3x "
                    "the forward pass of what trains and 1x that of frozen layers, once; validation included in the "
-                   "whole run), over the seconds they took, as a share of the matmul rate measured in the same run "
-                   "(float32, and bfloat16 for rows computing in it).",
-                   "| recipe | dtype | GFLOP per served example | served GFLOP/s @32 | training GFLOP/s, whole run "
-                   "| training GFLOP/s, whole epochs |", [r for r in rows if r.get("flops")], _arithmetic_line)
+                   "whole run), over the seconds they took, as a share of the matmul rate measured in the same "
+                   "process before and after that timing (their mean: this machine's rate moves from minute to "
+                   "minute; rows from before: the run's start), float32, and bfloat16 for rows computing in it. "
+                   "Served: the float32 export at batch 32 as exported, and rewritten to bfloat16 at load (the served "
+                   "precision table) as a share of the bfloat16 rate.",
+                   "| recipe | dtype | GFLOP per served example | served GFLOP/s @32 "
+                   "| served GFLOP/s @32, bf16 at load | training GFLOP/s, whole run "
+                   "| training GFLOP/s, whole epochs |",
+                   [r for r in rows if r.get("flops")], _arithmetic_line)
 
 
 def _arithmetic_line(r):
-    peaks, work = r.get("matmul_peak_gflops") or {}, r["flops"]
+    work = r["flops"]
     bf16 = r.get("dtype_policy") == "mixed_bfloat16"
-    rate = lambda value: _gflops(value, peaks, bf16)  # noqa: E731
+    training_rates, served_rates = matmul_rates(r, "training"), matmul_rates(r, "served")
+    rate = lambda value: _gflops(value, training_rates, bf16)  # noqa: E731
+    served_gflops = lambda examples_per_second: (  # noqa: E731
+        work["served_per_example"] * examples_per_second / 1e9 if examples_per_second else None)
+    precisions = r.get("served_precision_examples_per_second_32") or {}
     # Served in float32, as exported (rows before exports were float32 served in their training dtype).
-    served_bf16 = bf16 and "served_precision_examples_per_second_32" not in r
+    served_bf16 = bf16 and not precisions
     return (f"| {r['recipe']} | {r.get('dtype_policy', '-')} | {work['served_per_example'] / 1e9:.2f} "
-            f"| {_gflops(work.get('served_gflops_per_second'), peaks, served_bf16)} "
+            f"| {_gflops(served_gflops(r['inference_examples_per_second']['32']), served_rates, served_bf16)} "
+            f"| {_gflops(served_gflops(precisions.get('bfloat16_at_load')), served_rates, True, float32=False)} "
             f"| {rate(work.get('train_gflops_per_second_run'))} "
             f"| {rate(work.get('train_gflops_per_second_epoch'))} |")
 
@@ -179,7 +196,8 @@ def full_finetuning_table(rows):
                   "their top layers): steps of our pipeline (length-bucketed batches, the recipe's optimizer; as many "
                   "as `--full_finetuning_steps` and `--full_finetuning_seconds` ask: a sample of the epoch's lengths) "
                   "against keras-hub's stock pipeline (fixed-length padding: every step alike), after one untimed step "
-                  "each; timed steps in brackets. The stock pipeline is timed once per sequence length in a run (its "
+                  "each; timed steps in brackets; their FLOP rate as a share of the float32 matmul rate measured "
+                  "around them. The stock pipeline is timed once per sequence length in a run (its "
                   "steps do not depend on the data): \"as in\" names the recipe whose timing a row shares. "
                   "Skipping padding can speed training up by about the inverse of the token share (more where "
                   "attention, whose work grows with the square of the length, is a large part of a step); share of "
@@ -193,7 +211,7 @@ def full_finetuning_table(rows):
 
 
 def _full_finetuning_line(r):
-    full, peaks = r["full_finetuning"], r.get("matmul_peak_gflops") or {}
+    full, peaks = r["full_finetuning"], matmul_rates(r, "full_finetuning")
     stock = r.get("stock_keras_hub") or {}
     profile = full.get("profiled_step") or {}
     seconds = profile.get("op_seconds") or {}

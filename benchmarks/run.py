@@ -424,9 +424,7 @@ def _announce(run_id, runnable, skipped, done):
 def _machine():
     """The machine, and the figure that makes speeds comparable across machines: its measured matmul rate."""
     cpu = training.cpu_info()
-    peaks = {"float32": round(timing.matmul_peak_gflops(), 1)}
-    if training.cpu_has_bf16():
-        peaks["bfloat16"] = round(timing.matmul_peak_gflops(dtype="bfloat16"), 1)
+    peaks = timing.matmul_rates()
     print(f"CPU: {report.describe_cpu(cpu, peaks)}.")
     return cpu, peaks
 

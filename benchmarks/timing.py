@@ -140,6 +140,34 @@ def matmul_peak_gflops(size=2048, seconds=1.0, dtype="float32", clock=time.perf_
     return 2 * size ** 3 / float(np.median(durations)) / 1e9
 
 
+def matmul_rates(seconds=1.0):
+    """`matmul_peak_gflops` of float32, and of bfloat16 where the CPU computes it natively (AVX512_BF16 or AMX)."""
+    from zoo import training
+
+    dtypes = ["float32"] + (["bfloat16"] if training.cpu_has_bf16() else [])
+    return {dtype: round(matmul_peak_gflops(dtype=dtype, seconds=seconds), 1) for dtype in dtypes}
+
+
+class MatmulRates:
+    """This machine's matmul rate (`matmul_rates`) measured at the edges of each timed stage of a row: a
+    stage's FLOP rate is then a share of the rate the machine had while the stage ran. A shared machine's rate moves
+    by 10-20 % from one minute to the next (and the run's figure, measured once at its start, is an hour old by its
+    last rows). Measuring costs about 2 s per dtype; `enabled=False` (rows with no FLOP rates) measures nothing."""
+
+    def __init__(self, enabled, measure=None):
+        self.enabled, self.measure = enabled, measure or matmul_rates
+        self.stages, self._last = {}, None
+
+    def mark(self, ended=None):
+        """Measures now; `ended`, the stage that ran since the last mark, gets the mean of the two."""
+        if not self.enabled:
+            return
+        now = self.measure()
+        if ended and self._last:
+            self.stages[ended] = {dtype: round((self._last[dtype] + now[dtype]) / 2, 1) for dtype in now}
+        self._last = now
+
+
 def _machine_cpu_seconds():
     """(busy, steal) CPU seconds of the whole machine since boot, from Linux's /proc/stat; None elsewhere."""
     try:

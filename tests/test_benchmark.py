@@ -75,6 +75,26 @@ def parsed_flags():
     flags.FLAGS.unparse_flags()
 
 
+def test_matmul_rates_of_a_stage_are_the_mean_of_its_edges():
+    measured = iter([{"float32": 300.0, "bfloat16": 600.0}, {"float32": 400.0, "bfloat16": 500.0},
+                     {"float32": 200.0, "bfloat16": 700.0}, {"float32": 100.0, "bfloat16": 100.0}])
+    rates = timing.MatmulRates(enabled=True, measure=lambda: next(measured))
+    rates.mark()
+    rates.mark("training")
+    rates.mark("served")
+    assert rates.stages == {"training": {"float32": 350.0, "bfloat16": 550.0},
+                            "served": {"float32": 300.0, "bfloat16": 600.0}}
+    off = timing.MatmulRates(enabled=False, measure=lambda: pytest.fail("measured while disabled"))
+    off.mark()
+    off.mark("training")
+    assert off.stages == {}
+    rates = timing.MatmulRates(enabled=True, measure=lambda: {"float32": 1.0})
+    rates.mark("training")  # No mark before it: no edge to average with.
+    assert rates.stages == {}
+    assert set(timing.matmul_rates(seconds=0.05)) == ({"float32", "bfloat16"} if training.cpu_has_bf16()
+                                                      else {"float32"})
+
+
 def test_plan_skips_unresolvable_data_and_weights_with_reasons():
     runnable, skipped = run.plan(backbone_names=["ngram_linear", "bert_base"],
                                  dataset_names=["bbc_news", "imdb"])
