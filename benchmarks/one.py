@@ -87,7 +87,9 @@ def served_precisions(export_path, model, texts, batches, float32_rate, bf16_exp
     to bfloat16 at load time (TF Serving's `--mixed_precision=bfloat16`; CPUs with AVX512_BF16 or AMX), and without
     oneDNN (`TF_ENABLE_ONEDNN_OPTS=0`, a fresh process: the portable floor). With `bf16_export` (transformer rows),
     on bfloat16 CPUs, also the same weights exported computing in bfloat16 (what a bfloat16 run exported before),
-    with and without oneDNN, in a temporary directory: the cliff a float32 export avoids."""
+    with and without oneDNN, in a temporary directory: the cliff a float32 export avoids. On bfloat16 CPUs the
+    export as exported (`float32_beside_bf16`), rewritten at load and the bf16 export are timed in alternating
+    windows (`timing.alternated_rates`): their ratios come from the same minutes."""
     import tempfile
 
     from benchmarks import timing
@@ -99,23 +101,29 @@ def served_precisions(export_path, model, texts, batches, float32_rate, bf16_exp
     sized = served_batches(texts, 32, batches)
     rates = {"float32": float32_rate, "bfloat16_at_load": None, "onednn_off": serve_rate_without_onednn(
         export_path, sized)}
-    if training.cpu_has_bf16():
-        export.serve_mixed_precision("bfloat16")
-        try:
-            rates["bfloat16_at_load"] = timing.time_batches(timing.served(export_path), sized)
-        finally:
-            export.serve_mixed_precision("none")
+    if not training.cpu_has_bf16():
+        return {"served_precision_examples_per_second_32": rates, "cpu": training.cpu_info()}
+    # One loaded export serves both: the rewrite follows the option set before each window (`serve_mixed_precision`).
+    served = timing.served(export_path)
+    as_exported = lambda: export.serve_mixed_precision("none")  # noqa: E731
+    settings = {"float32_beside_bf16": (served, as_exported),
+                "bfloat16_at_load": (served, lambda: export.serve_mixed_precision("bfloat16"))}
+    with tempfile.TemporaryDirectory() as tmp:
         if bf16_export:
             bf16 = text_classifier.TextClassifier(model.backbone_name, model.class_names, head=model.head_type,
                                                   preprocessor=model.preprocessor,
                                                   core=classifier.computing_in(model.core, "mixed_bfloat16"))
-            with tempfile.TemporaryDirectory() as tmp:
-                bf16_dir = pathlib.Path(tmp) / "bf16_export"
-                export.write_saved_model(bf16, bf16_dir)
-                rates["bfloat16_export"] = timing.time_batches(timing.served(bf16_dir), sized)
-                # Where bfloat16 kernels are missing a batch takes seconds: one batch says it.
-                rates["bfloat16_export_onednn_off"] = serve_rate_without_onednn(bf16_dir, sized[:1], warmup=1,
-                                                                                min_seconds=0)
+            bf16_dir = pathlib.Path(tmp) / "bf16_export"
+            export.write_saved_model(bf16, bf16_dir)
+            settings["bfloat16_export"] = (timing.served(bf16_dir), as_exported)
+        try:
+            rates.update(timing.alternated_rates(settings, sized))
+        finally:
+            export.serve_mixed_precision("none")
+        if bf16_export:
+            # Where bfloat16 kernels are missing a batch takes seconds: one batch says it.
+            rates["bfloat16_export_onednn_off"] = serve_rate_without_onednn(bf16_dir, sized[:1], warmup=1,
+                                                                            min_seconds=0)
     return {"served_precision_examples_per_second_32": rates, "cpu": training.cpu_info()}
 
 

@@ -326,6 +326,31 @@ def test_report_gives_served_precisions_as_ratios():
     text = report.markdown(rows, "x")
     assert "| bert_small_reuters_r8 | 40.0 | 50.0 | 1.25x | 25.0 | 52.0 | 96% | 5.5 |" in text
     assert "| ngram_linear_reuters_r8 | 4000.0 | - | - | 3900.0 | - | - | - |" in text
+    # Rows timed in alternating windows: bf16 at load over the float32 windows beside it, not the main table's rate.
+    rows[0]["served_precision_examples_per_second_32"]["float32_beside_bf16"] = 32.0
+    assert "| bert_small_reuters_r8 | 40.0 | 50.0 | 1.56x | 25.0 | 52.0 | 96% | 5.5 |" in report.markdown(rows, "x")
+
+
+def test_alternated_rates_time_each_setting_in_turn_and_take_the_medians():
+    """A fake clock: a batch of 4 takes 1 s under "slow", 0.5 s under "fast"; the machine halves its speed during
+    the second round, which the medians of three alternating windows leave out of both rates alike."""
+    now, state = [0.0], {"mode": None, "round": 0, "calls": []}
+
+    def fn(batch):
+        state["calls"].append(state["mode"])
+        now[0] += (1.0 if state["mode"] == "slow" else 0.5) * (2 if state["round"] == 1 else 1)
+
+    def setup(mode):
+        if mode == "slow" and state["calls"]:
+            state["round"] += 1
+        state["mode"] = mode
+
+    rates = timing.alternated_rates({"slow": (fn, lambda: setup("slow")), "fast": (fn, lambda: setup("fast"))},
+                                    [[0] * 4], rounds=3, min_seconds=2.0, clock=lambda: now[0])
+    assert rates == {"slow": 4.0, "fast": 8.0}
+    # Each window: one warm-up call, then calls until 2 s are timed, all under its own setting.
+    runs = [mode for i, mode in enumerate(state["calls"]) if i == 0 or state["calls"][i - 1] != mode]
+    assert runs == ["slow", "fast"] * 3
 
 
 def test_report_gives_sizes_and_draws_the_frontier_of_every_dataset(tmp_path):
