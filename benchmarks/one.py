@@ -87,22 +87,28 @@ def served_precisions(export_path, model, texts, batches, float32_rate, bf16_exp
     to bfloat16 at load time (TF Serving's `--mixed_precision=bfloat16`; CPUs with AVX512_BF16 or AMX), and without
     oneDNN (`TF_ENABLE_ONEDNN_OPTS=0`, a fresh process: the portable floor). With `bf16_export` (transformer rows),
     on bfloat16 CPUs, also the same weights exported computing in bfloat16 (what a bfloat16 run exported before),
-    with and without oneDNN, in a temporary directory: the cliff a float32 export avoids. On bfloat16 CPUs the
-    export as exported (`float32_beside_bf16`), rewritten at load and the bf16 export are timed in alternating
-    windows (`timing.alternated_rates`): their ratios come from the same minutes."""
+    with and without oneDNN, in a temporary directory: the cliff a float32 export avoids."""
+    from zoo import training
+
+    sized = served_batches(texts, 32, batches)
+    rates = {"float32": float32_rate, "bfloat16_at_load": None, "onednn_off": serve_rate_without_onednn(
+        export_path, sized)}
+    if training.cpu_has_bf16():
+        rates.update(_bfloat16_rates(export_path, model, sized, bf16_export))
+    return {"served_precision_examples_per_second_32": rates, "cpu": training.cpu_info()}
+
+
+def _bfloat16_rates(export_path, model, sized, bf16_export):
+    """`served_precisions`' bfloat16 rates: the export as exported (`float32_beside_bf16`), rewritten at load and
+    (with `bf16_export`) the bf16 export, timed in alternating windows (`timing.alternated_rates`) so that their
+    ratios come from the same minutes; then the bf16 export without oneDNN."""
     import tempfile
 
     from benchmarks import timing
     from zoo import classifier
     from zoo import export
     from zoo import text_classifier
-    from zoo import training
 
-    sized = served_batches(texts, 32, batches)
-    rates = {"float32": float32_rate, "bfloat16_at_load": None, "onednn_off": serve_rate_without_onednn(
-        export_path, sized)}
-    if not training.cpu_has_bf16():
-        return {"served_precision_examples_per_second_32": rates, "cpu": training.cpu_info()}
     # One loaded export serves both: the rewrite follows the option set before each window (`serve_mixed_precision`).
     served = timing.served(export_path)
     as_exported = lambda: export.serve_mixed_precision("none")  # noqa: E731
@@ -117,14 +123,14 @@ def served_precisions(export_path, model, texts, batches, float32_rate, bf16_exp
             export.write_saved_model(bf16, bf16_dir)
             settings["bfloat16_export"] = (timing.served(bf16_dir), as_exported)
         try:
-            rates.update(timing.alternated_rates(settings, sized))
+            rates = timing.alternated_rates(settings, sized)
         finally:
             export.serve_mixed_precision("none")
         if bf16_export:
             # Where bfloat16 kernels are missing a batch takes seconds: one batch says it.
             rates["bfloat16_export_onednn_off"] = serve_rate_without_onednn(bf16_dir, sized[:1], warmup=1,
                                                                             min_seconds=0)
-    return {"served_precision_examples_per_second_32": rates, "cpu": training.cpu_info()}
+    return rates
 
 
 def serve_rate_without_onednn(export_path, batches, warmup=2, min_seconds=1.0):
@@ -369,7 +375,6 @@ def _benchmark(tracked, recipe, run_dir, runtime, dataset, timer, stages, output
     from zoo import experiment
     from zoo import text_classifier
     from benchmarks import progress
-
     from benchmarks import timing
 
     # The transformer rows' FLOP rates are reported as shares of the matmul rate measured around them.

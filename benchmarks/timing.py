@@ -165,7 +165,8 @@ class MatmulRates:
     """This machine's matmul rate (`matmul_rates`) measured at the edges of each timed stage of a row: a
     stage's FLOP rate is then a share of the rate the machine had while the stage ran. A shared machine's rate moves
     by 10-20 % from one minute to the next (and the run's figure, measured once at its start, is an hour old by its
-    last rows). Measuring costs about 2 s per dtype; `enabled=False` (rows with no FLOP rates) measures nothing."""
+    last rows). Measuring costs about 2 s per dtype; `enabled=False` (rows with no FLOP rates: the GloVe and n-gram
+    models) measures nothing."""
 
     def __init__(self, enabled, measure=None):
         self.enabled, self.measure = enabled, measure or matmul_rates
