@@ -92,10 +92,11 @@ def plan(recipes=None, backbone_names=None, dataset_names=None, include_random_i
                 if (not backbone_names or entries[n]["backbone"] in backbone_names)
                 and (not dataset_names or entries[n]["dataset"] in dataset_names)]
     runnable, skipped, data_problems, weight_problems = [], {}, {}, {}
+    gpu = training.has_gpu()
     for name in selected:
         dataset, backbone = entries[name]["dataset"], entries[name]["backbone"]
         # A backbone the default matrix leaves out runs when asked for by name (no weights fetched otherwise).
-        left_out = None if recipes or backbone in (backbone_names or ()) else budgets.benchmark_skip(backbone)
+        left_out = None if recipes or backbone in (backbone_names or ()) else budgets.benchmark_skip(backbone, gpu)
         if left_out:
             skipped[name] = left_out
             continue

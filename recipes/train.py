@@ -39,11 +39,16 @@ _OFFLINE = flags.DEFINE_bool("offline", None, "Skip network sources of data and 
 
 # === Runtime ===
 _DTYPE_POLICY = flags.DEFINE_enum(
-    "dtype_policy", "auto", ["auto", "float32", "mixed_float16", "mixed_bfloat16", "bfloat16", "float16"],
-    "Keras dtype policy. auto: mixed_float16 on a GPU, mixed_bfloat16 for BERT on CPUs with native bfloat16 "
-    "(AVX512_BF16/AMX), float32 otherwise.")
-_JIT_COMPILE = flags.DEFINE_bool("jit_compile", None, "Compile with XLA (default: only on a GPU; it was slower "
-                                 "on CPUs).")
+    "dtype_policy", "auto", ["auto", "float32", "mixed_float16", "mixed_bfloat16"],
+    "Keras dtype policy. auto: mixed_float16 on a GPU, mixed_bfloat16 for transformers on CPUs with native "
+    "bfloat16 (AVX512_BF16/AMX), float32 otherwise. The export computes in float32 whatever trained.")
+_JIT_COMPILE = flags.DEFINE_bool("jit_compile", None, "Compile with XLA (default: transformers on a GPU, where it "
+                                 "pays; it was slower on CPUs). Runs with XLA are not deterministic (Keras compiles "
+                                 "nothing with XLA under op determinism).")
+_DETERMINISTIC = flags.DEFINE_bool("deterministic", None, "Deterministic ops (tf.config.experimental."
+                                   "enable_op_determinism); default: wherever XLA is off. On a GPU machine the n-gram "
+                                   "model then trains on the CPU (its sparse product has no deterministic GPU "
+                                   "kernel); --nodeterministic lets it use the GPU.")
 _STRATEGY = flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker", "tpu"],
                               "tf.distribute strategy. multi_worker reads TF_CONFIG; tpu reads --tpu.")
 _TPU = flags.DEFINE_string("tpu", None, "TPU address for --strategy=tpu.")
@@ -130,10 +135,14 @@ def main(argv):
     from zoo import experiment
     from zoo import training
 
-    runtime = training.configure_runtime(
-        seed=_SEED.value, dtype_policy=_DTYPE_POLICY.value, jit_compile=_JIT_COMPILE.value,
-        strategy=_STRATEGY.value, family=backbones.family(recipe["backbone"]),
-        logical_cpu_devices=_LOGICAL_CPU_DEVICES.value, tpu_address=_TPU.value)
+    try:
+        runtime = training.configure_runtime(
+            seed=_SEED.value, dtype_policy=_DTYPE_POLICY.value, jit_compile=_JIT_COMPILE.value,
+            strategy=_STRATEGY.value, family=backbones.family(recipe["backbone"]),
+            logical_cpu_devices=_LOGICAL_CPU_DEVICES.value, tpu_address=_TPU.value,
+            deterministic=_DETERMINISTIC.value)
+    except ValueError as e:
+        raise app.UsageError(str(e))
     try:
         run_dir = experiment.choose_run_dir(_OUTPUT_DIR.value or f"runs/{recipe['recipe']}-{recipe['budget']}",
                                             {**recipe, "seed": _SEED.value})

@@ -4,6 +4,7 @@ Each upstream test below asserts the limitation a work-around exists for: when a
 fails, and the work-around (and its test) can be deleted."""
 
 import ast
+import contextlib
 import logging
 import pathlib
 
@@ -210,3 +211,34 @@ def test_FusedAdamUpdate():
 
     assert "ResourceApplyAdam" not in ops_of(keras.optimizers.Adam(1e-3))
     assert "ResourceApplyAdam" in ops_of(training.Adam(1e-3))
+
+
+def test_untrack_layer():
+    """Upstream: `del model.attribute` leaves the layer it held in the model's layers (and so in its saved files)."""
+    class Holder(keras.layers.Layer):
+        pass
+
+    for untrack in (False, True):
+        holder = Holder()
+        holder.inner = keras.layers.Dense(2)
+        if untrack:
+            compat.untrack_layer(holder, holder.inner)
+        del holder.inner
+        assert len(holder._layers) == (0 if untrack else 1)
+
+
+def test_set_op_determinism():
+    """Upstream: TensorFlow exports no way to disable op determinism, and Keras compiles nothing with XLA while it is
+    enabled (so the runtime picks one of the two: `training.xla_and_determinism`)."""
+    assert not hasattr(tf.config.experimental, "disable_op_determinism")
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    try:
+        for deterministic in (True, False):
+            compat.set_op_determinism(deterministic)
+            with pytest.warns(UserWarning, match="jit_compile") if deterministic else contextlib.nullcontext():
+                model.compile(optimizer="sgd", loss="mse", jit_compile=True)
+            assert model.jit_compile is not deterministic
+    finally:
+        compat.set_op_determinism(True)

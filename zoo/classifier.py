@@ -96,22 +96,34 @@ def run_core(core, inputs, layout, chunk_size=SERVING_CHUNK):
     return tf.gather(outputs, tf.math.invert_permutation(order))
 
 
-def _with_policy(config, policy):
-    """A serialized Keras object with every dtype policy made `policy` (variables stay float32)."""
+_HALF_DTYPES = ("float16", "bfloat16")
+
+
+def _for_inference(config, policy):
+    """A serialized Keras object as an inference copy is made of it: every dtype policy made `policy` (variables
+    stay float32), and the input layers that a 16-bit policy gave 16-bit tensors (a Sequential's, made for its first
+    layer's compute dtype) its compute dtype, recurrent layers on their portable kernel (`use_cudnn=False`: a graph traced where a GPU is
+    visible would otherwise hold `CudnnRNNV3`, which CPU servers cannot run), and no compile state (a compiled
+    model's config carries its optimizer, which deserializing would build again and a saved classifier would
+    carry)."""
     if isinstance(config, dict):
         if config.get("class_name") == "DTypePolicy":
             return {**config, "config": {**config["config"], "name": policy}}
-        return {key: _with_policy(value, policy) for key, value in config.items()}
+        if config.get("class_name") == "InputLayer" and config["config"].get("dtype") in _HALF_DTYPES:
+            config = {**config, "config": {**config["config"],
+                                           "dtype": keras.DTypePolicy(policy).compute_dtype}}
+        return {key: False if key == "use_cudnn" else _for_inference(value, policy)
+                for key, value in config.items() if key != "compile_config"}
     if isinstance(config, list):
-        return [_with_policy(value, policy) for value in config]
+        return [_for_inference(value, policy) for value in config]
     return config
 
 
 def computing_in(core, policy):
-    """A copy of `core` whose every layer has the dtype policy `policy`, with the same weights. Rebuilt from the
-    model's own config (Keras' serialization) with its policies replaced: every layer then makes its sublayers
-    with that policy."""
-    config = _with_policy(keras.saving.serialize_keras_object(core), policy)
+    """An inference copy of `core` (`_for_inference`) whose every layer has the dtype policy `policy`, with the same
+    weights. Rebuilt from the model's own config (Keras' serialization) with its policies replaced: every layer
+    then makes its sublayers with that policy."""
+    config = _for_inference(keras.saving.serialize_keras_object(core), policy)
     global_policy = keras.mixed_precision.dtype_policy()
     keras.mixed_precision.set_dtype_policy(policy)  # Layers a config leaves to the global policy.
     try:
@@ -123,23 +135,30 @@ def computing_in(core, policy):
 
 
 def computing_in_float32(core):
-    """`core` itself where every layer computes in float32, else a copy of it that does, with the same weights.
+    """`core` itself where it is already what ships (every layer computing in float32, recurrent layers on the
+    portable kernel, not compiled), else an inference copy of it that is, with the same weights.
 
     What a classifier ships computes in float32, whatever it trained in: mixed-precision training keeps float32
     variables, and a graph computing in bfloat16 serves 4.6x slower than the float32 one where bfloat16 kernels are
     missing (CPUs without AVX512_BF16/AMX, TensorFlow builds without oneDNN). bfloat16 is the serving host's choice
     (`zoo.export.serve_mixed_precision`, TF Serving's `--mixed_precision=bfloat16`).
     """
-    if {layer.dtype_policy.name for layer in compat.all_layers(core)} <= {"float32"}:
+    layers = compat.all_layers(core)
+    if ({layer.dtype_policy.name for layer in layers} <= {"float32"} and not core.compiled
+            and not any(isinstance(layer, keras.layers.InputLayer) and layer.dtype in _HALF_DTYPES for layer in layers)
+            and all(getattr(layer, "use_cudnn", False) is False for layer in layers)):
         return core
     return computing_in(core, "float32")
 
 
 def probabilities(texts, preprocessor, core, layout, head_type):
     """The one computation from text to probabilities: [batch] strings -> [batch, num_classes] float32, each text cut
-    at the input limit and its UTF-8 repaired (`zoo.text`), preprocessed, run through `core` as `run_core` runs it
+    at the input limit and its UTF-8 repaired (`zoo.text`), preprocessed (on the CPU), run through `core` as `run_core` runs it
     and the head's outputs made class probabilities. What the export serves, evaluation measures and
     `TextClassifier` calls."""
-    texts = text_lib.cut_to_input_limit_tf(texts)
-    outputs = run_core(core, preprocess_batch(preprocessor, texts), layout)
+    # String ops have CPU kernels only; placed there explicitly (kept in the SavedModel's graph), so that on a GPU
+    # host only the model's tensors cross to the device. While training, tf.data runs the preprocessor on the CPU.
+    with tf.device("/CPU:0"):
+        inputs = preprocess_batch(preprocessor, text_lib.cut_to_input_limit_tf(texts))
+    outputs = run_core(core, inputs, layout)
     return tf.cast(heads.class_probabilities(outputs, head_type), tf.float32)

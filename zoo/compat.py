@@ -43,6 +43,10 @@ WORKAROUNDS = {
                         "kernel", "keras-team/keras#19992"),
     "multi_worker_fit": ("keras", "`fit` fails under MultiWorkerMirroredStrategy with more than one worker",
                          "keras-team/keras#20329"),
+    "untrack_layer": ("keras", "deleting a layer attribute does not untrack the layer (`Layer.__delattr__` untracks "
+                      "variables only): a replaced sublayer stays in `weights` and in saved files", None),
+    "set_op_determinism": ("tensorflow", "op determinism can be enabled publicly but not disabled (and Keras "
+                           "compiles nothing with XLA while it is on)", None),
     "rnn_dropout_off": ("keras", "RNN layers draw dropout masks on every call, at inference too", None),
     "encoder_sublayers": ("keras_hub", "TransformerEncoder's attention and feed-forward layers are private "
                           "attributes (the zoo gives them oneDNN-friendly kernels)", None),
@@ -78,6 +82,22 @@ check_versions()
 def all_layers(model):
     """Every layer of `model`, nested ones included, `model` first."""
     return list(model._flatten_layers(include_self=True, recursive=True))
+
+
+def untrack_layer(owner, layer):
+    """Removes `layer` from what `owner` (a Keras layer or model) tracks, before the attribute holding it is replaced
+    or deleted."""
+    owner._tracker.untrack(layer)
+
+
+def set_op_determinism(enabled):
+    """Enables or disables TensorFlow's op determinism for this process (TensorFlow exports only the enable)."""
+    from tensorflow.python.framework import config
+
+    if enabled:
+        tf.config.experimental.enable_op_determinism()
+    else:
+        config.disable_op_determinism()
 
 
 def cast_seed(seed):

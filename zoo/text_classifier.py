@@ -134,7 +134,10 @@ class TextClassifier(keras.Model):
             training = dataclasses.asdict(training)
         self.training_settings = TrainingSettings.of({**settings, **(training or {})})
         self.provenance = dict(provenance or {})
-        self.preprocessor, self.core = preprocessor, core
+        # A classifier made from a trained core (loading) is what ships: in float32 also where a mixed-precision or
+        # compiled core was saved (a no-op for what `fit` saves).
+        self.preprocessor = preprocessor
+        self.core = None if core is None else classifier_lib.computing_in_float32(core)
         self.frozen_prefix = None
         self.head_type = None
         self._served = None  # The traced serving function, made on first use.
@@ -174,7 +177,10 @@ class TextClassifier(keras.Model):
 
     def _set_core(self, core):
         if core is not self.core and self.core is not None:
-            del self.core  # Keras tracks layers set as attributes: the replaced one would stay in `weights`.
+            # Keras tracks layers set as attributes and `del` does not untrack them: the replaced core (with its
+            # optimizer) would stay in `weights` and in every saved file.
+            compat.untrack_layer(self, self.core)
+            del self.core
         self.core = core
 
     def _finish_build(self):
@@ -432,8 +438,7 @@ class TextClassifier(keras.Model):
         held_out_texts.json), so their runs can still be evaluated and exported."""
         info = json.loads((directory / "classifier.json").read_text())
         preprocessor = backbones.load_preprocessor(info["backbone"], directory / "preprocessor")
-        # In float32 also where it saved a mixed-precision core.
-        core = classifier_lib.computing_in_float32(keras.saving.load_model(directory / "core.keras", compile=False))
+        core = keras.saving.load_model(directory / "core.keras", compile=False)
         return cls(info["backbone"], info["class_names"], head=info["head_type"], preprocessor=preprocessor,
                    core=core)
 

@@ -157,8 +157,10 @@ class FlatDense(keras.layers.Dense):
         return out
 
 
-# What a masked attention score gets added: softmax gives it no weight (Keras' own for float32 and bfloat16).
-_MASKED_SCORE = -1e9
+def masked_score(dtype):
+    """What a masked attention score gets added: a large negative that softmax gives no weight, representable in
+    `dtype` (Keras' own `Softmax` values): -1e9 overflows float16 (max 65504) to -inf, and 0 x -inf is NaN."""
+    return -3e4 if tf.as_dtype(dtype) == tf.float16 else -1e9
 
 
 def attention(query, key, value, scale, keep=None, bias=None, dropout=None):
@@ -180,11 +182,20 @@ def attention(query, key, value, scale, keep=None, bias=None, dropout=None):
     if bias is not None:
         scores += bias
     if keep is not None:
-        scores += ((1 - tf.cast(keep, scores.dtype)) * _MASKED_SCORE)[:, tf.newaxis]
-    probabilities = tf.nn.softmax(scores, axis=-1)
+        scores += ((1 - tf.cast(keep, scores.dtype)) * masked_score(scores.dtype))[:, tf.newaxis]
+    probabilities = _softmax(scores)
     if dropout is not None:
         probabilities = dropout(probabilities)
     return heads_first(tf.matmul(probabilities, heads_first(value)))
+
+
+def _softmax(scores):
+    """Softmax over the last axis; float16 scores are normalised in float32 (the sum of exponentials over a row of
+    hundreds of keys keeps 11 bits in float16), as Hugging Face's BERT does under fp16. bfloat16 keeps its own
+    (float32's range; the rewrite's fused kernels)."""
+    if scores.dtype != tf.float16:
+        return tf.nn.softmax(scores, axis=-1)
+    return tf.cast(tf.nn.softmax(tf.cast(scores, tf.float32), axis=-1), tf.float16)
 
 
 class BatchMatMulAttention(keras.layers.MultiHeadAttention):

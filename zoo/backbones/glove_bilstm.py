@@ -1,11 +1,13 @@
 """GloVe + recurrent stack: TextVectorization, a frozen GloVe embedding, LSTM/GRU layers (bi- or unidirectional).
 
-Exported graphs must run on CPU servers: Keras 3 decides at trace time whether an LSTM/GRU uses cuDNN and bakes
-`CudnnRNNV3` into the graph when a GPU is visible, so the layers are built with `use_cudnn=False` by default (the
-portable kernel; set `use_cudnn=auto` to train faster on a GPU, and export from a CPU machine).
+On a GPU the recurrent layers train with cuDNN (`use_cudnn="auto"`, Keras' choice where its conditions hold:
+no recurrent dropout, right-padded inputs). Keras decides at trace time and bakes `CudnnRNNV3` into a graph traced
+where a GPU is visible, which CPU servers cannot run: what ships is a copy with `use_cudnn=False`
+(`zoo.classifier.computing_in`), the same weights (Keras' cuDNN and generic LSTM/GRU share their layout).
 """
 
 import keras
+import keras_hub
 import numpy as np
 
 from zoo import pretrained
@@ -40,7 +42,8 @@ def default_options(name):
         "dropout": 0.2,
         "recurrent_dropout": 0.0,
         "trainable_embeddings": False,
-        "use_cudnn": False,
+        # Keras' kernel choice while training: "auto" takes cuDNN on a GPU; exports never do (module docstring).
+        "use_cudnn": "auto",
     }
 
 
@@ -75,7 +78,7 @@ def _check_architecture(cell, layers):
 
 
 @keras.saving.register_keras_serializable(package="textzoo")
-class GloveBiLSTMBackbone(keras.Model):
+class GloveBiLSTMBackbone(keras_hub.models.Backbone):
     """Token ids -> {"pooled_output": the last recurrent layer's final state}: a word embedding (GloVe's vectors,
     frozen unless `trainable_embeddings`) masking the padding (id 0), then `num_layers` LSTM or GRU layers, each
     bidirectional or not. Any number of time steps: serving cuts a request to its longest text, and so may training
@@ -90,24 +93,27 @@ class GloveBiLSTMBackbone(keras.Model):
         bidirectional: bool.
         dropout: float. Input dropout of every recurrent layer; `recurrent_dropout` of its state.
         trainable_embeddings: bool. Fine-tune the word vectors.
-        use_cudnn: bool or "auto". Keras' choice of kernel; False exports a graph every CPU server runs.
+        use_cudnn: bool or "auto". Keras' choice of kernel; False traces a graph every CPU server runs.
+        dtype: the dtype policy of its layers (a keras-hub `Backbone`: saved with it).
     """
 
     def __init__(self, vocabulary_size, embedding_dim, cell="lstm", num_layers=1, units=64, bidirectional=True,
-                 dropout=0.0, recurrent_dropout=0.0, trainable_embeddings=False, use_cudnn=False, **kwargs):
+                 dropout=0.0, recurrent_dropout=0.0, trainable_embeddings=False, use_cudnn=False, dtype=None,
+                 **kwargs):
         _check_architecture(cell, num_layers)
         # === Layers and functional model === (each recurrent layer made and called in turn: their random
         # initialisation draws in that order)
         token_ids = keras.Input(shape=(None,), dtype="int64", name="token_ids")
         x = keras.layers.Embedding(vocabulary_size, embedding_dim, mask_zero=True, trainable=trainable_embeddings,
-                                   name="glove_embedding")(token_ids)
+                                   dtype=dtype, name="glove_embedding")(token_ids)
         for i in range(num_layers):
             layer = CELLS[cell](units, return_sequences=i < num_layers - 1, dropout=dropout,
-                                recurrent_dropout=recurrent_dropout, use_cudnn=use_cudnn, name=f"{cell}_{i}")
+                                recurrent_dropout=recurrent_dropout, use_cudnn=use_cudnn, dtype=dtype,
+                                name=f"{cell}_{i}")
             if bidirectional:
-                layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{i}")
+                layer = keras.layers.Bidirectional(layer, dtype=dtype, name=f"bidirectional_{i}")
             x = layer(x)
-        super().__init__(token_ids, {"pooled_output": x}, **kwargs)
+        super().__init__(inputs=token_ids, outputs={"pooled_output": x}, dtype=dtype, **kwargs)
         # === Config ===
         self.vocabulary_size, self.embedding_dim, self.cell = int(vocabulary_size), int(embedding_dim), cell
         self.num_layers, self.units, self.bidirectional = int(num_layers), int(units), bool(bidirectional)
@@ -115,15 +121,11 @@ class GloveBiLSTMBackbone(keras.Model):
         self.trainable_embeddings, self.use_cudnn = bool(trainable_embeddings), use_cudnn
 
     def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, "vocabulary_size": self.vocabulary_size,
+        return {**super().get_config(), "vocabulary_size": self.vocabulary_size,
                 "embedding_dim": self.embedding_dim, "cell": self.cell, "num_layers": self.num_layers,
                 "units": self.units, "bidirectional": self.bidirectional, "dropout": self.dropout,
                 "recurrent_dropout": self.recurrent_dropout, "trainable_embeddings": self.trainable_embeddings,
                 "use_cudnn": self.use_cudnn}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 def build(name, options, sequence_length, train_texts):

@@ -10,6 +10,7 @@ file, so the export carries it as a SavedModel asset, and the IDF is a stored we
 """
 
 import keras
+import keras_hub
 import numpy as np
 import tensorflow as tf
 
@@ -91,9 +92,14 @@ class TfIdf(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="textzoo")
-class NgramBackbone(keras.Model):
+class NgramBackbone(keras_hub.models.Backbone):
     """n-gram counts [batch, vocabulary_size] (sparse) -> {"pooled_output": their L2-normalised TF-IDF}, the
     features a linear head reads. The IDF weights are set from the adapted vectorizer (`build`).
+
+    The TF-IDF computes in float32 under every dtype policy: a text's squared weights are summed over its
+    hundreds of n-grams (float16 overflows at 65504) and it costs nothing next to the head. A keras-hub `Backbone`,
+    so that its dtype policy is saved with it (a functional `keras.Model` takes its layers' from the policy in force
+    when it is loaded).
 
     Args:
         vocabulary_size: int. The vectorizer's n-grams, [UNK] included.
@@ -101,22 +107,19 @@ class NgramBackbone(keras.Model):
         dropout: float. Dropout of the TF-IDF features while training.
     """
 
-    def __init__(self, vocabulary_size, sublinear_tf=True, dropout=0.0, **kwargs):
+    def __init__(self, vocabulary_size, sublinear_tf=True, dropout=0.0, dtype=None, **kwargs):
         # === Layers ===
-        tf_idf = TfIdf(vocabulary_size, sublinear_tf=sublinear_tf, normalize=True, dropout=dropout, name="tf_idf")
+        tf_idf = TfIdf(vocabulary_size, sublinear_tf=sublinear_tf, normalize=True, dropout=dropout, dtype="float32",
+                       name="tf_idf")
         # === Functional model ===
         counts = keras.Input(shape=(vocabulary_size,), dtype="float32", sparse=True, name="counts")
-        super().__init__(counts, {"pooled_output": tf_idf(counts)}, **kwargs)
+        super().__init__(inputs=counts, outputs={"pooled_output": tf_idf(counts)}, dtype=dtype, **kwargs)
         # === Config ===
         self.vocabulary_size, self.sublinear_tf, self.dropout = int(vocabulary_size), bool(sublinear_tf), float(dropout)
 
     def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, "vocabulary_size": self.vocabulary_size,
-                "sublinear_tf": self.sublinear_tf, "dropout": self.dropout}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+        return {**super().get_config(), "vocabulary_size": self.vocabulary_size, "sublinear_tf": self.sublinear_tf,
+                "dropout": self.dropout}
 
 
 def _vectorizer(options, vocabulary=None, output_mode="count"):

@@ -37,8 +37,10 @@ from zoo.training.runtime import Runtime  # noqa: F401
 from zoo.training.runtime import configure_runtime  # noqa: F401
 from zoo.training.runtime import cpu_has_bf16  # noqa: F401
 from zoo.training.runtime import cpu_info  # noqa: F401
+from zoo.training.runtime import has_gpu  # noqa: F401
 from zoo.training.runtime import is_chief  # noqa: F401
 from zoo.training.runtime import onednn_off  # noqa: F401
+from zoo.training.runtime import xla_and_determinism  # noqa: F401
 
 
 def fit(core, train_ds, validation_ds, run_dir, epochs, patience, class_weight=None, extra_callbacks=(),
@@ -55,6 +57,7 @@ def fit(core, train_ds, validation_ds, run_dir, epochs, patience, class_weight=N
     work done before `fit` (caching features) counts.
     """
     run_dir = pathlib.Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
     shared_run_dir = pathlib.Path(shared_run_dir or run_dir)
     backup_dir = run_dir / "backup"
     start = resumed_epoch(shared_run_dir / "backup")

@@ -1,6 +1,7 @@
 """Runtime set-up: seed, devices, the dtype policy (bfloat16 where the CPU has it), XLA and tf.distribute."""
 
 import dataclasses
+import logging
 import os
 import pathlib
 
@@ -8,9 +9,26 @@ import keras
 import tensorflow as tf
 
 import zoo
+from zoo import compat
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
-DTYPE_POLICIES = ("auto", "float32", "mixed_float16", "mixed_bfloat16", "bfloat16", "float16")
+# Mixed policies only: pure "float16" or "bfloat16" keep the variables in 16 bits, where Adam's small updates round
+# away (float16 also without a loss scale: Keras wraps the optimizer only for mixed_float16).
+DTYPE_POLICIES = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+
+# What a GPU changes, decided here. No GPU that runs TensorFlow was available where this was written: each choice
+# is tested on the CPU with a GPU faked (tests/test_mixed_precision.py); what only a GPU could show is said so.
+# - "auto" policy: mixed_float16 (Keras then wraps the optimizer in a LossScaleOptimizer), except for bag-of-words
+#   models, which stay on the CPU (below) in float32.
+# - XLA by default for transformers only: recurrent layers train with cuDNN on a GPU (`glove_bilstm`), whose
+#   CudnnRNN op XLA does not compile; bag-of-words models run on the CPU, where XLA was slower. Unverified on a GPU.
+# - Determinism (`enable_op_determinism`): since TF 2.8 the GPU kernels of the embedding gradients (tf.gather's
+#   backprop, IndexedSlices to dense) and unsorted_segment_sum (TF-IDF norms) are deterministic; the sparse product
+#   of the n-grams with the head (SparseTensorDenseMatMul) has no deterministic GPU kernel and raises
+#   UnimplementedError. So bag-of-words models run on the CPU when runs are deterministic (a sparse linear model
+#   gains little from a GPU); `deterministic=False` (`--nodeterministic`) lets them use it.
+# - cuDNN's LSTM/GRU kernels under determinism: TensorFlow documents no exception for them; not verified here.
+CPU_ON_GPU_MACHINES = {"bag_of_words": "its sparse product (SparseTensorDenseMatMul) has no deterministic GPU kernel"}
 
 
 CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
@@ -55,10 +73,12 @@ class Runtime:
     # writes the run directory, the metrics and the export. A single process is its own chief.
     task: tuple = (None, None)
     is_chief: bool = True
+    deterministic: bool = True
 
     def record(self):
         return {"strategy": type(self.strategy).__name__, "replicas": self.strategy.num_replicas_in_sync,
-                "dtype_policy": self.dtype_policy, "jit_compile": self.jit_compile, "device": self.device,
+                "dtype_policy": self.dtype_policy, "jit_compile": self.jit_compile,
+                "deterministic": self.deterministic, "device": self.device,
                 "seed": self.seed, **({"task": list(self.task)} if self.task[0] else {})}
 
 
@@ -70,29 +90,65 @@ def is_chief(task_type, task_id, cluster_spec=None):
     return task_type == "worker" and task_id == 0 and not has_chief
 
 
+def has_gpu():
+    """Whether TensorFlow sees a GPU on this machine."""
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def _usable_gpus(family, deterministic):
+    """The GPUs this process trains on: none for a family that `CPU_ON_GPU_MACHINES` keeps on the CPU when runs
+    are deterministic (the GPUs are hidden from TensorFlow, before it starts using devices)."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus and deterministic and family in CPU_ON_GPU_MACHINES:
+        logging.info("A %s model runs on the CPU of this GPU machine: %s (pass --nodeterministic to use the GPU).",
+                     family, CPU_ON_GPU_MACHINES[family])
+        tf.config.set_visible_devices([], "GPU")
+        return []
+    return gpus
+
+
+def xla_and_determinism(jit_compile, deterministic, family, gpu):
+    """(jit_compile, deterministic) resolved. Keras 3.15 compiles nothing with XLA while op determinism is enabled
+    (`fit` warns and proceeds with jit_compile=False), so the two exclude each other: None is XLA where it pays
+    (transformers on a GPU: `CPU_ON_GPU_MACHINES` keeps the rest off it) and determinism wherever XLA is off;
+    asking for both is an error."""
+    if jit_compile is None:
+        jit_compile = gpu and family == "transformer" and not deterministic
+    if deterministic is None:
+        deterministic = not jit_compile
+    if jit_compile and deterministic:
+        raise ValueError("jit_compile=True and deterministic=True exclude each other: Keras compiles nothing with XLA "
+                         "while op determinism is enabled. Pass --nodeterministic for XLA, or --nojit_compile for "
+                         "deterministic runs.")
+    return bool(jit_compile), bool(deterministic)
+
+
 def configure_runtime(seed=zoo.DEFAULT_SEED, dtype_policy="auto", jit_compile=None, strategy="default",
-                      family="transformer", logical_cpu_devices=None, tpu_address=None, deterministic=True):
+                      family="transformer", logical_cpu_devices=None, tpu_address=None, deterministic=None):
     """Seeds everything and picks devices, dtype policy, XLA and the distribution strategy.
 
     Args:
         dtype_policy: "auto" is mixed_float16 on a GPU, mixed_bfloat16 for transformers on a CPU with native
-            bfloat16, float32 otherwise; or any Keras policy name.
-        jit_compile: None for "on where a GPU is present" (XLA was slower than plain TF on CPUs here).
+            bfloat16, float32 otherwise; or one of `DTYPE_POLICIES`.
+        jit_compile: XLA; None where it pays: transformers on a GPU (it was slower than plain TF on CPUs here).
         strategy: "default", "mirrored" (all local GPUs, or logical CPUs), "multi_worker" (TF_CONFIG), "tpu".
         logical_cpu_devices: split the CPU into this many logical devices (must run before TensorFlow starts).
+        deterministic: `enable_op_determinism`; None: wherever XLA is off (`xla_and_determinism`). On a GPU
+            machine, bag-of-words models then run on the CPU (`CPU_ON_GPU_MACHINES`).
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"Unknown strategy {strategy!r}. Allowed: {list(STRATEGIES)}.")
     if dtype_policy not in DTYPE_POLICIES:
-        raise ValueError(f"Unknown dtype policy {dtype_policy!r}. Allowed: {list(DTYPE_POLICIES)}.")
+        raise ValueError(f"Unknown dtype policy {dtype_policy!r}. Allowed: {list(DTYPE_POLICIES)} (pure float16 and "
+                         "bfloat16 keep the variables in 16 bits, where small updates round away).")
     if logical_cpu_devices:
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(int(logical_cpu_devices))])
+    jit_compile, deterministic = xla_and_determinism(jit_compile, deterministic, family, has_gpu())
+    gpus = _usable_gpus(family, deterministic)
     keras.utils.set_random_seed(seed)
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
-    gpus = tf.config.list_physical_devices("GPU")
+    compat.set_op_determinism(deterministic)
     device = f"{len(gpus)} GPU" if gpus else f"CPU ({os.cpu_count()} cores)"
     if dtype_policy == "auto":
         if gpus:
@@ -102,8 +158,6 @@ def configure_runtime(seed=zoo.DEFAULT_SEED, dtype_policy="auto", jit_compile=No
         else:
             dtype_policy = "float32"
     keras.mixed_precision.set_dtype_policy(dtype_policy)
-    if jit_compile is None:
-        jit_compile = bool(gpus)
     if strategy == "mirrored":
         devices = None
         if not gpus:
@@ -125,4 +179,4 @@ def configure_runtime(seed=zoo.DEFAULT_SEED, dtype_policy="auto", jit_compile=No
         distribution = tf.distribute.get_strategy()
     if strategy != "multi_worker":
         task, chief = (None, None), True
-    return Runtime(distribution, dtype_policy, bool(jit_compile), device, seed, task, chief)
+    return Runtime(distribution, dtype_policy, jit_compile, device, seed, task, chief, deterministic)
