@@ -100,12 +100,13 @@ _HALF_DTYPES = ("float16", "bfloat16")
 
 
 def _for_inference(config, policy):
-    """A serialized Keras object as an inference copy is made of it: every dtype policy made `policy` (variables
-    stay float32), and the input layers that a 16-bit policy gave 16-bit tensors (a Sequential's, made for its first
-    layer's compute dtype) its compute dtype, recurrent layers on their portable kernel (`use_cudnn=False`: a graph traced where a GPU is
-    visible would otherwise hold `CudnnRNNV3`, which CPU servers cannot run), and no compile state (a compiled
-    model's config carries its optimizer, which deserializing would build again and a saved classifier would
-    carry)."""
+    """A serialized Keras object as an inference copy is made of it:
+    - every dtype policy made `policy` (variables stay float32), and input layers that a 16-bit policy gave 16-bit
+      tensors (a Sequential's, made for its first layer's compute dtype) given its compute dtype;
+    - recurrent layers on their portable kernel (`use_cudnn=False`): a graph traced where a GPU is visible would
+      otherwise hold `CudnnRNNV3`, which CPU servers cannot run;
+    - no compile state: a compiled model's config carries its optimizer, which deserializing would build again and
+      a saved classifier would carry."""
     if isinstance(config, dict):
         if config.get("class_name") == "DTypePolicy":
             return {**config, "config": {**config["config"], "name": policy}}
@@ -144,17 +145,18 @@ def computing_in_float32(core):
     (`zoo.export.serve_mixed_precision`, TF Serving's `--mixed_precision=bfloat16`).
     """
     layers = compat.all_layers(core)
-    if ({layer.dtype_policy.name for layer in layers} <= {"float32"} and not core.compiled
-            and not any(isinstance(layer, keras.layers.InputLayer) and layer.dtype in _HALF_DTYPES for layer in layers)
-            and all(getattr(layer, "use_cudnn", False) is False for layer in layers)):
+    ships = (not core.compiled and all(layer.dtype_policy.name == "float32" for layer in layers)
+             and not any(isinstance(layer, keras.layers.InputLayer) and layer.dtype in _HALF_DTYPES for layer in layers)
+             and all(getattr(layer, "use_cudnn", False) is False for layer in layers))
+    if ships:
         return core
     return computing_in(core, "float32")
 
 
 def probabilities(texts, preprocessor, core, layout, head_type):
     """The one computation from text to probabilities: [batch] strings -> [batch, num_classes] float32, each text cut
-    at the input limit and its UTF-8 repaired (`zoo.text`), preprocessed (on the CPU), run through `core` as `run_core` runs it
-    and the head's outputs made class probabilities. What the export serves, evaluation measures and
+    at the input limit and its UTF-8 repaired (`zoo.text`), preprocessed (on the CPU), run through `core` as
+    `run_core` runs it and the head's outputs made class probabilities. What the export serves, evaluation measures and
     `TextClassifier` calls."""
     # String ops have CPU kernels only; placed there explicitly (kept in the SavedModel's graph), so that on a GPU
     # host only the model's tensors cross to the device. While training, tf.data runs the preprocessor on the CPU.

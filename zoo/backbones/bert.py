@@ -190,9 +190,9 @@ def attention(query, key, value, scale, keep=None, bias=None, dropout=None):
 
 
 def _softmax(scores):
-    """Softmax over the last axis; float16 scores are normalised in float32 (the sum of exponentials over a row of
-    hundreds of keys keeps 11 bits in float16), as Hugging Face's BERT does under fp16. bfloat16 keeps its own
-    (float32's range; the rewrite's fused kernels)."""
+    """Softmax over the last axis; float16 scores are normalised in float32 (a float16 sum of exponentials over a
+    row of hundreds of keys keeps 11 bits). bfloat16 scores keep their own (float32's range; the bf16 rewrite's
+    kernels)."""
     if scores.dtype != tf.float16:
         return tf.nn.softmax(scores, axis=-1)
     return tf.cast(tf.nn.softmax(tf.cast(scores, tf.float32), axis=-1), tf.float16)

@@ -16,18 +16,10 @@ STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 # away (float16 also without a loss scale: Keras wraps the optimizer only for mixed_float16).
 DTYPE_POLICIES = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
-# What a GPU changes, decided here. No GPU that runs TensorFlow was available where this was written: each choice
-# is tested on the CPU with a GPU faked (tests/test_mixed_precision.py); what only a GPU could show is said so.
-# - "auto" policy: mixed_float16 (Keras then wraps the optimizer in a LossScaleOptimizer), except for bag-of-words
-#   models, which stay on the CPU (below) in float32.
-# - XLA by default for transformers only: recurrent layers train with cuDNN on a GPU (`glove_bilstm`), whose
-#   CudnnRNN op XLA does not compile; bag-of-words models run on the CPU, where XLA was slower. Unverified on a GPU.
-# - Determinism (`enable_op_determinism`): since TF 2.8 the GPU kernels of the embedding gradients (tf.gather's
-#   backprop, IndexedSlices to dense) and unsorted_segment_sum (TF-IDF norms) are deterministic; the sparse product
-#   of the n-grams with the head (SparseTensorDenseMatMul) has no deterministic GPU kernel and raises
-#   UnimplementedError. So bag-of-words models run on the CPU when runs are deterministic (a sparse linear model
-#   gains little from a GPU); `deterministic=False` (`--nodeterministic`) lets them use it.
-# - cuDNN's LSTM/GRU kernels under determinism: TensorFlow documents no exception for them; not verified here.
+# What a GPU changes is decided here, each choice with its reason in docs/gpu.md: the "auto" policy (mixed_float16,
+# Keras' loss scaling), XLA for transformers only (`xla_and_determinism`), and the families that stay on the CPU of
+# a GPU machine when runs are deterministic (their ops have no deterministic GPU kernel). Tested with a GPU faked
+# (tests/test_mixed_precision.py); no GPU that runs TensorFlow was available to verify them on.
 CPU_ON_GPU_MACHINES = {"bag_of_words": "its sparse product (SparseTensorDenseMatMul) has no deterministic GPU kernel"}
 
 
