@@ -125,6 +125,18 @@ def resolve(name, budget="quick", overrides=None):
     return resolved
 
 
+def make_classifier(name, budget="quick", class_names=None, **overrides):
+    """The `zoo.TextClassifier` of recipe `name` (`python -m recipes.train --list`) at `budget`, its fields
+    (`FIELDS`) overridden by `overrides`. The recipe's dataset is not read: `fit` takes the data.
+
+        classifier = catalog.make_classifier("ngram_linear_bbc_news", budget="tiny", epochs=5)
+    """
+    # Imported here: the catalog itself (flags, --list) loads no TensorFlow.
+    from zoo import text_classifier
+
+    return text_classifier.TextClassifier.from_fields(resolve(name, budget, overrides), class_names)
+
+
 def validate(recipe):
     """Checks field values early, with what was received and what is allowed."""
     datasets.get_spec(recipe["dataset"])

@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 import zoo
+from recipes import catalog
 from zoo import text_classifier
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -167,15 +168,15 @@ def test_too_few_texts_for_a_validation_split_say_how_many_are_needed():
         classifier.fit(texts, labels)
 
 
-def test_from_recipe_takes_the_recipe_settings():
-    classifier = zoo.TextClassifier.from_recipe("bert_small_reuters_r8", budget="quick", learning_rate=1e-4)
+def test_make_classifier_takes_the_recipe_settings():
+    classifier = catalog.make_classifier("bert_small_reuters_r8", budget="quick", learning_rate=1e-4)
     assert classifier.name == "bert_small_reuters_r8" and classifier.core is None  # Built by fit.
     assert classifier.training_settings == text_classifier.TrainingSettings(
         batch_size=32, epochs=2, learning_rate=1e-4, warmup_fraction=0.1, weight_decay=0.01, patience=2,
         bucket_width=32)
     assert classifier.backbone_options == {"trainable_layers": 1} and classifier.sequence_length == 256
     with pytest.raises(ValueError, match="Unknown recipe 'bert_small_tweets'"):
-        zoo.TextClassifier.from_recipe("bert_small_tweets")
+        catalog.make_classifier("bert_small_tweets")
     assert os.environ["KERAS_BACKEND"] == "tensorflow"
 
 
@@ -218,3 +219,14 @@ def test_huge_and_undecodable_texts_are_read_as_the_served_model_reads_them(fitt
                                classifier.predict(["\ufffd\ufffd goal striker"]), atol=1e-6)
     assert classifier.predict_labels([b"\xff\xfe goal striker"]) == classifier.predict_labels(
         ["\ufffd\ufffd goal striker"])
+
+
+def test_export_goes_through_zoo_export_with_a_clear_error_otherwise(tmp_path):
+    from zoo import export
+
+    classifier = catalog.make_classifier("ngram_linear_bbc_news", budget="tiny")
+    with pytest.raises(NotImplementedError, match=r"export\('exports', \.\.\.\) is Keras' generic export.*"
+                                                  r"zoo\.export\.export_classifier\(classifier, export_dir"):
+        classifier.export("exports")
+    with pytest.raises(ValueError, match="ngram_linear_bbc_news has not been trained: call fit"):
+        export.export_classifier(classifier, tmp_path)

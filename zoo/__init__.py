@@ -7,7 +7,7 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 # The seed of splits, initialisation and shuffling wherever none is given.
-DEFAULT_SEED = 1337
+from zoo.seeds import DEFAULT_SEED  # noqa: E402,F401  (after KERAS_BACKEND is set)
 
 
 def __getattr__(name):

@@ -309,7 +309,7 @@ class KerasHubPreset(Source):
 
     def fetch(self, workdir):
         del workdir  # keras-hub keeps presets in its own cache.
-        from zoo import compat
+        from zoo import compat  # Deferred: it loads keras-hub and TensorFlow, which other assets do not need.
 
         config = compat.preset_file(self.preset, "config.json")
         return pathlib.Path(config).parent, {}

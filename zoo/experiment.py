@@ -19,26 +19,14 @@ import json
 import logging
 import math
 import pathlib
-import platform
 import tempfile
 import time
 
 from zoo import datasets
 from zoo import evaluation
+from zoo import export
 from zoo import text_classifier
-
-
-def library_versions():
-    import keras
-    import keras_hub
-    import numpy
-    import sklearn
-    import tensorflow
-    import tensorflow_text
-
-    return {"python": platform.python_version(), "tensorflow": tensorflow.__version__,
-            "tensorflow_text": tensorflow_text.__version__, "keras": keras.__version__,
-            "keras_hub": keras_hub.__version__, "scikit_learn": sklearn.__version__, "numpy": numpy.__version__}
+from zoo import training
 
 
 # Test texts saved with the model: an export is verified on them (and replays them to warm TF Serving up).
@@ -130,8 +118,6 @@ def _train_and_evaluate(run):
           + ", ".join(f"{s} {len(dataset.splits[s])}" for s in datasets.SPLITS)
           + f" examples, {dataset.num_classes} classes.")
     if run.export_dir is not None:
-        from zoo import export
-
         target = {"recipe": recipe, "dataset": dataset.summary()}
         run = dataclasses.replace(run, model_name=run.model_name or export.default_model_name(target))
         export.check_export_target(run.export_dir, run.model_name, export.data_identity(target, dataset.class_names),
@@ -140,10 +126,7 @@ def _train_and_evaluate(run):
     train, validation, test = (dataset.splits[s] for s in datasets.SPLITS)
     stages("building the model")
     with runtime.strategy.scope():
-        classifier = text_classifier.TextClassifier(
-            recipe["backbone"], dataset.class_names, recipe["head"], recipe["head_hidden_units"],
-            recipe["head_dropout"], recipe["sequence_length"], recipe["backbone_options"],
-            text_classifier.TrainingSettings.of(recipe), name=recipe["recipe"])
+        classifier = text_classifier.TextClassifier.from_fields(recipe, dataset.class_names)
     classifier.build_parts(train.texts)
     config = _write_config(run, classifier, dataset, started)
 
@@ -188,7 +171,7 @@ def _write_config(run, classifier, dataset, started):
         "input": classifier.input_settings(),
         "provenance": classifier.provenance,
         "dataset": dataset.summary(),
-        "library_versions": library_versions(),
+        "library_versions": training.library_versions(),
         "parameters": {"total": int(core.count_params()),
                        "trainable": int(sum(math.prod(w.shape) for w in core.trainable_weights))},
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),

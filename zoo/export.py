@@ -35,6 +35,8 @@ import tensorflow as tf
 from zoo import backbones
 from zoo import compat
 from zoo import text as text_lib
+from zoo import text_classifier
+from zoo import training
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 SERVING_CHECK = pathlib.Path(__file__).with_name("serving_check.py")
@@ -252,18 +254,28 @@ def _export_info(model, model_name, info):
     }
 
 
-def export_classifier(model, export_dir, model_name, info=None, verify_texts=None, verify=True, identity=None,
+def export_classifier(model, export_dir, model_name=None, info=None, verify_texts=None, verify=True, identity=None,
                       allow_dataset_change=False):
     """Exports `model` to `<export_dir>/<model_name>/<next version>/`, verifies it, and returns that path.
 
+        path = export.export_classifier(classifier, "exports", "news")  # exports/news/1/
+
     Args:
         model: a trained `zoo.TextClassifier`.
-        info: dict written into export_info.json (recipe, dataset, metrics, provenance ...).
-        verify_texts: held-out texts to compare the served outputs against the in-memory model.
+        model_name: the served model's name; None for the classifier's own name.
+        info: dict written into export_info.json (recipe, dataset, metrics ...) beside the classifier's provenance
+            and the library versions.
+        verify_texts: held-out texts to compare the served outputs against the in-memory model (awkward inputs,
+            `AWKWARD_TEXTS`, are added).
         verify: run the serving check in a fresh process (TensorFlow and tensorflow_text only).
         identity: `data_identity(...)`; with it, a model name whose latest version has other data is refused
             (`check_export_target`) unless `allow_dataset_change`.
     """
+    if model.core is None:
+        raise ValueError(f"{model.name} has not been trained: call fit(texts, labels) before exporting it.")
+    model_name = model_name or model.name
+    info = {"provenance": model.provenance, "library_versions": training.library_versions(), **(info or {})}
+    verify_texts = list(verify_texts or []) + AWKWARD_TEXTS
     if identity is not None:
         check_export_target(export_dir, model_name, identity, allow_dataset_change)  # Checks the name too.
     else:
@@ -313,8 +325,6 @@ def serve_mixed_precision(choice="auto", family=None):
     family `family` (`backbones.family`; "auto" rewrites transformers only) and returns what it resolved to
     ("bfloat16" or "none"). Graphs run after it follow it, those of a SavedModel loaded before included (measured:
     a float32 bert_small export went from 38 to 53 ex/s when it was set between two served calls)."""
-    from zoo import training
-
     if choice not in MIXED_PRECISION:
         raise ValueError(f"Unknown mixed precision {choice!r}. Allowed: {list(MIXED_PRECISION)}.")
     if choice == "auto":
@@ -360,8 +370,6 @@ def export_run(run_dir, export_dir, metrics=None, model_name=None, verify=True, 
 
     The model name defaults to `default_model_name` (backbone and data); see `check_export_target` for the refusal.
     """
-    from zoo import text_classifier
-
     run_dir = pathlib.Path(run_dir)
     config = json.loads((run_dir / "config.json").read_text())
     model = text_classifier.TextClassifier.from_run(run_dir)
@@ -378,6 +386,5 @@ def export_run(run_dir, export_dir, metrics=None, model_name=None, verify=True, 
         "library_versions": config.get("library_versions"),
         "run_dir": str(run_dir.resolve()),
     }
-    return export_classifier(model, export_dir, name, info, text_classifier.held_out_texts(run_dir) + AWKWARD_TEXTS,
-                             verify=verify, identity=data_identity(config, model.class_names),
+    return export_classifier(model, export_dir, name, info, text_classifier.held_out_texts(run_dir), verify=verify, identity=data_identity(config, model.class_names),
                              allow_dataset_change=allow_dataset_change)

@@ -298,7 +298,7 @@ def convert_onnx_bert(onnx_file, vocabulary, num_heads, directory, sha256=None):
     loader reads it. conversion.json says where it came from and that the exporter's graph computes the exact (erf)
     GELU (`trained_activation`)."""
     import keras_hub
-    from zoo import compat
+    from zoo import compat  # Deferred with keras-hub: only converting a checkpoint needs them.
 
     tensors = onnx_bert_weights(onnx_file)
     layers = {int(k.split(".")[2]) for k in tensors if k.startswith("encoder.layer.")}

@@ -1,12 +1,13 @@
 """`TextClassifier`: a classifier of any backbone of the zoo as a Keras model, raw strings in, probabilities out.
 
-    import zoo
-    classifier = zoo.TextClassifier.from_recipe("bert_small_bbc_news", budget="quick")
+    from recipes import catalog
+    from zoo import export
+    classifier = catalog.make_classifier("bert_small_bbc_news", budget="quick")
     classifier.fit(texts, labels, validation_data=(validation_texts, validation_labels))
     classifier.predict(["Shares rose after the results"])        # [1, num_classes] probabilities
     classifier.predict_labels(["Shares rose after the results"])  # ["business"]
     classifier.save("news.keras")                                # keras.saving.load_model("news.keras")
-    classifier.export("exports", "news")                         # TF Serving: exports/news/<version>/
+    export.export_classifier(classifier, "exports", "news")      # TF Serving: exports/news/<version>/
 
 What trains, how batches are made (length buckets), the frozen-prefix feature cache, resume and early stopping
 are the same code the absl scripts and the benchmark run (`zoo.experiment` builds and trains through this
@@ -25,11 +26,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-import zoo
 from zoo import backbones
 from zoo import classifier as classifier_lib
 from zoo import compat
+from zoo import datasets
+from zoo import evaluation
 from zoo import heads
+from zoo import seeds
 from zoo import text as text_lib
 from zoo import training
 
@@ -148,17 +151,14 @@ class TextClassifier(keras.Model):
     # === Building ===
 
     @classmethod
-    def from_recipe(cls, name, budget="quick", class_names=None, **overrides):
-        """The classifier of catalog recipe `name` (`python -m recipes.train --list`) at `budget`, its fields
-        (`recipes.catalog.FIELDS`) overridden by `overrides`. The recipe's dataset is not read: `fit` takes the
-        data."""
-        from recipes import catalog
-
-        recipe = catalog.resolve(name, budget, overrides)
-        return cls(recipe["backbone"], class_names=class_names, head=recipe["head"],
-                   head_hidden_units=recipe["head_hidden_units"], head_dropout=recipe["head_dropout"],
-                   sequence_length=recipe["sequence_length"], backbone_options=recipe["backbone_options"],
-                   training=TrainingSettings.of(recipe), name=recipe["recipe"])
+    def from_fields(cls, fields, class_names=None):
+        """The classifier that recipe fields describe (a resolved recipe, `recipes.catalog.resolve`, or any dict
+        of its fields: backbone, head, head_hidden_units, head_dropout, sequence_length, backbone_options, the
+        training settings and the name under "recipe"). A recipe by name: `recipes.catalog.make_classifier`."""
+        return cls(fields["backbone"], class_names=class_names, head=fields["head"],
+                   head_hidden_units=fields["head_hidden_units"], head_dropout=fields["head_dropout"],
+                   sequence_length=fields["sequence_length"], backbone_options=fields["backbone_options"],
+                   training=TrainingSettings.of(fields), name=fields["recipe"])
 
     def build_parts(self, train_texts=None):
         """Builds the backbone (adapting a vocabulary on `train_texts` where it has one), then the classifier's
@@ -250,8 +250,6 @@ class TextClassifier(keras.Model):
         """The loss and the metrics a run's metrics.json holds (`evaluation.compute_metrics`: accuracy, macro-F1,
         per class, confusion matrix, ROC-AUC for two classes) of the served probabilities on texts `x`, labels `y`."""
         del kwargs
-        from zoo import evaluation
-
         texts, labels = _texts(x, "x"), self.label_ids(y)
         probabilities = self.predict(texts, batch_size)
         loss_fn, _ = heads.loss_and_metric(self.head_type)
@@ -315,7 +313,7 @@ class TextClassifier(keras.Model):
                                        self.head_type, seed, shuffle)
 
     def fit(self, x=None, y=None, validation_data=None, epochs=None, callbacks=(), class_weight=None, run_dir=None,
-            seed=zoo.DEFAULT_SEED, jit_compile=False, validation_split=0.1, stages=None, shared_run_dir=None,
+            seed=seeds.DEFAULT_SEED, jit_compile=False, validation_split=0.1, stages=None, shared_run_dir=None,
             **kwargs):
         """Trains on texts `x` with labels `y` (class names or ids) and returns a `FitHistory`.
 
@@ -442,16 +440,15 @@ class TextClassifier(keras.Model):
         return cls(info["backbone"], info["class_names"], head=info["head_type"], preprocessor=preprocessor,
                    core=core)
 
-    def export(self, export_dir, model_name=None, verify_texts=(), verify=True, info=None):
-        """Exports for TF Serving to `<export_dir>/<model_name>/<next version>/` (default name: the classifier's),
-        verified in a fresh process on `verify_texts` and awkward inputs as every export is; returns the path."""
-        from zoo import experiment
-        from zoo import export
-
-        self._require_built("exporting it")
-        info = {"provenance": self.provenance, "library_versions": experiment.library_versions(), **(info or {})}
-        return export.export_classifier(self, export_dir, model_name or self.name, info,
-                                        list(verify_texts) + export.AWKWARD_TEXTS, verify=verify)
+    def export(self, filepath, format="tf_saved_model", **kwargs):
+        """Refused: a classifier ships through `zoo.export.export_classifier(classifier, export_dir, model_name)`
+        (TF Serving's layout, Predict and Classify signatures, labels, warm-up, verified in a fresh process).
+        Keras' own `Model.export` would save none of that."""
+        del format, kwargs
+        raise NotImplementedError(
+            f"{self.name}.export({str(filepath)!r}, ...) is Keras' generic export, which a TextClassifier does not "
+            "use: call zoo.export.export_classifier(classifier, export_dir, model_name) for a verified TF Serving "
+            "export.")
 
     def get_config(self):
         config = super().get_config()
@@ -495,8 +492,6 @@ def _texts(x, what):
 
 def _split_validation(texts, labels, share, seed, class_names):
     """A stratified, seeded validation split taken from the training texts (the datasets' own splitter)."""
-    from zoo import datasets
-
     if not 0 < share < 1:
         raise ValueError(f"validation_split must be between 0 and 1 when no validation_data is given, received "
                          f"{share}.")

@@ -20,6 +20,7 @@ import tensorflow_text as tf_text
 from zoo import assets
 from zoo import compat
 from zoo import pretrained
+from zoo.backbones import BackboneParts
 from zoo.backbones import FrozenPrefix
 from zoo.backbones import InputLayout
 
@@ -458,8 +459,6 @@ def assemble(name, bert, preprocessor, provenance, options, sequence_length):
     """The parts of a transformer backbone (`BackboneParts`) from its network (`BertBackbone`, or one that offers
     the same: transformer_layers, embedding_layers(), embeddings_output, run_layers, pooled_dense, input with a
     padding_mask): the pooling and the frozen prefix its options ask for (`pooling`, `trainable_layers`)."""
-    from zoo.backbones import BackboneParts
-
     pooling = provenance.get("pooling", "cls") if options["pooling"] == "auto" else options["pooling"]
     if pooling not in POOLINGS:
         raise ValueError(f"Unknown pooling {options['pooling']!r}. Allowed: {['auto', *POOLINGS]}.")

@@ -11,6 +11,7 @@ import keras_hub
 import numpy as np
 
 from zoo import pretrained
+from zoo.backbones import BackboneParts
 from zoo.backbones import vectorizer_files
 
 CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
@@ -129,8 +130,6 @@ class GloveBiLSTMBackbone(keras_hub.models.Backbone):
 
 
 def build(name, options, sequence_length, train_texts):
-    from zoo.backbones import BackboneParts
-
     _check_architecture(options["cell"], options["layers"])  # Before the vocabulary is adapted and GloVe read.
     if not train_texts:
         raise ValueError("glove_bilstm needs the training texts to build its vocabulary.")

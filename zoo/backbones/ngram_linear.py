@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo import compat
+from zoo.backbones import BackboneParts
 from zoo.backbones import vectorizer_files
 
 
@@ -136,8 +137,6 @@ def _vectorizer(options, vocabulary=None, output_mode="count"):
 
 def build(name, options, sequence_length, train_texts):
     del sequence_length  # A bag of n-grams reads the whole text.
-    from zoo.backbones import BackboneParts
-
     if not train_texts:
         raise ValueError("ngram_linear needs the training texts to build its vocabulary.")
     # Adapting in tf_idf mode gives the vocabulary and the IDF of the train split in one pass.

@@ -13,8 +13,8 @@ import inspect
 import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
 
-import zoo
 from zoo import assets
+from zoo import seeds
 from zoo import text as text_lib
 from zoo.datasets.base import BALANCE_MODES
 from zoo.datasets.base import DEFAULT_TEST_FRACTION
@@ -125,7 +125,7 @@ def get_spec(name):
 
 
 
-def load(name, path=None, offline=None, seed=zoo.DEFAULT_SEED, validation_fraction=DEFAULT_VALIDATION_FRACTION,
+def load(name, path=None, offline=None, seed=seeds.DEFAULT_SEED, validation_fraction=DEFAULT_VALIDATION_FRACTION,
          test_fraction=DEFAULT_TEST_FRACTION, max_examples=None, balance=None, clean=(), **options):
     """Loads a dataset from the registry, resolved from its canonical source, a package, or `path`.
 

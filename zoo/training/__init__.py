@@ -39,6 +39,7 @@ from zoo.training.runtime import cpu_has_bf16  # noqa: F401
 from zoo.training.runtime import cpu_info  # noqa: F401
 from zoo.training.runtime import has_gpu  # noqa: F401
 from zoo.training.runtime import is_chief  # noqa: F401
+from zoo.training.runtime import library_versions  # noqa: F401
 from zoo.training.runtime import onednn_off  # noqa: F401
 from zoo.training.runtime import xla_and_determinism  # noqa: F401
 

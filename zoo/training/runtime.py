@@ -4,12 +4,13 @@ import dataclasses
 import logging
 import os
 import pathlib
+import platform
 
 import keras
 import tensorflow as tf
 
-import zoo
 from zoo import compat
+from zoo import seeds
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 # Mixed policies only: pure "float16" or "bfloat16" keep the variables in 16 bits, where Adam's small updates round
@@ -40,6 +41,18 @@ def cpu_info(cpuinfo="/proc/cpuinfo"):
     flags = set(fields.get("flags", "").split())
     return {"model": fields.get("model name", "unknown"), "cores": os.cpu_count(),
             "flags": {flag: flag in flags for flag in CPU_FLAGS}}
+
+
+def library_versions():
+    """The versions of the libraries a result depends on, recorded beside it (config.json, export_info.json)."""
+    import keras_hub  # Third-party imports needed only here.
+    import numpy
+    import sklearn
+    import tensorflow_text
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__,
+            "tensorflow_text": tensorflow_text.__version__, "keras": keras.__version__,
+            "keras_hub": keras_hub.__version__, "scikit_learn": sklearn.__version__, "numpy": numpy.__version__}
 
 
 def cpu_has_bf16():
@@ -115,7 +128,7 @@ def xla_and_determinism(jit_compile, deterministic, family, gpu):
     return bool(jit_compile), bool(deterministic)
 
 
-def configure_runtime(seed=zoo.DEFAULT_SEED, dtype_policy="auto", jit_compile=None, strategy="default",
+def configure_runtime(seed=seeds.DEFAULT_SEED, dtype_policy="auto", jit_compile=None, strategy="default",
                       family="transformer", logical_cpu_devices=None, tpu_address=None, deterministic=None):
     """Seeds everything and picks devices, dtype policy, XLA and the distribution strategy.
 

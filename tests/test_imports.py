@@ -1,0 +1,106 @@
+"""Which way the imports point (issue 40): `benchmarks/` and `recipes/` import `zoo`, never the reverse, and no
+module of the project takes part in an import cycle, imports inside functions included."""
+
+import ast
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PACKAGES = ("zoo", "recipes", "benchmarks")
+
+
+def module_name(path, root):
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def project_modules(root=ROOT):
+    return {module_name(p, root): p for package in PACKAGES for p in sorted((root / package).rglob("*.py"))}
+
+
+def import_graph(modules):
+    """{module: the project modules it imports, at the top or inside functions}. `from package import name` points
+    at the module `package.name` where there is one, else at the package."""
+    def owner(name):
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name
+
+    graph = {}
+    for name, path in modules.items():
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                imported = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported = [f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in modules else node.module
+                            for alias in node.names]
+            else:
+                continue
+            targets |= {owner(i) for i in imported if i.split(".")[0] in PACKAGES}
+        graph[name] = targets - {name, ""}
+    return graph
+
+
+def cycles(graph):
+    """The strongly connected components of more than one module (Tarjan's algorithm, iterative)."""
+    index, low, stack, on_stack, found, counter = {}, {}, [], set(), [], [0]
+    for start in graph:
+        if start in index:
+            continue
+        work = [(start, iter(sorted(graph[start])))]
+        index[start] = low[start] = counter[0]
+        counter[0] += 1
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter[0]
+                    counter[0] += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_no_import_cycle_among_the_project_modules():
+    graph = import_graph(project_modules())
+    assert len(graph) > 40 and graph["zoo.experiment"] >= {"zoo.export", "zoo.text_classifier"}
+    assert cycles(graph) == []
+
+
+def test_zoo_imports_neither_recipes_nor_benchmarks():
+    graph = import_graph(project_modules())
+    upward = sorted((name, target) for name, targets in graph.items() if name.split(".")[0] == "zoo"
+                    for target in targets if target.split(".")[0] != "zoo")
+    assert upward == []
+
+
+def test_the_checks_find_what_they_must(tmp_path):
+    for package, files in {"zoo": {"a.py": "def f():\n    from zoo import b\n", "b.py": "import zoo.a\n",
+                                   "c.py": "from recipes import d\n"},
+                           "recipes": {"d.py": ""}, "benchmarks": {}}.items():
+        (tmp_path / package).mkdir()
+        for name, text in files.items():
+            (tmp_path / package / name).write_text(text)
+    graph = import_graph(project_modules(tmp_path))
+    assert graph == {"zoo.a": {"zoo.b"}, "zoo.b": {"zoo.a"}, "zoo.c": {"recipes.d"}, "recipes.d": set()}
+    assert cycles(graph) == [["zoo.a", "zoo.b"]]
