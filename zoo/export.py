@@ -274,7 +274,9 @@ def export_classifier(model, export_dir, model_name=None, info=None, verify_text
     if model.core is None:
         raise ValueError(f"{model.name} has not been trained: call fit(texts, labels) before exporting it.")
     model_name = model_name or model.name
-    info = {"provenance": model.provenance, "library_versions": training.library_versions(), **(info or {})}
+    info = {"provenance": model.provenance, **(info or {})}
+    if "library_versions" not in info:  # A run's export passes those it trained with.
+        info["library_versions"] = training.library_versions()
     verify_texts = list(verify_texts or []) + AWKWARD_TEXTS
     if identity is not None:
         check_export_target(export_dir, model_name, identity, allow_dataset_change)  # Checks the name too.
@@ -386,5 +388,6 @@ def export_run(run_dir, export_dir, metrics=None, model_name=None, verify=True, 
         "library_versions": config.get("library_versions"),
         "run_dir": str(run_dir.resolve()),
     }
-    return export_classifier(model, export_dir, name, info, text_classifier.held_out_texts(run_dir), verify=verify, identity=data_identity(config, model.class_names),
+    return export_classifier(model, export_dir, name, info, text_classifier.held_out_texts(run_dir), verify=verify,
+                             identity=data_identity(config, model.class_names),
                              allow_dataset_change=allow_dataset_change)
