@@ -269,6 +269,7 @@ def main(argv):
     from recipes import catalog
     from zoo import backbones
     from zoo import experiment
+    from zoo import runs
     from zoo import tracking
     from zoo import training
     from benchmarks import progress
@@ -283,7 +284,7 @@ def main(argv):
     output = pathlib.Path(_OUTPUT_DIR.value)
     suffix = "".join(f"-{k}={v}" for k, v in sorted(options.items()))
     suffix += "" if _DTYPE_POLICY.value == "auto" else f"-{_DTYPE_POLICY.value}"
-    run_dir = experiment.choose_run_dir(output / "runs" / f"{recipe['recipe']}-{recipe['budget']}{suffix}", recipe)
+    run_dir = runs.choose(output / "runs" / f"{recipe['recipe']}-{recipe['budget']}{suffix}", recipe).path
     stages("data")
     dataset = experiment.load_data(recipe, _SEED.value)
     timer = timing.StepTimer(warmup_steps=_WARMUP_STEPS.value)
@@ -314,6 +315,7 @@ def _against_stock(row, trained):
     parity, its training and serving rates against ours, the token share, the FLOP rates and our full fine-tuning
     steps, into `row`."""
     from benchmarks import timing
+    from zoo import runs
     from zoo import training
 
     recipe, config, metrics, dataset, runtime, run_dir, stages, model, matmul_rates = (
@@ -353,7 +355,8 @@ def _against_stock(row, trained):
     matmul_rates.mark()
     row["full_finetuning"] = timing.full_finetuning(model, recipe, metrics["head_type"], batches, shape,
                                                     stock["train_examples_per_second"], _FULL_STEPS.value,
-                                                    _FULL_WARMUP.value, run_dir / "profile", _FULL_SECONDS.value)
+                                                    _FULL_WARMUP.value, runs.RunDir(run_dir).file(runs.PROFILE),
+                                                    _FULL_SECONDS.value)
     matmul_rates.mark("full_finetuning")
 
 
@@ -373,7 +376,7 @@ def _how_it_trained(recipe, config, metrics):
 
 def _benchmark(tracked, recipe, run_dir, runtime, dataset, timer, stages, output, family, started):
     from zoo import experiment
-    from zoo import text_classifier
+    from zoo import runs
     from benchmarks import progress
     from benchmarks import timing
 
@@ -384,7 +387,7 @@ def _benchmark(tracked, recipe, run_dir, runtime, dataset, timer, stages, output
                                             export_dir=None if _ACCURACY_ONLY.value else output / "exports",
                                             callbacks=[timer, progress.EpochProgress(stages), *tracked.callbacks],
                                             stages=stages)
-    config = json.loads((run_dir / "config.json").read_text())
+    config = runs.RunDir(run_dir).config()
     # Rows name files relative to the output directory: results move with it, and hold no clone's absolute paths.
     relative = lambda path: pathlib.Path(path).resolve().relative_to(output.resolve()).as_posix()  # noqa: E731
     trained = _how_it_trained(recipe, config, metrics)
@@ -414,7 +417,7 @@ def _benchmark(tracked, recipe, run_dir, runtime, dataset, timer, stages, output
         "library_versions": config["library_versions"],
     }
     matmul_rates.mark("training")
-    model = text_classifier.TextClassifier.from_run(run_dir)
+    model = runs.RunDir(run_dir).load_classifier()
     stages("timing served inference")
     row.update(inference_timings(export_path, model, dataset.splits["test"].texts, _INFERENCE_BATCHES.value))
     stages("timing served precisions")

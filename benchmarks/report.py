@@ -12,6 +12,8 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 
+from zoo import runs  # noqa: E402
+
 # Published test accuracies on the same datasets (their own splits and variants), for orientation only.
 PUBLISHED = {
     "reuters_r8": "TextGCN 0.9707 (Yao et al., 2019); BERT 0.978, BertGCN 0.981 (Lin et al., 2021)",
@@ -445,7 +447,7 @@ def plot_validation_curves(rows, path, output_dir):
     for r in rows:
         if "accuracy" not in r or not r.get("run_dir"):
             continue
-        history = pathlib.Path(output_dir, r["run_dir"]) / "history.jsonl"
+        history = runs.RunDir(pathlib.Path(output_dir, r["run_dir"])).history_file
         points = [(h["seconds"], h["val_accuracy"]) for h in read_all_rows(history)
                   if "seconds" in h and "val_accuracy" in h]
         if points:

@@ -23,18 +23,18 @@ _VERIFY = flags.DEFINE_bool("verify", True, "Load the export in a fresh TensorFl
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}.")
-    import pathlib
+    from zoo import runs
 
-    run_dir = pathlib.Path(_RUN_DIR.value)
-    missing = [name for name in ("config.json", "model.keras") if not (run_dir / name).exists()]
-    if missing == ["model.keras"] and (run_dir / "model" / "classifier.json").exists():
-        missing = []  # The model/ directory of older versions.
-    if missing:
-        raise app.UsageError(f"{run_dir} is not a finished run directory: missing {missing}.")
+    run_dir = runs.RunDir(_RUN_DIR.value)
+    try:
+        run_dir.require(runs.CONFIG, runs.MODEL)
+    except runs.RunDirError as e:
+        raise app.UsageError(str(e))
     from zoo import export
+    from zoo import text_classifier  # noqa: F401  Registers the classifier's Keras class for reading model.keras.
 
     try:
-        path = export.export_run(run_dir, _EXPORT_DIR.value, model_name=export_flags.MODEL_NAME.value,
+        path = export.export_run(run_dir.path, _EXPORT_DIR.value, model_name=export_flags.MODEL_NAME.value,
                                  verify=_VERIFY.value, allow_dataset_change=export_flags.ALLOW_DATASET_CHANGE.value)
     except export.ExportNameError as e:
         sys.exit(f"Error: {e}")  # Bad input, not a bug: one line that says what to do.

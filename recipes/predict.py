@@ -42,9 +42,10 @@ def load(kind, path):
 
         model = served.ServedModel(path)
         return model, model.info.get("backbone")
-    from zoo import text_classifier
+    from zoo import runs
+    from zoo import text_classifier  # noqa: F401  Registers the classifier's Keras class for reading model.keras.
 
-    model = text_classifier.TextClassifier.from_run(path)
+    model = runs.RunDir(path).load_classifier()
     return model, model.backbone_name
 
 

@@ -133,6 +133,7 @@ def main(argv):
 
     from zoo import backbones
     from zoo import experiment
+    from zoo import runs
     from zoo import training
 
     try:
@@ -144,9 +145,9 @@ def main(argv):
     except ValueError as e:
         raise app.UsageError(str(e))
     try:
-        run_dir = experiment.choose_run_dir(_OUTPUT_DIR.value or f"runs/{recipe['recipe']}-{recipe['budget']}",
-                                            {**recipe, "seed": _SEED.value})
-    except experiment.RunDirError as e:
+        run_dir = runs.choose(_OUTPUT_DIR.value or f"runs/{recipe['recipe']}-{recipe['budget']}",
+                              {**recipe, "seed": _SEED.value}).path
+    except runs.RunDirError as e:
         raise app.UsageError(str(e))
     logging.info("Run directory: %s", run_dir)
     from zoo import assets

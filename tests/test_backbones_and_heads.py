@@ -10,9 +10,9 @@ import tensorflow as tf
 from recipes import budgets
 from zoo import backbones
 from zoo import classifier
-from zoo import text_classifier
 from zoo.text_classifier import TextClassifier
 from zoo import heads
+from zoo import runs
 
 TEXTS = ["the cat sat on the mat", "stocks fell sharply on monday", "a great football match tonight",
          "the new phone has a faster chip"] * 4
@@ -106,33 +106,33 @@ def test_classifier_end_to_end_probabilities_and_save_load(built, tmp_path):
     # Batched by length and put back in order: each row is its own text's.
     one_by_one = np.concatenate([model.predict([t]) for t in texts])
     np.testing.assert_allclose(model.predict(texts, batch_size=3), one_by_one, atol=1e-5)
-    model.save_to_run(tmp_path / "run", held_out_texts=texts[:2])
-    restored = TextClassifier.from_run(tmp_path / "run")
+    runs.RunDir(tmp_path / "run").save_classifier(model, held_out_texts=texts[:2])
+    restored = runs.RunDir(tmp_path / "run").load_classifier()
     np.testing.assert_allclose(restored.predict(texts), probabilities, atol=1e-6)
     assert restored.class_names == ["a", "b", "c"] and restored.backbone_name == built.name
-    assert text_classifier.held_out_texts(tmp_path / "run") == texts[:2]
-    assert text_classifier.held_out_texts(tmp_path) == []
+    assert runs.RunDir(tmp_path / "run").held_out_texts() == texts[:2]
+    assert runs.RunDir(tmp_path).held_out_texts() == []
 
 
 
-def test_run_directories_of_older_versions_still_load(tmp_path):
-    """Runs written before model.keras kept four files in model/: they still load (to evaluate and export them).
-    One backbone: the files are each backbone's own `save_preprocessor` and a Keras model, tested above."""
-    built = backbones.build("ngram_linear", {}, None, TEXTS)
-    core = classifier.build_core(built, 3, "softmax")
-    model = TextClassifier(built.name, ["a", "b", "c"], head="softmax", preprocessor=built.preprocessor, core=core)
-    legacy = tmp_path / "run" / "model"
-    legacy.mkdir(parents=True)
-    core.save(legacy / "core.keras")
-    backbones.save_preprocessor(built.name, built.preprocessor, legacy / "preprocessor")
-    (legacy / "classifier.json").write_text(json.dumps({"backbone": built.name, "class_names": ["a", "b", "c"],
-                                                        "head_type": "softmax"}))
-    (legacy / "held_out_texts.json").write_text(json.dumps(TEXTS[:3]))
-    restored = TextClassifier.from_run(tmp_path / "run")
-    np.testing.assert_allclose(restored.predict(TEXTS), model.predict(TEXTS), atol=1e-6)
-    assert text_classifier.held_out_texts(tmp_path / "run") == TEXTS[:3]
-    with pytest.raises(FileNotFoundError, match="holds no trained classifier: no model.keras"):
-        TextClassifier.from_run(tmp_path)
+def test_run_directories_without_a_model_are_refused_saying_why(tmp_path):
+    """Runs written before model.keras (a model/ directory) are no longer read: the error says what to do; an
+    unfinished run is called unfinished, a missing directory missing."""
+    legacy = tmp_path / "legacy"
+    (legacy / "model").mkdir(parents=True)
+    (legacy / "model" / "classifier.json").write_text("{}")
+    (legacy / runs.METRICS).write_text("{}")
+    assert runs.holds_model(legacy)
+    with pytest.raises(runs.RunDirError, match="written by a version before model.keras .*train the recipe again"):
+        runs.RunDir(legacy).load_classifier()
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / runs.CONFIG).write_text("{}")
+    with pytest.raises(runs.RunDirError, match=r"\['model.keras'\] missing \(no metrics.json: the run has not finished"):
+        runs.RunDir(unfinished).load_classifier()
+    with pytest.raises(runs.RunDirError, match="does not exist"):
+        runs.RunDir(tmp_path / "nowhere").load_classifier()
+
 
 def test_bert_small_uses_pretrained_weights_and_waterfall():
     backbone = backbones.build("bert_small", {}, 16, None)

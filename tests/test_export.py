@@ -18,6 +18,7 @@ from zoo import classifier
 from zoo.text_classifier import TextClassifier
 from zoo import evaluation
 from zoo import experiment
+from zoo import runs
 from zoo import export
 from zoo import training
 
@@ -98,7 +99,7 @@ def test_tiny_recipe_export_is_verified_and_versioned(tiny_runs, exports, backbo
 def test_export_stores_each_weight_once(tiny_runs):
     """keras-team/keras#23553: guards zoo.compat.store_served_weights_once on every Keras upgrade."""
     run, metrics = tiny_runs["bert_small"]
-    model = TextClassifier.from_run(run)
+    model = runs.RunDir(run).load_classifier()
     weight_bytes = sum(int(np.prod(w.shape)) * 4 for w in model.core.weights)
     variables = pathlib.Path(metrics["export"]) / "variables"
     stored = sum(f.stat().st_size for f in variables.iterdir())
@@ -115,7 +116,7 @@ SIZE_BOUND = 1.16
 def test_export_size_close_to_weights_and_vocabulary(tiny_runs, backbone, tmp_path):
     run, metrics = tiny_runs[backbone]
     path = pathlib.Path(metrics["export"])
-    model = TextClassifier.from_run(run)
+    model = runs.RunDir(run).load_classifier()
     weight_bytes = sum(int(np.prod(w.shape)) * 4 for w in model.core.weights)
     backbones.save_preprocessor(backbone, model.preprocessor, tmp_path / "preprocessor")
     vocabulary = next((tmp_path / "preprocessor").rglob("vocabulary.txt"))
@@ -173,7 +174,7 @@ def test_warmup_requests_replay_on_the_export(tiny_runs, backbone):
     run, metrics = tiny_runs[backbone]
     path = pathlib.Path(metrics["export"])
     loaded = tf.saved_model.load(str(path)).signatures["serving_default"]
-    model = TextClassifier.from_run(run)
+    model = runs.RunDir(run).load_classifier()
     preprocessor = model.preprocessor
     chars = export.warmup_text_chars(model.layout.sequence_length)
     assert chars == (export.WARMUP_TEXT_CHARS if backbone == "ngram_linear" else 8 * 32)  # Tiny budget: 32 tokens.
@@ -200,7 +201,7 @@ def test_serving_wordpiece_gives_keras_hub_ids(tiny_runs, tmp_path):
 
     run, _ = tiny_runs["bert_small"]
     directory = tmp_path / "preprocessor"
-    backbones.save_preprocessor("bert_small", TextClassifier.from_run(run).preprocessor, directory)
+    backbones.save_preprocessor("bert_small", runs.RunDir(run).load_classifier().preprocessor, directory)
     stock = backbones.load_preprocessor("bert_small", directory)
     serving = backbones.serving_preprocessor("bert_small", directory)
     assert type(serving.tokenizer._fast_word_piece).__name__ == "WordpieceTokenizer"

@@ -104,3 +104,40 @@ def test_the_checks_find_what_they_must(tmp_path):
     graph = import_graph(project_modules(tmp_path))
     assert graph == {"zoo.a": {"zoo.b"}, "zoo.b": {"zoo.a"}, "zoo.c": {"recipes.d"}, "recipes.d": set()}
     assert cycles(graph) == [["zoo.a", "zoo.b"]]
+
+
+# The run directory's files (`zoo.runs`). "config.json" also names the files of a weights checkpoint or a saved
+# vectorizer, which the backbones, the pretrained-weight sources and the assets read.
+RUN_FILES = ("model.keras", "held_out_texts.json", "metrics.json", "history.jsonl", "history.json", "report.txt",
+             "test_predictions.jsonl", "confusion_matrix.png", "training_curves.png", "mlflow.json",
+             "best.weights.h5")
+OTHER_CONFIG_FILES = ("zoo/backbones/", "zoo/pretrained.py", "zoo/assets.py")
+
+
+def spelled_names(path):
+    """The string constants of a module that are not docstrings."""
+    tree = ast.parse(path.read_text(), str(path))
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    return {node.value for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings}
+
+
+def test_run_directory_file_names_are_spelled_in_zoo_runs_only():
+    offenders = {}
+    for name, path in project_modules().items():
+        if name == "zoo.runs":
+            continue
+        relative = path.relative_to(ROOT).as_posix()
+        names = set(RUN_FILES) | (set() if relative.startswith(OTHER_CONFIG_FILES) else {"config.json"})
+        found = sorted(n for n in spelled_names(path) if any(n == f or n.endswith("/" + f) for f in names))
+        if found:
+            offenders[relative] = found
+    assert not offenders, f"run-directory file names outside zoo/runs.py: {offenders}"
+
+
+def test_the_guard_sees_a_spelled_name(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text('"""Writes metrics.json."""\nPATH = "metrics.json"\n')
+    assert spelled_names(module) == {"metrics.json"}

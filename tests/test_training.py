@@ -15,6 +15,7 @@ from recipes import catalog
 from zoo.text_classifier import TextClassifier
 from zoo import evaluation
 from zoo import experiment
+from zoo import runs
 from zoo import training
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -79,7 +80,7 @@ def test_recipe_end_to_end_writes_every_file_with_real_metrics(topic_csv, runtim
     assert sum(c["support"] for c in saved["per_class"].values()) == len(rows) == saved["num_examples"]
     # ... and the predictions are those of the saved model on the test texts.
     dataset = experiment.load_data(recipe, seed=7)
-    model = TextClassifier.from_run(run)
+    model = runs.RunDir(run).load_classifier()
     np.testing.assert_allclose(model.predict(dataset.splits["test"].texts), probabilities, atol=1e-5)
     assert np.array_equal(dataset.splits["test"].labels, labels)
     history = json.loads((run / "history.json").read_text())
@@ -128,7 +129,7 @@ def test_interrupted_run_resumes_where_it_stopped(topic_csv, runtime, tmp_path):
         experiment.train_and_evaluate(recipe, run, runtime, callbacks=[Interrupt(at=3)])
     assert training.resumed_epoch(run / "backup") == 2
     assert not (run / "metrics.json").exists()
-    assert experiment.choose_run_dir(run, recipe) == run  # Same recipe: resume in place.
+    assert runs.choose(run, recipe).path == run  # Same recipe: resume in place.
 
     recorder = EpochRecorder()
     metrics = experiment.train_and_evaluate(recipe, run, runtime, callbacks=[recorder])
@@ -138,15 +139,15 @@ def test_interrupted_run_resumes_where_it_stopped(topic_csv, runtime, tmp_path):
     assert metrics["epochs_run"] == 5
     assert not (run / "backup").exists()  # Deleted once training finished.
     # A finished run is never overwritten: the next run gets a new directory.
-    assert experiment.choose_run_dir(run, recipe) == tmp_path / "run-2"
+    assert runs.choose(run, recipe).path == tmp_path / "run-2"
 
 
 def test_unfinished_run_of_another_recipe_is_not_resumed(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.json").write_text(json.dumps({"recipe": {"epochs": 3, "batch_size": 8}}))
-    with pytest.raises(experiment.RunDirError, match=r"unfinished run of a different recipe .*\['epochs'\]"):
-        experiment.choose_run_dir(run, {"epochs": 4, "batch_size": 8})
+    with pytest.raises(runs.RunDirError, match=r"unfinished run of a different recipe .*\['epochs'\]"):
+        runs.choose(run, {"epochs": 4, "batch_size": 8}).path
 
 
 def test_linear_warmup_then_linear_decay():

@@ -1,7 +1,6 @@
 """Evaluation on the test split: metrics (scikit-learn), confusion matrix and training-curve plots, report text."""
 
 import json
-import pathlib
 
 import matplotlib
 
@@ -10,6 +9,8 @@ matplotlib.use("Agg")  # Files only, no display.
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn import metrics as sk_metrics  # noqa: E402
+
+from zoo import runs  # noqa: E402
 
 
 def compute_metrics(labels, probabilities, class_names):
@@ -112,11 +113,11 @@ def write_predictions(path, labels, probabilities, class_names, texts):
 
 def write_evaluation(run_dir, labels, probabilities, class_names, texts, history, title):
     """Writes metrics.json's metric part, report.txt, the two PNGs and test_predictions.jsonl; returns metrics."""
-    run_dir = pathlib.Path(run_dir)
+    run = runs.RunDir(run_dir)
     metrics = compute_metrics(labels, probabilities, class_names)
-    (run_dir / "report.txt").write_text(report_text(labels, probabilities, class_names, metrics))
-    plot_confusion_matrix(metrics["confusion_matrix"], class_names, run_dir / "confusion_matrix.png",
+    run.file(runs.REPORT).write_text(report_text(labels, probabilities, class_names, metrics))
+    plot_confusion_matrix(metrics["confusion_matrix"], class_names, run.file(runs.CONFUSION_MATRIX),
                           title=f"{title}: confusion matrix (test)")
-    plot_training_curves(history, run_dir / "training_curves.png", title=title)
-    write_predictions(run_dir / "test_predictions.jsonl", labels, probabilities, class_names, texts)
+    plot_training_curves(history, run.file(runs.TRAINING_CURVES), title=title)
+    write_predictions(run.file(runs.PREDICTIONS), labels, probabilities, class_names, texts)
     return metrics

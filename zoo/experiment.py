@@ -1,17 +1,5 @@
-"""One recipe, end to end: data, backbone, head, training, evaluation, files in the run directory.
-
-Run directory:
-    config.json            resolved recipe, runtime, input pipeline, library versions, dataset summary,
-                           provenance (where the weights came from)
-    history.jsonl/.json    per-epoch train and validation loss and accuracy
-    metrics.json           test accuracy, macro_f1, per_class, confusion matrix, ROC-AUC (binary), timings
-    report.txt             scikit-learn classification report
-    confusion_matrix.png, training_curves.png
-    test_predictions.jsonl one line per test example
-    model.keras            the trained classifier (`zoo.TextClassifier`, computing in float32): the test metrics
-                           and every export are computed from it
-    held_out_texts.json    a few test texts every export of the run is verified on
-    checkpoints/, tensorboard/, backup/ (only while a run is unfinished)
+"""One recipe, end to end: data, backbone, head, training, evaluation, files in the run directory (`zoo.runs`
+names them all).
 """
 
 import dataclasses
@@ -25,40 +13,13 @@ import time
 from zoo import datasets
 from zoo import evaluation
 from zoo import export
+from zoo import runs
 from zoo import text_classifier
 from zoo import training
 
 
 # Test texts saved with the model: an export is verified on them (and replays them to warm TF Serving up).
 HELD_OUT_TEXTS = 32
-
-
-class RunDirError(ValueError):
-    pass
-
-
-def choose_run_dir(output_dir, recipe):
-    """The run directory for `recipe`: resume an unfinished run of the same recipe, never overwrite a finished one.
-
-    A finished run (metrics.json present) is kept, and the new run goes to `<output_dir>-2`, `-3`, ...
-    """
-    base = pathlib.Path(output_dir)
-    candidate, n = base, 1
-    while True:
-        config_file = candidate / "config.json"
-        if not candidate.exists() or not any(candidate.iterdir()):
-            return candidate
-        if not (candidate / "metrics.json").exists():
-            if config_file.exists():
-                previous = json.loads(config_file.read_text())["recipe"]
-                if previous != recipe:
-                    changed = sorted(k for k in set(previous) | set(recipe) if previous.get(k) != recipe.get(k))
-                    raise RunDirError(
-                        f"{candidate} holds an unfinished run of a different recipe (fields differing: {changed}). "
-                        "Run it again with the same flags to resume it, or pass another --output_dir.")
-            return candidate
-        n += 1
-        candidate = base.with_name(f"{base.name}-{n}")
 
 
 def load_data(recipe, seed, offline=None):
@@ -139,22 +100,24 @@ def _train_and_evaluate(run):
     if not runtime.is_chief:
         logging.info("Task %s %s finished training; the chief evaluates, saves and exports.", *runtime.task)
         return None
-    (run.run_dir / "history.json").write_text(json.dumps(fitted.rows, indent=2))
+    files = runs.RunDir(run.run_dir)
+    files.write_history_json(fitted.rows)
 
-    # The saved model is the one hand-off: the test metrics are those of the classifier read back from
-    # <run_dir>/model.keras, through the function its export serves, and the export reads the same file.
-    classifier.save_to_run(run.run_dir, test.texts[:HELD_OUT_TEXTS])
-    metrics = _evaluate(run, classifier, dataset, fitted, fit_seconds)
+    # The saved model is the one hand-off, read back once: the test metrics are those of that classifier, through
+    # the function its export serves, and the export is made of it.
+    files.save_classifier(classifier, test.texts[:HELD_OUT_TEXTS])
+    model = files.load_classifier()
+    metrics = _evaluate(run, model, dataset, fitted, fit_seconds)
     if "warning" in config:
         metrics["warning"] = config["warning"]
     if run.export_dir is not None:
         stages("export")
         metrics["export"] = str(export.export_run(run.run_dir, run.export_dir, metrics=metrics,
                                                   model_name=run.model_name,
-                                                  allow_dataset_change=run.allow_dataset_change))
+                                                  allow_dataset_change=run.allow_dataset_change, model=model))
     metrics["wall_seconds"] = round(time.time() - started, 2)
     # metrics.json last: its presence marks a finished run.
-    (run.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    files.write_metrics(metrics)
     logging.info("Run %s finished: test accuracy %.4f, macro-F1 %.4f", run.run_dir, metrics["accuracy"],
                  metrics["macro_f1"])
     return metrics
@@ -178,15 +141,14 @@ def _write_config(run, classifier, dataset, started):
     }
     if classifier.provenance.get("warning"):  # Random weights where pretrained ones were wanted.
         config["warning"] = classifier.provenance["warning"]
-    (run.run_dir / "config.json").write_text(json.dumps(config, indent=2, default=str))
+    runs.RunDir(run.run_dir).write_config(config)
     return config
 
 
-def _evaluate(run, classifier, dataset, fitted, fit_seconds):
-    """The test metrics of the classifier saved in <run_dir>/model.keras, read back and run through the function
-    its export serves, with what the run was."""
-    recipe, test = run.recipe, dataset.splits["test"]
-    model = text_classifier.TextClassifier.from_run(run.run_dir)
+def _evaluate(run, model, dataset, fitted, fit_seconds):
+    """The test metrics of `model` (the classifier model.keras holds, read back) through the function its export
+    serves, with what the run was."""
+    recipe, test, classifier = run.recipe, dataset.splits["test"], model
     run.stages("evaluation", examples=len(test))
     evaluation_started = time.time()
     probabilities = model.predict(test.texts)

@@ -34,8 +34,8 @@ import tensorflow as tf
 
 from zoo import backbones
 from zoo import compat
+from zoo import runs
 from zoo import text as text_lib
-from zoo import text_classifier
 from zoo import training
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
@@ -366,18 +366,19 @@ def verify_export(path, texts, expected, tolerance=VERIFY_TOLERANCE):
 AWKWARD_TEXTS = ["", "   ", "\u00e9t\u00e9 \U0001F600 \u4e2d\u6587 \u0645\u0631\u062d\u0628\u0627"]
 
 
-def export_run(run_dir, export_dir, metrics=None, model_name=None, verify=True, allow_dataset_change=False):
-    """Exports the classifier a run directory holds (`TextClassifier.from_run`, the one hand-off from training);
-    verifies it on the held-out texts the run kept and on awkward inputs.
+def export_run(run_dir, export_dir, metrics=None, model_name=None, verify=True, allow_dataset_change=False,
+               model=None):
+    """Exports the classifier a run directory holds (its model.keras, the one hand-off from training; `model` where
+    the caller has read it already); verifies it on the held-out texts the run kept and on awkward inputs.
 
     The model name defaults to `default_model_name` (backbone and data); see `check_export_target` for the refusal.
     """
-    run_dir = pathlib.Path(run_dir)
-    config = json.loads((run_dir / "config.json").read_text())
-    model = text_classifier.TextClassifier.from_run(run_dir)
-    if metrics is None and (run_dir / "metrics.json").exists():
-        metrics = json.loads((run_dir / "metrics.json").read_text())
-    metrics = metrics or {}
+    run = runs.RunDir(run_dir)
+    run.require(runs.CONFIG, runs.MODEL)
+    config = run.config()
+    model = model or run.load_classifier()
+    metrics = metrics or run.metrics() or {}
+    run_dir = run.path
     name = model_name or default_model_name(config)
     info = {
         "recipe": config["recipe"],
@@ -388,6 +389,6 @@ def export_run(run_dir, export_dir, metrics=None, model_name=None, verify=True, 
         "library_versions": config.get("library_versions"),
         "run_dir": str(run_dir.resolve()),
     }
-    return export_classifier(model, export_dir, name, info, text_classifier.held_out_texts(run_dir), verify=verify,
+    return export_classifier(model, export_dir, name, info, run.held_out_texts(), verify=verify,
                              identity=data_identity(config, model.class_names),
                              allow_dataset_change=allow_dataset_change)

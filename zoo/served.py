@@ -9,6 +9,8 @@ import pathlib
 
 import numpy as np
 
+from zoo import runs
+
 
 class ModelPathError(ValueError):
     pass
@@ -18,7 +20,7 @@ def resolve(path):
     """('saved_model', version dir) or ('run', run dir) for a user-given path, with a clear error otherwise.
 
     Accepted: a SavedModel version directory, a model directory of an export dir (its latest version), or a run
-    directory (its model.keras, or the model/ directory older versions wrote)."""
+    directory (its model.keras)."""
     path = pathlib.Path(path)
     if (path / "saved_model.pb").exists():
         return "saved_model", path
@@ -26,7 +28,7 @@ def resolve(path):
         if path.is_dir() else []
     if versions and (versions[-1] / "saved_model.pb").exists():
         return "saved_model", versions[-1]
-    if (path / "model.keras").exists() or (path / "model" / "classifier.json").exists():
+    if runs.holds_model(path):
         return "run", path
     raise ModelPathError(f"{path} is neither a SavedModel (saved_model.pb), an export model directory (numbered "
                          "versions), nor a run directory (model.keras).")
@@ -38,8 +40,7 @@ def export_of(path):
     kind, found = resolve(path)
     if kind == "saved_model":
         return found
-    metrics_file = found / "metrics.json"
-    exported = json.loads(metrics_file.read_text()).get("export") if metrics_file.exists() else None
+    exported = (runs.RunDir(found).metrics() or {}).get("export")
     if exported and (pathlib.Path(exported) / "saved_model.pb").exists():
         return pathlib.Path(exported)
     raise ModelPathError(f"{path} is a run directory without an export (its metrics.json names none, or the export "

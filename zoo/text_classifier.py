@@ -15,8 +15,6 @@ class). Predictions go through `classifier.probabilities`, the function the expo
 """
 
 import dataclasses
-import json
-import pathlib
 import tempfile
 import time
 from typing import Callable
@@ -35,20 +33,6 @@ from zoo import heads
 from zoo import seeds
 from zoo import text as text_lib
 from zoo import training
-
-
-MODEL_FILE = "model.keras"
-HELD_OUT_FILE = "held_out_texts.json"
-LEGACY_MODEL_DIR = "model"  # What versions before model.keras wrote (`TextClassifier._from_model_directory`).
-
-
-def held_out_texts(run_dir):
-    """The held-out texts a run directory keeps for verifying its exports (none where it keeps none)."""
-    run_dir = pathlib.Path(run_dir)
-    for path in (run_dir / HELD_OUT_FILE, run_dir / LEGACY_MODEL_DIR / HELD_OUT_FILE):
-        if path.exists():
-            return json.loads(path.read_text())
-    return []
 
 
 @dataclasses.dataclass
@@ -407,38 +391,6 @@ class TextClassifier(keras.Model):
         return trainee
 
     # === Saving and export ===
-
-    def save_to_run(self, run_dir, held_out_texts=()):
-        """Writes this classifier into run directory `run_dir`: `model.keras` (what `from_run` reads: the test
-        metrics, `recipes.predict` and every export of the run come from it) and `held_out_texts.json` (a few test
-        texts its exports are verified on and warm TF Serving up with, whichever command exports it)."""
-        self._require_built("saving it")
-        run_dir = pathlib.Path(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        self.save(run_dir / MODEL_FILE)
-        (run_dir / HELD_OUT_FILE).write_text(json.dumps(list(held_out_texts), ensure_ascii=False))
-
-    @classmethod
-    def from_run(cls, run_dir):
-        """The classifier a run directory holds (`save_to_run`), computing in float32, for inference and export.
-        Also reads the `model/` directory that versions before `model.keras` wrote (`_from_model_directory`)."""
-        run_dir = pathlib.Path(run_dir)
-        if (run_dir / MODEL_FILE).exists():
-            return keras.saving.load_model(run_dir / MODEL_FILE, compile=False)
-        if (run_dir / LEGACY_MODEL_DIR / "classifier.json").exists():
-            return cls._from_model_directory(run_dir / LEGACY_MODEL_DIR)
-        raise FileNotFoundError(f"{run_dir} holds no trained classifier: no {MODEL_FILE} (nor the {LEGACY_MODEL_DIR}/ "
-                                f"of older versions). Is it a finished run directory?")
-
-    @classmethod
-    def _from_model_directory(cls, directory):
-        """A classifier from the four files older versions wrote (core.keras, preprocessor/, classifier.json,
-        held_out_texts.json), so their runs can still be evaluated and exported."""
-        info = json.loads((directory / "classifier.json").read_text())
-        preprocessor = backbones.load_preprocessor(info["backbone"], directory / "preprocessor")
-        core = keras.saving.load_model(directory / "core.keras", compile=False)
-        return cls(info["backbone"], info["class_names"], head=info["head_type"], preprocessor=preprocessor,
-                   core=core)
 
     def export(self, filepath, format="tf_saved_model", **kwargs):
         """Refused: a classifier ships through `zoo.export.export_classifier(classifier, export_dir, model_name)`

@@ -17,11 +17,12 @@ import os
 import pathlib
 import time
 
-STATE_FILE = "mlflow.json"
+from zoo import runs
+
+STATE_FILE = runs.MLFLOW_STATE
 DEFAULT_EXPERIMENT = "textzoo"
 # Files of the run directory logged as artifacts (when present).
-RUN_ARTIFACTS = ("config.json", "metrics.json", "history.json", "report.txt", "confusion_matrix.png",
-                 "training_curves.png", "test_predictions.jsonl")
+RUN_ARTIFACTS = runs.ARTIFACTS
 # MLflow's limits (mlflow.utils.validation): values of params are cut to this, batches to these sizes.
 MAX_PARAM_LENGTH = 6000
 MAX_PARAMS_PER_BATCH = 100
@@ -196,12 +197,11 @@ class Tracker:
 
     def log_params_and_tags(self):
         """The resolved recipe, runtime and input pipeline (config.json) as params; data and weights as tags."""
-        config_file = self.run_dir / "config.json"
-        if not self.active or self._params_logged or not config_file.exists():
+        config = runs.RunDir(self.run_dir).config()
+        if not self.active or self._params_logged or config is None:
             return
         from mlflow.entities import Param, RunTag
 
-        config = json.loads(config_file.read_text())
         params = [Param(k, v) for k, v in sorted(params_of(config).items())]
         tags = [RunTag(k, v) for k, v in tags_of(config).items()]
         for i in range(0, len(params), MAX_PARAMS_PER_BATCH):
@@ -212,12 +212,11 @@ class Tracker:
     def log_history(self):
         """The epochs of history.jsonl not logged yet, one MLflow step per epoch (the run directory's own record,
         so a resumed run logs each epoch once, and a late `recipes.track` logs them all)."""
-        history_file = self.run_dir / "history.jsonl"
-        if not self.active or not history_file.exists():
+        rows = runs.RunDir(self.run_dir).history()
+        if not self.active or not rows:
             return
         from mlflow.entities import Metric
 
-        rows = [json.loads(line) for line in history_file.read_text().splitlines() if line.strip()]
         new = [r for r in rows if r.get("epoch", 0) > self._logged_epochs]
         now = int(time.time() * 1000)
         metrics = [Metric(key, value, now, int(row["epoch"]))
@@ -253,9 +252,7 @@ class Tracker:
         MLflow run as FINISHED."""
         if not self.active:
             return
-        metrics_file = self.run_dir / "metrics.json"
-        metrics = metrics if metrics is not None else (
-            json.loads(metrics_file.read_text()) if metrics_file.exists() else {})
+        metrics = metrics if metrics is not None else (runs.RunDir(self.run_dir).metrics() or {})
         self.log_params_and_tags()
         self.log_history()
         test = {k: v for k, v in metrics.items() if k not in ("confusion_matrix", "examples", "per_class")}
@@ -329,7 +326,7 @@ def log_run_dir(tracking_uri, run_dir, experiment=DEFAULT_EXPERIMENT):
     """Logs a finished run directory into MLflow (into the run its `mlflow.json` names, if that store has it).
     Returns the tracker; `tracker.failure` says what went wrong, if anything."""
     run_dir = pathlib.Path(run_dir)
-    if not (run_dir / "metrics.json").exists():
+    if not runs.RunDir(run_dir).finished():
         raise ValueError(f"{run_dir} is not a finished run directory (no metrics.json); finish it first by running "
                          "its training command again (it resumes).")
     state = json.loads((run_dir / STATE_FILE).read_text()) if (run_dir / STATE_FILE).exists() else {}

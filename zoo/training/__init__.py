@@ -8,17 +8,16 @@ vectors and the same preprocessor layer is folded into the exported graph afterw
 
 import json
 import logging
-import pathlib
 import sys
 
 import keras
 
 from zoo import compat
+from zoo import runs
 from zoo.training.callbacks import HistoryWriter
 from zoo.training.callbacks import ResumableEarlyStopping
 from zoo.training.callbacks import SharedBackupAndRestore
 from zoo.training.callbacks import WholeModelValidation
-from zoo.training.callbacks import read_history
 from zoo.training.callbacks import resumed_epoch
 from zoo.training.optimizers import Adam  # noqa: F401
 from zoo.training.optimizers import AdamW  # noqa: F401
@@ -57,17 +56,15 @@ def fit(core, train_ds, validation_ds, run_dir, epochs, patience, class_weight=N
     `started`: when training started (time.time(); default now), for the `seconds` of every epoch in the history:
     work done before `fit` (caching features) counts.
     """
-    run_dir = pathlib.Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    shared_run_dir = pathlib.Path(shared_run_dir or run_dir)
-    backup_dir = run_dir / "backup"
-    start = resumed_epoch(shared_run_dir / "backup")
-    history_file = run_dir / "history.jsonl"
-    previous = read_history(shared_run_dir / "history.jsonl", before_epoch=start)
+    run, shared = runs.RunDir(run_dir), runs.RunDir(shared_run_dir or run_dir)
+    run.path.mkdir(parents=True, exist_ok=True)
+    start = resumed_epoch(shared.backup_dir)
+    history_file = run.history_file
+    previous = shared.history(before_epoch=start)
     history_file.write_text("".join(json.dumps(r) + "\n" for r in previous))
     if start:
         logging.info("Resuming %s after epoch %d (BackupAndRestore).", run_dir, start)
-    best_file = run_dir / "checkpoints" / "best.weights.h5"
+    best_file = run.best_weights
     best_file.parent.mkdir(parents=True, exist_ok=True)
     best_so_far = min((r["val_loss"] for r in previous if "val_loss" in r), default=None)
     validation = [WholeModelValidation(validation_model, validation_ds)] if validation_model is not None else []
@@ -79,8 +76,8 @@ def fit(core, train_ds, validation_ds, run_dir, epochs, patience, class_weight=N
         keras.callbacks.ModelCheckpoint(str(best_file), monitor="val_loss", save_best_only=True,
                                         save_weights_only=True, initial_value_threshold=best_so_far),
         ResumableEarlyStopping(previous, patience=patience, restore_best_weights=False),
-        keras.callbacks.TensorBoard(str(run_dir / "tensorboard")),
-        SharedBackupAndRestore(shared_run_dir / "backup", backup_dir),
+        keras.callbacks.TensorBoard(str(run.tensorboard_dir)),
+        SharedBackupAndRestore(shared.backup_dir, run.backup_dir),
     ]
     verbose = 1 if sys.stdout.isatty() else 2
     with compat.multi_worker_fit(core):
@@ -88,6 +85,6 @@ def fit(core, train_ds, validation_ds, run_dir, epochs, patience, class_weight=N
                  class_weight=class_weight, verbose=verbose, shuffle=False)  # tf.data shuffles already.
     if best_file.exists():
         core.load_weights(str(best_file))
-    history = read_history(history_file)
+    history = run.history()
     best_epoch = min(history, key=lambda r: r.get("val_loss", float("inf")))["epoch"] if history else None
     return history, best_epoch

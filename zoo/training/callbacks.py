@@ -41,17 +41,6 @@ class HistoryWriter(keras.callbacks.Callback):
             f.write(json.dumps(row) + "\n")
 
 
-def read_history(path, before_epoch=None):
-    """Rows of history.jsonl, keeping only epochs <= `before_epoch` (those a resumed run will not redo)."""
-    path = pathlib.Path(path)
-    if not path.exists():
-        return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    if before_epoch is not None:
-        rows = [r for r in rows if r["epoch"] <= before_epoch]
-    return rows
-
-
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     """EarlyStopping on val_loss that carries on from an interrupted run: BackupAndRestore restores the weights, the
     optimizer and the epoch but no callback state, so the best val_loss and the epochs waited since come from the
