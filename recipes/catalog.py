@@ -17,6 +17,7 @@ import json
 from recipes import budgets
 from zoo import backbones
 from zoo import datasets
+from zoo import settings
 
 BUDGETS = budgets.NAMES
 
@@ -30,15 +31,8 @@ FIELDS = {
     "head_hidden_units": [],
     "head_dropout": 0.0,
     "sequence_length": 256,
-    "batch_size": 32,
-    # Transformers: batch texts by token length in buckets this wide, each batch padded to its longest text.
-    # None pads every batch to sequence_length.
-    "bucket_width": None,
-    "learning_rate": 1e-3,
-    "epochs": 3,
-    "warmup_fraction": 0.0,
-    "weight_decay": 0.0,
-    "patience": 2,
+    # batch_size, epochs, learning_rate, warmup_fraction, weight_decay, patience, bucket_width.
+    **settings.TrainingSettings.defaults(),
     "max_examples": None,
     "balance": None,
     "clean": [],

@@ -93,7 +93,7 @@ def test_cached_features_are_the_frozen_layers_outputs_and_give_the_whole_models
         np.testing.assert_allclose(features["pooled_output"], expected["pooled_output"], atol=1e-5)
 
     core = classifier.build_core(backbone, 3, "softmax")
-    top_core = classifier.build_top_core(backbone, core)
+    top_core = classifier.build_top_core(backbone.frozen_prefix, core)
     batch, order = next(iter(training.feature_dataset(features, index, frozen.layout, None, len(TEXTS))))
     whole = core(preprocess(backbone, [TEXTS[i] for i in order.numpy()]))
     np.testing.assert_allclose(top_core(batch), whole, atol=1e-5)
@@ -102,7 +102,7 @@ def test_cached_features_are_the_frozen_layers_outputs_and_give_the_whole_models
 def test_a_training_step_on_cached_features_is_the_step_of_the_whole_model_with_its_bottom_frozen():
     backbone, layout = build(trainable_layers=2)
     core = classifier.build_core(backbone, 3, "softmax", hidden_units=(16,))
-    top_core = classifier.build_top_core(backbone, core)
+    top_core = classifier.build_top_core(backbone.frozen_prefix, core)
     features, index = training.cache_features(backbone.frozen_prefix, TEXTS, np.arange(len(TEXTS)),
                                               backbone.preprocessor, layout, 4, 32, storage_dtype="float32")
     batch, order = next(iter(training.feature_dataset(features, index, backbone.frozen_prefix.layout, None, 12)))

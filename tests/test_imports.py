@@ -141,3 +141,13 @@ def test_the_guard_sees_a_spelled_name(tmp_path):
     module = tmp_path / "m.py"
     module.write_text('"""Writes metrics.json."""\nPATH = "metrics.json"\n')
     assert spelled_names(module) == {"metrics.json"}
+
+
+def test_text_classifier_holds_a_task_not_the_training_policy():
+    """The model holds what a keras-hub Task holds; how it trains is zoo.training's (issue 40: at most 250 lines)."""
+    source = (ROOT / "zoo" / "text_classifier.py").read_text()
+    assert len(source.splitlines()) <= 250
+    tree = ast.parse(source)
+    methods = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
+    assert {"fit", "predict", "evaluate", "call", "get_config", "from_config"} <= methods
+    assert not methods & {"_compile", "_fit", "input_settings", "steps_per_epoch", "input_pipeline"}

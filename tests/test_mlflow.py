@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 
+import keras
 import mlflow
 import numpy as np
 import pytest
@@ -142,7 +143,7 @@ def test_an_interrupted_run_resumes_into_the_same_mlflow_run(topic_csv, tmp_path
     run_dir = tmp_path / "run"
     runtime = training.configure_runtime(seed=7, dtype_policy="float32", family="bag_of_words")
 
-    class Stop(training.keras.callbacks.Callback):
+    class Stop(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             if epoch == 1:
                 raise KeyboardInterrupt

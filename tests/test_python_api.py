@@ -15,6 +15,8 @@ import tensorflow as tf
 
 import zoo
 from recipes import catalog
+from zoo import inputs
+from zoo import settings
 from zoo import text_classifier
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -171,7 +173,7 @@ def test_too_few_texts_for_a_validation_split_say_how_many_are_needed():
 def test_make_classifier_takes_the_recipe_settings():
     classifier = catalog.make_classifier("bert_small_reuters_r8", budget="quick", learning_rate=1e-4)
     assert classifier.name == "bert_small_reuters_r8" and classifier.core is None  # Built by fit.
-    assert classifier.training_settings == text_classifier.TrainingSettings(
+    assert classifier.training_settings == settings.TrainingSettings(
         batch_size=32, epochs=2, learning_rate=1e-4, warmup_fraction=0.1, weight_decay=0.01, patience=2,
         bucket_width=32)
     assert classifier.backbone_options == {"trainable_layers": 1} and classifier.sequence_length == 256
@@ -211,7 +213,7 @@ def test_huge_and_undecodable_texts_are_read_as_the_served_model_reads_them(fitt
     huge = "striker goal " * 300_000  # 3.9 MB: cut at the served model's input limit, in fit too.
     cut = text_lib.cut_to_input_limit(huge)
     assert len(cut.encode()) <= text_lib.MAX_INPUT_BYTES < len(huge.encode())
-    assert text_classifier._texts([huge, b"\xff\xfe goal"], "x") == [cut, "\ufffd\ufffd goal"]
+    assert inputs.texts([huge, b"\xff\xfe goal"], "x") == [cut, "\ufffd\ufffd goal"]
     np.testing.assert_allclose(classifier.predict([huge]), classifier.predict([cut]), atol=1e-6)
     # Undecodable bytes read as U+FFFD, as the served model reads them (the label itself is the model's business:
     # an 8-epoch n-gram fit on 27 texts put it at sport 0.42-0.53 from run to run).
@@ -230,3 +232,47 @@ def test_export_goes_through_zoo_export_with_a_clear_error_otherwise(tmp_path):
         classifier.export("exports")
     with pytest.raises(ValueError, match="ngram_linear_bbc_news has not been trained: call fit"):
         export.export_classifier(classifier, tmp_path)
+
+
+def test_a_tf_data_dataset_is_taken_where_keras_takes_one(fitted):
+    classifier, _, texts, labels = fitted
+    probabilities = classifier.predict(texts)
+    pairs = tf.data.Dataset.from_tensor_slices((texts, labels))
+    # Batched or not, texts alone or with labels: the same texts, the same probabilities.
+    np.testing.assert_allclose(classifier.predict(pairs.batch(5)), probabilities, atol=1e-6)
+    np.testing.assert_allclose(classifier.predict(tf.data.Dataset.from_tensor_slices(texts)), probabilities,
+                               atol=1e-6)
+    assert classifier.evaluate(pairs.batch(7)) == classifier.evaluate(texts, labels)
+    # `steps` counts batches: the dataset's own, or of batch_size texts.
+    np.testing.assert_allclose(classifier.predict(pairs.batch(5), steps=2), probabilities[:10], atol=1e-6)
+    np.testing.assert_allclose(classifier.predict(texts, batch_size=4, steps=3), probabilities[:12], atol=1e-6)
+    assert classifier.evaluate(texts, labels, return_dict=False) == [
+        pytest.approx(v) for v in (lambda r: [r["loss"], r["accuracy"], r["macro_f1"]])(
+            classifier.evaluate(texts, labels))]
+    # fit takes one too, its validation data as well.
+    fresh = zoo.TextClassifier("ngram_linear", training={"epochs": 2, "learning_rate": 0.05})
+    history = fresh.fit(pairs.batch(8), validation_data=pairs, verbose=0)
+    assert fresh.class_names == ["sport", "money", "music"] and len(history.rows) == 2
+
+
+def test_keras_arguments_that_cannot_be_honoured_are_refused_saying_why(fitted):
+    classifier, _, texts, labels = fitted
+    with pytest.raises(TypeError, match=r"predict got unexpected arguments \['callbacks'\]: callbacks: prediction "
+                                        r"is one traced function"):
+        classifier.predict(texts, callbacks=[keras.callbacks.History()])
+    with pytest.raises(TypeError, match=r"evaluate got unexpected arguments \['sample_weight'\]: sample_weight: "
+                                        r"every text counts once"):
+        classifier.evaluate(texts, labels, sample_weight=np.ones(len(texts)))
+    with pytest.raises(TypeError, match=r"fit got unexpected arguments \['sample_weight', 'validation_freq'\]"):
+        classifier.fit(texts, labels, sample_weight=np.ones(len(texts)), validation_freq=2)
+    pairs = tf.data.Dataset.from_tensor_slices((texts, labels))
+    with pytest.raises(ValueError, match=r"batch_size must be None for a batched tf.data.Dataset.*received 8"):
+        classifier.predict(pairs.batch(4), batch_size=8)
+    with pytest.raises(ValueError, match=r"y must be None when x is a tf.data.Dataset"):
+        classifier.evaluate(pairs, labels)
+    with pytest.raises(ValueError, match=r"must be a tf.data.Dataset of \(texts, labels\), received texts only"):
+        classifier.evaluate(tf.data.Dataset.from_tensor_slices(texts))
+    with pytest.raises(ValueError, match=r"sample weights are not supported"):
+        classifier.evaluate(tf.data.Dataset.from_tensor_slices((texts, labels, np.ones(len(texts)))))
+    with pytest.raises(TypeError, match=r"must hold strings as its texts, received int32"):
+        classifier.predict(tf.data.Dataset.from_tensor_slices(np.arange(3, dtype=np.int32)))

@@ -17,6 +17,7 @@ from zoo import evaluation
 from zoo import experiment
 from zoo import runs
 from zoo import training
+from zoo.training import callbacks as training_callbacks
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 RUN_FILES = ("config.json", "history.json", "history.jsonl", "metrics.json", "report.txt", "confusion_matrix.png",
@@ -207,14 +208,14 @@ def test_early_stopping_carries_on_after_a_resume():
     previous = [{"epoch": 1, "val_loss": 0.9}, {"epoch": 2, "val_loss": 0.5}, {"epoch": 3, "val_loss": 0.6},
                 {"epoch": 4, "val_loss": 0.7}]
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
-    stopping = training.ResumableEarlyStopping(previous, patience=3)
+    stopping = training_callbacks.ResumableEarlyStopping(previous, patience=3)
     stopping.set_model(model)
     stopping.on_train_begin()
     assert stopping.best == 0.5 and stopping.wait == 2
     stopping.on_epoch_end(4, {"val_loss": 0.8})
     assert model.stop_training
 
-    fresh = training.ResumableEarlyStopping([], patience=3)
+    fresh = training_callbacks.ResumableEarlyStopping([], patience=3)
     fresh.set_model(model)
     model.stop_training = False
     fresh.on_train_begin()

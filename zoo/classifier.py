@@ -4,7 +4,10 @@ probabilities (`probabilities`) that `zoo.TextClassifier` calls, evaluation meas
 Training runs on `core` (preprocessed inputs -> probabilities) with the preprocessor mapped over tf.data.
 """
 
+import sys
+
 import keras
+import numpy as np
 import tensorflow as tf
 
 from zoo import compat
@@ -33,10 +36,10 @@ def network_of(core):
                 and layer.name != "head")
 
 
-def build_top_core(backbone, core):
+def build_top_core(frozen_prefix, core):
     """For a backbone with a frozen prefix: what trains, cached features -> probabilities: the backbone's top, then
     `core`'s head. Both are the very layers of `core`, so training this trains `core`."""
-    top = backbone.frozen_prefix.top
+    top = frozen_prefix.top
     inputs = _inputs_like(top)
     return keras.Model(inputs, core.get_layer("head")(top(inputs)["pooled_output"]), name="classifier_top")
 
@@ -164,3 +167,32 @@ def probabilities(texts, preprocessor, core, layout, head_type):
         inputs = preprocess_batch(preprocessor, text_lib.cut_to_input_limit_tf(texts))
     outputs = run_core(core, inputs, layout)
     return tf.cast(heads.class_probabilities(outputs, head_type), tf.float32)
+
+
+def probabilities_function(preprocessor, core, layout, head_type):
+    """`probabilities` as a concrete function, a [batch] string tensor -> [batch, num_classes] float32: what
+    `TextClassifier.predict` runs and the export serves (recurrent dropout off: it is an inference graph)."""
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def probabilities_of(texts):
+        return probabilities(texts, preprocessor, core, layout, head_type)
+
+    with compat.rnn_dropout_off(core):
+        return probabilities_of.get_concrete_function()
+
+
+def in_requests(probabilities_of_request, texts, batch_size, num_classes, verbose="auto"):
+    """Probabilities [len(texts), num_classes] of `texts`, in their order, sent as requests of `batch_size` texts
+    of similar length (sorted by characters, the order put back after): transformer chunks are then padded little.
+    `verbose`: 0 silent, 1 or 2 a progress bar (Keras' Progbar), "auto" a bar on a terminal only."""
+    if not texts:
+        return np.zeros((0, num_classes), dtype=np.float32)
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    starts = range(0, len(texts), batch_size)
+    shown = (1 if sys.stdout.isatty() else 0) if verbose == "auto" else verbose
+    progress = keras.utils.Progbar(len(starts), verbose=shown) if shown else None
+    outputs = []
+    for step, start in enumerate(starts):
+        outputs.append(probabilities_of_request([texts[i] for i in order[start:start + batch_size]]))
+        if progress:
+            progress.update(step + 1)
+    return np.concatenate(outputs)[np.argsort(order)]

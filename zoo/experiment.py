@@ -131,7 +131,7 @@ def _write_config(run, classifier, dataset, started):
         "recipe": run.recipe,
         "head_type": classifier.head_type,
         "runtime": run.runtime.record(),
-        "input": classifier.input_settings(),
+        "input": training.input_settings(classifier),
         "provenance": classifier.provenance,
         "dataset": dataset.summary(),
         "library_versions": training.library_versions(),

@@ -58,3 +58,13 @@ def prepare_labels(labels, head_type):
     if head_type == "sigmoid":
         return tf.reshape(tf.cast(labels, "float32"), (-1, 1))
     return labels
+
+
+def mean_loss(probabilities, label_ids, head_type):
+    """The head's training loss of class probabilities ([batch, num_classes], `class_probabilities`) for labels
+    given as class ids: what `fit` minimises, measured on served outputs."""
+    import tensorflow as tf
+
+    loss_fn, _ = loss_and_metric(head_type)
+    outputs = probabilities[:, 1:] if head_type == "sigmoid" else probabilities
+    return float(loss_fn(prepare_labels(tf.constant(label_ids), head_type), outputs))

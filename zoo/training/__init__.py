@@ -1,24 +1,18 @@
 """Training, by job: `runtime.py` (seed, devices, dtype policy, tf.distribute), `pipeline.py` (tf.data input
-pipelines, length buckets, the frozen prefix's feature cache), `optimizers.py`, `callbacks.py`; `fit` here runs
-Keras' fit with them. Everything is importable from `zoo.training`.
+pipelines, length buckets, the frozen prefix's feature cache), `optimizers.py`, `callbacks.py`, `resumable.py`
+(Keras' fit with them, resumable) and `classifier_fit.py` (how a `TextClassifier` trains: its training policy).
+Everything is importable from `zoo.training`.
 
 The preprocessor runs in tf.data (asynchronously, on the CPU), so the model trains on token ids or TF-IDF
 vectors and the same preprocessor layer is folded into the exported graph afterwards.
 """
 
-import json
-import logging
-import sys
-
-import keras
-
-from zoo import compat
-from zoo import runs
-from zoo.training.callbacks import HistoryWriter
-from zoo.training.callbacks import ResumableEarlyStopping
-from zoo.training.callbacks import SharedBackupAndRestore
-from zoo.training.callbacks import WholeModelValidation
-from zoo.training.callbacks import resumed_epoch
+from zoo.training.classifier_fit import FitHistory  # noqa: F401
+from zoo.training.classifier_fit import FitRun  # noqa: F401
+from zoo.training.classifier_fit import fit_classifier  # noqa: F401
+from zoo.training.classifier_fit import input_settings  # noqa: F401
+from zoo.training.classifier_fit import split_validation  # noqa: F401
+from zoo.training.callbacks import resumed_epoch  # noqa: F401
 from zoo.training.optimizers import Adam  # noqa: F401
 from zoo.training.optimizers import AdamW  # noqa: F401
 from zoo.training.optimizers import LinearWarmupLinearDecay  # noqa: F401
@@ -29,6 +23,7 @@ from zoo.training.pipeline import estimated_batches  # noqa: F401
 from zoo.training.pipeline import feature_dataset  # noqa: F401
 from zoo.training.pipeline import input_pipeline  # noqa: F401
 from zoo.training.pipeline import make_dataset  # noqa: F401
+from zoo.training.resumable import fit  # noqa: F401
 from zoo.training.runtime import CPU_FLAGS  # noqa: F401
 from zoo.training.runtime import DTYPE_POLICIES  # noqa: F401
 from zoo.training.runtime import STRATEGIES  # noqa: F401
@@ -41,50 +36,3 @@ from zoo.training.runtime import is_chief  # noqa: F401
 from zoo.training.runtime import library_versions  # noqa: F401
 from zoo.training.runtime import onednn_off  # noqa: F401
 from zoo.training.runtime import xla_and_determinism  # noqa: F401
-
-
-def fit(core, train_ds, validation_ds, run_dir, epochs, patience, class_weight=None, extra_callbacks=(),
-        shared_run_dir=None, validation_model=None, started=None):
-    """Keras fit with early stopping, best-weights checkpoint, BackupAndRestore, TensorBoard and history files.
-
-    A killed run started again with the same run_dir resumes after the last finished epoch. Returns the
-    per-epoch history (all epochs, including those before a resume) and the epoch of the best weights.
-    `shared_run_dir`: for a multi-worker task other than the chief, the chief's run directory, where the backup
-    and history it resumes from are read; this task writes only into `run_dir` (a temporary directory).
-    `validation_model`: where `core` is a part of a model (the top of a network, on cached features), the whole
-    model, which `validation_ds` feeds (`WholeModelValidation`).
-    `started`: when training started (time.time(); default now), for the `seconds` of every epoch in the history:
-    work done before `fit` (caching features) counts.
-    """
-    run, shared = runs.RunDir(run_dir), runs.RunDir(shared_run_dir or run_dir)
-    run.path.mkdir(parents=True, exist_ok=True)
-    start = resumed_epoch(shared.backup_dir)
-    history_file = run.history_file
-    previous = shared.history(before_epoch=start)
-    history_file.write_text("".join(json.dumps(r) + "\n" for r in previous))
-    if start:
-        logging.info("Resuming %s after epoch %d (BackupAndRestore).", run_dir, start)
-    best_file = run.best_weights
-    best_file.parent.mkdir(parents=True, exist_ok=True)
-    best_so_far = min((r["val_loss"] for r in previous if "val_loss" in r), default=None)
-    validation = [WholeModelValidation(validation_model, validation_ds)] if validation_model is not None else []
-    callbacks = [
-        *extra_callbacks,  # First: a timer's epoch ends before the whole-model validation.
-        *validation,  # Before the rest: they read its val_ metrics.
-        # Before the backup: an epoch in the backup is always in the history.
-        HistoryWriter(history_file, started, previous[-1].get("seconds", 0.0) if previous else 0.0),
-        keras.callbacks.ModelCheckpoint(str(best_file), monitor="val_loss", save_best_only=True,
-                                        save_weights_only=True, initial_value_threshold=best_so_far),
-        ResumableEarlyStopping(previous, patience=patience, restore_best_weights=False),
-        keras.callbacks.TensorBoard(str(run.tensorboard_dir)),
-        SharedBackupAndRestore(shared.backup_dir, run.backup_dir),
-    ]
-    verbose = 1 if sys.stdout.isatty() else 2
-    with compat.multi_worker_fit(core):
-        core.fit(train_ds, validation_data=None if validation else validation_ds, epochs=epochs, callbacks=callbacks,
-                 class_weight=class_weight, verbose=verbose, shuffle=False)  # tf.data shuffles already.
-    if best_file.exists():
-        core.load_weights(str(best_file))
-    history = run.history()
-    best_epoch = min(history, key=lambda r: r.get("val_loss", float("inf")))["epoch"] if history else None
-    return history, best_epoch

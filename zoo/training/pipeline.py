@@ -36,7 +36,7 @@ def make_dataset(texts, labels, preprocessor, head_type, batch_size, shuffle=Fal
 
 
 def input_pipeline(settings, texts, labels, preprocessor, layout, head_type, seed, shuffle):
-    """`make_dataset` as `settings` say (`TextClassifier.input_settings`, recorded in a run's config.json as
+    """`make_dataset` as `settings` say (`zoo.training.input_settings`, recorded in a run's config.json as
     "input"): what training runs on, and what the benchmark measures the token share of."""
     return make_dataset(texts, labels, preprocessor, head_type, settings["batch_size"], shuffle=shuffle, seed=seed,
                         bucket_width=settings["bucket_width"], dense=settings["dense"], layout=layout)
