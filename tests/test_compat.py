@@ -34,13 +34,18 @@ CHECKED_ELSEWHERE = {
 
 def private_uses(path):
     """(line, what) of every private name of another object or module used in a Python file: `x._name` where x is
-    not self or cls, getattr/hasattr/setattr with a "_name" string, and imports from private modules."""
+    not self or cls, getattr/hasattr/setattr with a "_name" string, imports from private modules, an object's class
+    changed (`x.__class__ = ...`), and in a class extending another library's class, a private method defined (an
+    override of its base's, where the base has it) or a private attribute read that the class never sets (its
+    base's)."""
     tree = ast.parse(path.read_text(), str(path))
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
             if not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
                 found.append((node.lineno, ast.unparse(node)))
+        elif isinstance(node, ast.Attribute) and node.attr == "__class__" and isinstance(node.ctx, ast.Store):
+            found.append((node.lineno, f"{ast.unparse(node)} = ..."))
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in (
                 "getattr", "hasattr", "setattr", "delattr") and len(node.args) > 1:
             name = node.args[1]
@@ -50,7 +55,51 @@ def private_uses(path):
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             modules = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
             found += [(node.lineno, f"import {m}") for m in modules if m.startswith(PRIVATE_MODULES)]
+        elif isinstance(node, ast.ClassDef):
+            found += inherited_private_uses(node, tree)
     return sorted(found)
+
+
+LIBRARIES = {"keras": keras, "keras_hub": keras_hub, "tf": tf, "tensorflow": tf}
+
+
+def library_base(base):
+    """The class a base-class expression names where it is another library's (`keras.layers.Dense`), else None."""
+    parts = ast.unparse(base).split(".")
+    if parts[0] not in LIBRARIES:
+        return None
+    value = LIBRARIES[parts[0]]
+    for part in parts[1:]:
+        value = getattr(value, part, None)
+    return value if isinstance(value, type) else None
+
+
+def inherited_private_uses(node, tree):
+    """A class's private names that are another library's: methods overriding a private one of its library base,
+    and `self._name` read where the class (and the file's classes it extends) never set or define `_name`."""
+    bases = [b for b in (library_base(b) for b in node.bases) if b is not None]
+    local = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
+    family = [node] + [local[b.id] for b in node.bases if isinstance(b, ast.Name) and b.id in local]
+    bases += [b for c in family[1:] for b in (library_base(b) for b in c.bases) if b is not None]
+    if not bases:
+        return []
+    own = set()
+    for c in family:
+        for sub in ast.walk(c):
+            if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                own.add(sub.name)
+            elif isinstance(sub, ast.Attribute) and isinstance(sub.ctx, ast.Store) and isinstance(sub.value, ast.Name) \
+                    and sub.value.id == "self":
+                own.add(sub.attr)
+    found = []
+    for sub in ast.walk(node):
+        private = lambda name: name.startswith("_") and not name.startswith("__")  # noqa: E731
+        if isinstance(sub, ast.FunctionDef) and private(sub.name) and any(hasattr(b, sub.name) for b in bases):
+            found.append((sub.lineno, f"{node.name}.{sub.name} overrides a private method"))
+        elif isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name) and sub.value.id == "self" \
+                and private(sub.attr) and sub.attr not in own:
+            found.append((sub.lineno, f"{node.name} reads the inherited self.{sub.attr}"))
+    return found
 
 
 def test_no_module_but_compat_touches_private_names():
@@ -64,9 +113,17 @@ def test_no_module_but_compat_touches_private_names():
 def test_the_scan_finds_what_it_must(tmp_path):
     source = tmp_path / "sample.py"
     source.write_text("from keras.src.x import y\nimport tensorflow.python.ops\nself._ok = 1\nmodel._flatten_layers()\n"
-                      "getattr(v, '_value', v)\nobj.__class__\n")
+                      "getattr(v, '_value', v)\nobj.__class__\nobj.__class__ = Other\n"
+                      "class A(keras.layers.MultiHeadAttention):\n"
+                      "    def _compute_attention(self, q):\n        return self._dropout + self._mine\n"
+                      "    def _own_helper(self):\n        self._mine = 1\n"
+                      "class B(A):\n    def call(self, x):\n        return self._mine + self._attention_axes\n")
     assert [what for _, what in private_uses(source)] == [
-        "import keras.src.x", "import tensorflow.python.ops", "model._flatten_layers", "getattr(v, '_value', v)"]
+        "import keras.src.x", "import tensorflow.python.ops", "model._flatten_layers", "getattr(v, '_value', v)",
+        "obj.__class__ = ...", "A._compute_attention overrides a private method",
+        "A reads the inherited self._dropout", "B reads the inherited self._attention_axes"][:5] + [
+        "A._compute_attention overrides a private method", "A reads the inherited self._dropout",
+        "B reads the inherited self._attention_axes"]
 
 
 def test_every_workaround_exists_and_is_checked():
@@ -153,14 +210,57 @@ def test_encoder_sublayers():
     assert [d.units for d in found[0][1]] == [8, 4]
 
 
-def test_keras_attention():
-    """Upstream: `_compute_attention` is how MultiHeadAttention computes attention, and a subclass may override it."""
-    layer = keras.layers.MultiHeadAttention(num_heads=2, key_dim=3)
+def test_FastAttention():
+    """Upstream: MultiHeadAttention computes attention in its private `_compute_attention` (an override is called),
+    and holds the scale, dropout and attention axes in the private attributes FastAttention reads."""
+    scales = []
+
+    class Plain(compat.FastAttention):
+        def fast_attention(self, query, key, value, scale, keep=None, dropout=None):
+            scales.append(float(scale))
+            weights = tf.nn.softmax(tf.einsum("bqhd,bkhd->bhqk", query, key) * scale, axis=-1)
+            return tf.einsum("bhqk,bkhd->bqhd", weights, value)
+
+    stock = keras.layers.MultiHeadAttention(num_heads=2, key_dim=3)
+    ours = Plain(num_heads=2, key_dim=3)
     x = np.random.default_rng(0).standard_normal((2, 5, 6)).astype("float32")
-    expected = layer(x, x)
-    query, key, value = layer._query_dense(x), layer._key_dense(x), layer._value_dense(x)
-    output, _ = compat.keras_attention(layer, query, key, value)
-    np.testing.assert_allclose(layer._output_dense(output), expected, atol=1e-6)
+    expected = stock(x, x)
+    ours(x, x)
+    ours.set_weights(stock.get_weights())
+    np.testing.assert_allclose(ours(x, x), expected, atol=1e-5)
+    assert scales and scales[-1] == pytest.approx(1 / np.sqrt(3))
+    calls = len(scales)
+    np.testing.assert_allclose(ours(x, x, training=True), expected, atol=1e-5)  # Keras' own (no dropout here).
+    assert len(scales) == calls
+
+
+def test_become():
+    """Upstream: Keras keeps no state by class beyond what a subclass adding kernels only shares (the object's
+    layers, weights and config serve the subclass as they are). Checked end to end in test_fast_kernels.py."""
+    class Doubled(keras.layers.Dense):
+        def call(self, x):
+            return 2 * super().call(x)
+
+    layer = keras.layers.Dense(2, kernel_initializer="ones")
+    x = np.ones((1, 3), "float32")
+    before = layer(x)
+    assert compat.become(layer, Doubled) is layer and isinstance(layer, Doubled)
+    np.testing.assert_allclose(layer(x), 2 * before)
+    with pytest.raises(TypeError, match="Dense cannot become a Dropout"):
+        compat.become(keras.layers.Dense(2), keras.layers.Dropout)
+
+
+def test_add_special_token():
+    """Upstream: keras-hub's tokenizers register their special tokens with the private `_add_special_token`."""
+    assert hasattr(keras_hub.tokenizers.Tokenizer, "_add_special_token")
+
+    class Tokens(keras_hub.tokenizers.WordPieceTokenizer):
+        def __init__(self, **kwargs):
+            compat.add_special_token(self, "[CLS]", "cls_token")
+            super().__init__(**kwargs)
+
+    tokenizer = Tokens(vocabulary=["[PAD]", "[UNK]", "[CLS]", "word"], oov_token="[UNK]")
+    assert tokenizer.cls_token == "[CLS]" and tokenizer.cls_token_id == 2
 
 
 def test_wordpiece_from_file(tmp_path):

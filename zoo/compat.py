@@ -50,8 +50,13 @@ WORKAROUNDS = {
     "rnn_dropout_off": ("keras", "RNN layers draw dropout masks on every call, at inference too", None),
     "encoder_sublayers": ("keras_hub", "TransformerEncoder's attention and feed-forward layers are private "
                           "attributes (the zoo gives them oneDNN-friendly kernels)", None),
-    "keras_attention": ("keras", "MultiHeadAttention's documented extension point, `_compute_attention`, is private: "
-                        "an override that falls back to Keras' own calls it", None),
+    "FastAttention": ("keras", "MultiHeadAttention's documented extension point, `_compute_attention`, is private, "
+                      "as are the attention axes, dropout and scale an override reads", None),
+    "become": ("keras_hub", "`from_preset` builds the class its preset names and keras-hub's layers make their "
+               "sublayers' classes: a subclass adding kernels only is had by changing an object's class in place",
+               None),
+    "add_special_token": ("keras_hub", "a tokenizer registers its special tokens through the private "
+                          "`Tokenizer._add_special_token`", None),
 }
 
 _warned = []
@@ -227,10 +232,36 @@ def multi_worker_fit(core):
         del core._maybe_symbolic_build
 
 
-def keras_attention(layer, query, key, value, **kwargs):
-    """Keras' own `MultiHeadAttention._compute_attention` on `layer` (a subclass overriding it), `kwargs` as Keras
-    passes them."""
-    return keras.layers.MultiHeadAttention._compute_attention(layer, query, key, value, **kwargs)
+class FastAttention(keras.layers.MultiHeadAttention):
+    """Keras' `MultiHeadAttention` (same config, weights and outputs) whose attention is computed by the subclass'
+    `fast_attention(query, key, value, scale, keep=None, dropout=None)` where it applies: self-attention over one
+    axis, at inference, on the TensorFlow backend, no scores returned, no causal mask. Keras' own computation runs
+    everywhere else. (`_compute_attention` and the attributes read here are MultiHeadAttention's private ones.)"""
+
+    def fast_attention(self, query, key, value, scale, keep=None, dropout=None):
+        raise NotImplementedError(f"{type(self).__name__} must define fast_attention.")
+
+    def _compute_attention(self, query, key, value, attention_mask=None, training=None,
+                           return_attention_scores=False, use_causal_mask=False):
+        if (training or keras.backend.backend() != "tensorflow" or return_attention_scores or use_causal_mask
+                or len(query.shape) != 4 or tuple(self._attention_axes) != (1,)):
+            return super()._compute_attention(query, key, value, attention_mask=attention_mask, training=training,
+                                              return_attention_scores=return_attention_scores,
+                                              use_causal_mask=use_causal_mask)
+        dropout = None
+        if self._dropout > 0.0:
+            dropout = lambda p: self._dropout_layer(p, training=training)  # noqa: E731
+        return self.fast_attention(query, key, value, self._inverse_sqrt_key_dim, keep=attention_mask,
+                                   dropout=dropout), None
+
+
+def become(obj, cls):
+    """Makes `obj` an instance of `cls`, a subclass of its class adding no state of its own, in place (the same
+    layers, weights and config): how the zoo gives keras-hub's networks and their sublayers its kernels."""
+    if not issubclass(cls, type(obj)):
+        raise TypeError(f"{type(obj).__name__} cannot become a {cls.__name__}: not a subclass of its class.")
+    obj.__class__ = cls
+    return obj
 
 
 # === keras-hub ===
@@ -277,3 +308,9 @@ def preset_file(preset, name):
     from keras_hub.src.utils.preset_utils import get_file
 
     return get_file(preset, name)
+
+
+def add_special_token(tokenizer, token, role):
+    """Registers `token` as `tokenizer`'s special token `role` ("cls_token", "pad_token", ...), as keras-hub's own
+    tokenizers do in their constructors (before `super().__init__`): `tokenizer.<role>` and `<role>_id` then read it."""
+    tokenizer._add_special_token(token, role)

@@ -199,24 +199,13 @@ def _softmax(scores):
     return tf.cast(tf.nn.softmax(tf.cast(scores, tf.float32), axis=-1), tf.float16)
 
 
-class BatchMatMulAttention(keras.layers.MultiHeadAttention):
-    """Keras' `MultiHeadAttention` (same config, weights and outputs) computing self-attention with `attention`.
-    Inference only (the note above `FlatDense`); never saved by this name: keras-hub's TransformerEncoder makes
-    its attention layer when built and `BertBackbone` converts it; where `attention` does not apply (training,
-    another backend, attention scores returned, causal masks, several attention axes) Keras' own computation
-    runs."""
+class BatchMatMulAttention(compat.FastAttention):
+    """Keras' `MultiHeadAttention` (same config, weights and outputs) computing self-attention with `attention`
+    where `compat.FastAttention` says it applies (inference), Keras' own computation elsewhere. Never saved by this
+    name: keras-hub's TransformerEncoder makes its attention layer when built and `BertBackbone` converts it."""
 
-    def _compute_attention(self, query, key, value, attention_mask=None, training=None,
-                           return_attention_scores=False, use_causal_mask=False):
-        if (training or keras.backend.backend() != "tensorflow" or return_attention_scores or use_causal_mask
-                or len(query.shape) != 4 or tuple(self._attention_axes) != (1,)):
-            return compat.keras_attention(self, query, key, value, attention_mask=attention_mask, training=training,
-                                          return_attention_scores=return_attention_scores,
-                                          use_causal_mask=use_causal_mask)
-        dropout = None
-        if self._dropout > 0.0:
-            dropout = lambda p: self._dropout_layer(p, training=training)  # noqa: E731
-        return attention(query, key, value, self._inverse_sqrt_key_dim, keep=attention_mask, dropout=dropout), None
+    def fast_attention(self, query, key, value, scale, keep=None, dropout=None):
+        return attention(query, key, value, scale, keep=keep, dropout=dropout)
 
 
 @keras.saving.register_keras_serializable(package="textzoo")
@@ -264,7 +253,7 @@ class BertBackbone(keras_hub.models.BertBackbone):
         if type(network) is not keras_hub.models.BertBackbone:
             raise TypeError(f"Expected a keras_hub.models.BertBackbone, received {type(network).__name__}.")
         _check_activation(activation)
-        network.__class__ = cls  # Adds no state beyond the activation's name: the subclass only swaps kernels.
+        compat.become(network, cls)  # Adds no state beyond the activation's name: it only swaps kernels.
         network.hidden_activation = activation
         _use_fast_kernels(network)
         return network
@@ -330,15 +319,15 @@ def _use_fast_kernels(bert):
     # Feed-forward Dense and self-attention layers: their Keras classes' state only, so the same in place.
     for self_attention, feedforward in compat.encoder_sublayers(bert):
         if type(self_attention) is keras.layers.MultiHeadAttention:
-            self_attention.__class__ = BatchMatMulAttention
+            compat.become(self_attention, BatchMatMulAttention)
         for dense in feedforward:
             if type(dense) is keras.layers.Dense:
-                dense.__class__ = FlatDense
+                compat.become(dense, FlatDense)
     # Embedding, attention-probability, attention-output and feed-forward dropout: layers without state of their
     # own beyond Keras' Dropout's, so converting them in place keeps their config and seed generators.
     for layer in compat.all_layers(bert):
         if type(layer) is keras.layers.Dropout:
-            layer.__class__ = Dropout16
+            compat.become(layer, Dropout16)
 
 
 # The recipe fields each BERT trains with by default, as in Devlin et al.'s fine-tuning (AdamW, warm-up 10 %,

@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo import assets
+from zoo import compat
 from zoo import pretrained
 from zoo.backbones import bert
 
@@ -261,7 +262,7 @@ class MPNetTokenizer(keras_hub.tokenizers.WordPieceTokenizer):
     def __init__(self, vocabulary=None, lowercase=True, strip_accents=None, **kwargs):
         for token, role in (("<s>", "cls_token"), ("</s>", "sep_token"), ("<pad>", "pad_token"),
                             ("<mask>", "mask_token"), ("<s>", "start_token"), ("</s>", "end_token")):
-            self._add_special_token(token, role)
+            compat.add_special_token(self, token, role)
         kwargs = {"oov_token": "[UNK]", **kwargs, "lowercase": False, "strip_accents": False}
         super().__init__(vocabulary=vocabulary, **kwargs)
         self.uncased = bool(lowercase)
