@@ -212,7 +212,8 @@ def parity(backbone, stock_preprocessor, model, texts):
     from zoo import classifier
 
     ours = tf.function(
-        lambda t: backbone(classifier.trim_padding(model.preprocessor(t), model.layout))["pooled_output"])
+        lambda t: backbone(classifier.trim_padding(classifier.preprocess(model.preprocessor, t),
+                                                  model.layout))["pooled_output"])
     theirs = tf.function(lambda t: backbone(stock_preprocessor(t))["pooled_output"])
     # Prefixes of several lengths, so that most texts are shorter than the sequence length and padding matters.
     words = [t.split() for t in texts[:8]]
@@ -247,7 +248,8 @@ def work_flops(model, config, recipe, metrics, dataset, train_shapes, seed):
     served = [t for batch in served_batches(dataset.splits["test"].texts, 32, _INFERENCE_BATCHES.value)
               for t in batch]
     lengths = [int(n) for start in range(0, len(served), 256)
-               for n in np.asarray(model.layout.lengths(model.preprocessor(tf.constant(served[start:start + 256]))))]
+               for n in np.asarray(model.layout.lengths(
+                   classifier.preprocess(model.preprocessor, tf.constant(served[start:start + 256]))))]
     served_shapes = flops.served_batch_shapes(lengths, 32, classifier.SERVING_CHUNK)
     examples = len(dataset.splits["train"])
     architecture = {"layers": shape.num_layers, "hidden": shape.hidden, "intermediate": shape.intermediate}
@@ -383,10 +385,11 @@ def _benchmark(tracked, recipe, run_dir, runtime, dataset, timer, stages, output
     # The transformer rows' FLOP rates are reported as shares of the matmul rate measured around them.
     matmul_rates = timing.MatmulRates(enabled=family == "transformer" and not _ACCURACY_ONLY.value)
     matmul_rates.mark()
-    metrics = experiment.train_and_evaluate(recipe, run_dir, runtime, dataset=dataset,
-                                            export_dir=None if _ACCURACY_ONLY.value else output / "exports",
-                                            callbacks=[timer, progress.EpochProgress(stages), *tracked.callbacks],
-                                            stages=stages)
+    outcome = experiment.run_recipe(recipe, run_dir, runtime, dataset=dataset,
+                                    export_dir=None if _ACCURACY_ONLY.value else output / "exports",
+                                    callbacks=[timer, progress.EpochProgress(stages), *tracked.callbacks],
+                                    stages=stages)
+    metrics, model = outcome.metrics, outcome.classifier  # The classifier evaluated and exported.
     config = runs.RunDir(run_dir).config()
     # Rows name files relative to the output directory: results move with it, and hold no clone's absolute paths.
     relative = lambda path: pathlib.Path(path).resolve().relative_to(output.resolve()).as_posix()  # noqa: E731
@@ -417,7 +420,6 @@ def _benchmark(tracked, recipe, run_dir, runtime, dataset, timer, stages, output
         "library_versions": config["library_versions"],
     }
     matmul_rates.mark("training")
-    model = runs.RunDir(run_dir).load_classifier()
     stages("timing served inference")
     row.update(inference_timings(export_path, model, dataset.splits["test"].texts, _INFERENCE_BATCHES.value))
     stages("timing served precisions")

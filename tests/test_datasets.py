@@ -242,26 +242,29 @@ def test_unknown_dataset_and_option():
         datasets.load("sms_spam", colour="red")
 
 
-def test_huge_text_is_cut_to_the_served_input_limit(tmp_path):
+def test_huge_texts_are_loaded_whole_for_the_model_to_cut(tmp_path):
+    """The loader keeps a text as read (up to its read limit); the model cuts it where it enters
+    (`zoo.classifier.preprocess`), once, for training and serving alike."""
     limit = text_lib.MAX_INPUT_BYTES
     path = tmp_path / "data.jsonl"
-    rows = [{"text": ("x" * (limit + 10)) if i == 0 else ("\u20ac" * limit if i == 1 else f"t {i}"), "label": i % 2}
-            for i in range(20)]
+    rows = [{"text": ("x" * (limit + 10)) if i == 0 else f"t {i}", "label": i % 2} for i in range(20)]
     path.write_text("\n".join(json.dumps(r) for r in rows))
     dataset = datasets.load("custom", path=str(path))
     texts = [t for s in dataset.splits.values() for t in s.texts]
-    assert max(len(t) for t in texts if t.startswith("x")) == limit
-    euros = next(t for t in texts if t.startswith("\u20ac"))  # 3 bytes each: the cut falls inside one.
-    assert euros == "\u20ac" * (limit // 3) + "\ufffd"
+    assert max(len(t) for t in texts if t.startswith("x")) == limit + 10
 
 
-def test_input_limit_is_the_same_in_the_loader_and_the_served_graph():
+def test_the_input_limit_cuts_bytes_and_repairs_utf8():
     import tensorflow as tf
 
     limit = text_lib.MAX_INPUT_BYTES
     texts = ["short", "x" * (limit + 5), "\u20ac" * limit, "\u00e9" * limit, "ok \U0001F600" * (limit // 7)]
-    served = text_lib.cut_to_input_limit_tf(tf.constant([t.encode() for t in texts])).numpy()
-    assert [s.decode() for s in served] == [text_lib.cut_to_input_limit(t) for t in texts]
+    cut = text_lib.cut_to_input_limit(tf.constant([t.encode() for t in texts])).numpy()
+    # A cut inside a character leaves U+FFFD, as Python's decoder does.
+    assert [c.decode() for c in cut] == [t.encode()[:limit].decode("utf-8", errors="replace") for t in texts]
+    assert cut[2].decode() == "\u20ac" * (limit // 3) + "\ufffd"
+    repaired = text_lib.cut_to_input_limit(tf.constant([b"\xff\xfe goal"])).numpy()
+    assert repaired[0].decode() == "\ufffd\ufffd goal"
 
 
 def test_email_text_header_modes():

@@ -151,3 +151,15 @@ def test_text_classifier_holds_a_task_not_the_training_policy():
     methods = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
     assert {"fit", "predict", "evaluate", "call", "get_config", "from_config"} <= methods
     assert not methods & {"_compile", "_fit", "input_settings", "steps_per_epoch", "input_pipeline"}
+
+
+def test_the_input_limit_is_applied_at_the_models_door_only():
+    """A text is cut to the input limit where it enters the model (zoo.classifier: `preprocess`, and `readable` for
+    what a vocabulary adapts on), nowhere else: not in the loaders, not in the Python API."""
+    callers = set()
+    for path in project_modules().values():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and (getattr(node.func, "attr", None) == "cut_to_input_limit"
+                                               or getattr(node.func, "id", None) == "cut_to_input_limit"):
+                callers.add(str(path.relative_to(ROOT)))
+    assert callers == {"zoo/classifier.py"}

@@ -91,7 +91,7 @@ def test_inference_in_float16_agrees_with_float32(family):
         parts = backbones.build(name, options, sequence_length, TEXTS * 4)
         half = classifier.build_core(parts, 3, "softmax")
         full = classifier.computing_in(half, "float32")
-        inputs = classifier.preprocess_batch(parts.preprocessor, tf.constant(TEXTS))
+        inputs = classifier.preprocess(parts.preprocessor, tf.constant(TEXTS))
         features = [classifier.network_of(c)(inputs, training=False)["pooled_output"] for c in (half, full)]
         layout = backbones.input_layout(name, parts.preprocessor)
         probabilities = [classifier.run_core(c, inputs, layout) for c in (half, full)]

@@ -210,10 +210,10 @@ def test_huge_and_undecodable_texts_are_read_as_the_served_model_reads_them(fitt
     from zoo import text as text_lib
 
     classifier = fitted[0]
-    huge = "striker goal " * 300_000  # 3.9 MB: cut at the served model's input limit, in fit too.
-    cut = text_lib.cut_to_input_limit(huge)
+    huge = "striker goal " * 300_000  # 3.9 MB: cut at the model's input limit where it enters the model.
+    cut = huge.encode()[:text_lib.MAX_INPUT_BYTES].decode("utf-8", errors="replace")
     assert len(cut.encode()) <= text_lib.MAX_INPUT_BYTES < len(huge.encode())
-    assert inputs.texts([huge, b"\xff\xfe goal"], "x") == [cut, "\ufffd\ufffd goal"]
+    assert inputs.texts([huge, b"\xff\xfe goal"], "x") == [huge, "\ufffd\ufffd goal"]  # Read whole, decoded.
     np.testing.assert_allclose(classifier.predict([huge]), classifier.predict([cut]), atol=1e-6)
     # Undecodable bytes read as U+FFFD, as the served model reads them (the label itself is the model's business:
     # an 8-epoch n-gram fit on 27 texts put it at sport 0.42-0.53 from run to run).
@@ -221,6 +221,18 @@ def test_huge_and_undecodable_texts_are_read_as_the_served_model_reads_them(fitt
                                classifier.predict(["\ufffd\ufffd goal striker"]), atol=1e-6)
     assert classifier.predict_labels([b"\xff\xfe goal striker"]) == classifier.predict_labels(
         ["\ufffd\ufffd goal striker"])
+
+
+def test_fit_reads_a_huge_text_as_far_as_the_model_does():
+    """The vocabulary adapts on what the model reads of a text: a word past the input limit is not in it."""
+    from zoo import text as text_lib
+
+    texts, labels = topic_texts(per_class=4)
+    texts[0] = "striker " * (text_lib.MAX_INPUT_BYTES // 8) + "zeppelin"
+    classifier = zoo.TextClassifier("ngram_linear", training={"epochs": 1})
+    classifier.fit(texts, labels, validation_data=(texts, labels), verbose=0)
+    vocabulary = classifier.preprocessor.get_vocabulary()
+    assert "striker" in vocabulary and "zeppelin" not in vocabulary
 
 
 def test_export_goes_through_zoo_export_with_a_clear_error_otherwise(tmp_path):

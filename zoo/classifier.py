@@ -54,9 +54,13 @@ def trim_padding(inputs, layout):
     return tf.nest.map_structure(lambda v: v[:, :longest], inputs)
 
 
-def preprocess_batch(preprocessor, texts):
-    """`preprocessor(texts)` for a batch of any size, 0 included: TensorFlow's sparse n-gram count
-    (RaggedCountSparseOutput) rejects a batch of 0, so one empty text is added and its row dropped."""
+def preprocess(preprocessor, texts):
+    """The model's door: a [batch] string tensor -> the preprocessor's inputs, each text cut at the input limit and
+    its UTF-8 repaired (`zoo.text.cut_to_input_limit`) first. What training batches, cached features and served
+    requests are made with, so that a text reads the same in each. A batch of any size, 0 included: TensorFlow's
+    sparse n-gram count (RaggedCountSparseOutput) rejects a batch of 0, so one empty text is added and its row
+    dropped."""
+    texts = text_lib.cut_to_input_limit(texts)
     count = tf.shape(texts)[0]
     outputs = preprocessor(tf.concat([texts, tf.constant([""])], axis=0))
 
@@ -157,14 +161,14 @@ def computing_in_float32(core):
 
 
 def probabilities(texts, preprocessor, core, layout, head_type):
-    """The one computation from text to probabilities: [batch] strings -> [batch, num_classes] float32, each text cut
-    at the input limit and its UTF-8 repaired (`zoo.text`), preprocessed (on the CPU), run through `core` as
-    `run_core` runs it and the head's outputs made class probabilities. What the export serves, evaluation measures and
+    """The one computation from text to probabilities: [batch] strings -> [batch, num_classes] float32, preprocessed
+    (`preprocess`, on the CPU), run through `core` as `run_core` runs it and the head's outputs made class
+    probabilities. What the export serves, evaluation measures and
     `TextClassifier` calls."""
     # String ops have CPU kernels only; placed there explicitly (kept in the SavedModel's graph), so that on a GPU
     # host only the model's tensors cross to the device. While training, tf.data runs the preprocessor on the CPU.
     with tf.device("/CPU:0"):
-        inputs = preprocess_batch(preprocessor, text_lib.cut_to_input_limit_tf(texts))
+        inputs = preprocess(preprocessor, texts)
     outputs = run_core(core, inputs, layout)
     return tf.cast(heads.class_probabilities(outputs, head_type), tf.float32)
 
@@ -196,3 +200,9 @@ def in_requests(probabilities_of_request, texts, batch_size, num_classes, verbos
         if progress:
             progress.update(step + 1)
     return np.concatenate(outputs)[np.argsort(order)]
+
+
+def readable(texts):
+    """Python strings as the model reads them (`preprocess`'s cut and UTF-8 repair): what a vocabulary adapts on."""
+    cut = text_lib.cut_to_input_limit(tf.constant(list(texts), dtype=tf.string)).numpy()
+    return [t.decode("utf-8") for t in cut]

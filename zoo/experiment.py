@@ -9,6 +9,7 @@ import math
 import pathlib
 import tempfile
 import time
+from typing import Optional
 
 from zoo import datasets
 from zoo import evaluation
@@ -31,7 +32,7 @@ def load_data(recipe, seed, offline=None):
 
 @dataclasses.dataclass
 class _Run:
-    """One recipe's run: `train_and_evaluate`'s arguments, and where this process writes (`run_dir`) and resumes
+    """One recipe's run: `run_recipe`'s arguments, and where this process writes (`run_dir`) and resumes
     from (`shared_run_dir`: the chief's run directory, for another multi-worker task)."""
     recipe: dict
     run_dir: pathlib.Path
@@ -45,9 +46,22 @@ class _Run:
     shared_run_dir: object = None
 
 
-def train_and_evaluate(recipe, run_dir, runtime, dataset=None, export_dir=None, callbacks=(), model_name=None,
-                       allow_dataset_change=False, stages=None):
-    """Trains and evaluates `recipe` (a resolved catalog recipe) in `run_dir`; returns the metrics dict.
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What `run_recipe` gives: the metrics (metrics.json's) and the trained classifier as read back from
+    model.keras, the one that was evaluated and exported; both None on a multi-worker task other than the chief."""
+    metrics: Optional[dict]
+    classifier: object
+
+
+def train_and_evaluate(*args, **kwargs):
+    """`run_recipe`'s metrics (`run_recipe`'s arguments)."""
+    return run_recipe(*args, **kwargs).metrics
+
+
+def run_recipe(recipe, run_dir, runtime, dataset=None, export_dir=None, callbacks=(), model_name=None,
+               allow_dataset_change=False, stages=None):
+    """Trains and evaluates `recipe` (a resolved catalog recipe) in `run_dir`; returns an `Outcome`.
 
     `stages`: called as stages(name, **details) when a stage starts (data, caching, training with its epochs and
     steps, evaluation, export), for progress displays (`benchmarks.progress.StageFile`).
@@ -55,7 +69,7 @@ def train_and_evaluate(recipe, run_dir, runtime, dataset=None, export_dir=None, 
     With `export_dir`, exports the model as `model_name` (default: `export.default_model_name`); a name that already
     serves a model of other data is refused before training starts, unless `allow_dataset_change`.
     Under multi-worker training only the chief writes `run_dir` and the export and returns the metrics; the other
-    tasks train in step with it and return None.
+    tasks train in step with it (their `Outcome` holds None).
     """
     run = _Run(recipe, pathlib.Path(run_dir), runtime, dataset, export_dir, tuple(callbacks), model_name,
                allow_dataset_change, stages or (lambda name, **details: None))
@@ -99,7 +113,7 @@ def _train_and_evaluate(run):
     fit_seconds = time.time() - fit_started  # Caching included.
     if not runtime.is_chief:
         logging.info("Task %s %s finished training; the chief evaluates, saves and exports.", *runtime.task)
-        return None
+        return Outcome(None, None)
     files = runs.RunDir(run.run_dir)
     files.write_history_json(fitted.rows)
 
@@ -120,7 +134,7 @@ def _train_and_evaluate(run):
     files.write_metrics(metrics)
     logging.info("Run %s finished: test accuracy %.4f, macro-F1 %.4f", run.run_dir, metrics["accuracy"],
                  metrics["macro_f1"])
-    return metrics
+    return Outcome(metrics, model)
 
 
 def _write_config(run, classifier, dataset, started):

@@ -4,7 +4,6 @@ a `tf.data.Dataset`), labels (class names or integer ids) and the class names th
 import numpy as np
 import tensorflow as tf
 
-from zoo import text as text_lib
 
 # Keras' arguments that these methods cannot honour, and why (each refused with this reason).
 _REFUSED = {
@@ -37,8 +36,8 @@ def refuse(method, arguments):
 
 
 def texts(x, what):
-    """A list of str from a list, array or tensor of strings (bytes decoded as UTF-8, undecodable bytes replaced),
-    each cut at the input limit the served model applies; anything else is refused, naming what was received."""
+    """A list of str from a list, array or tensor of strings (bytes decoded as UTF-8, undecodable bytes replaced);
+    anything else is refused, naming what was received. (The input limit is the model's: `classifier.preprocess`.)"""
     if isinstance(x, (str, bytes)):
         raise TypeError(f"{what} must be a list of texts, received one {type(x).__name__}: wrap it in a list.")
     if isinstance(x, tf.Tensor):
@@ -51,7 +50,7 @@ def texts(x, what):
             text = text.decode("utf-8", errors="replace")
         if not isinstance(text, str):
             raise TypeError(f"{what}[{i}] must be a string, received {type(text).__name__}: {text!r:.80}.")
-        out.append(text_lib.cut_to_input_limit(text))  # What the served model reads of it (zoo.text).
+        out.append(text)
     return out
 
 

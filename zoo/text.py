@@ -9,24 +9,16 @@ _PUNCTUATION = re.compile(r"[^\w\s]")
 
 CLEANING_STEPS = ("html", "lower", "punctuation")
 
-# The input limit, for training data and served requests alike: a text is cut after this many UTF-8 bytes (a
-# classifier reads far less, and one huge request or file must not take a server's or trainer's memory). A cut in
-# the middle of a character leaves U+FFFD, in both places.
+# The input limit: a text is cut after this many UTF-8 bytes where it enters the model (`zoo.classifier.preprocess`:
+# training batches, cached features and served requests alike). A classifier reads far less, and one huge request
+# must not take a server's or trainer's memory. A cut in the middle of a character leaves U+FFFD.
 MAX_INPUT_BYTES = 1_000_000
 
 
-def cut_to_input_limit(text):
-    """`text` cut after MAX_INPUT_BYTES UTF-8 bytes, as `cut_to_input_limit_tf` cuts a served request."""
-    data = text.encode("utf-8", errors="replace")
-    if len(data) <= MAX_INPUT_BYTES:
-        return text
-    return data[:MAX_INPUT_BYTES].decode("utf-8", errors="replace")
-
-
-def cut_to_input_limit_tf(texts):
-    """The same cut for a string tensor inside a graph (the served function), which also repairs invalid UTF-8 a
-    client sent (as U+FFFD) so that no tokenizer fails on it."""
-    import tensorflow as tf  # Only the served function needs TensorFlow here.
+def cut_to_input_limit(texts):
+    """A string tensor's texts cut after MAX_INPUT_BYTES bytes, with invalid UTF-8 (a client's, or a cut's)
+    repaired as U+FFFD so that no tokenizer fails on it. Applied once, by `zoo.classifier.preprocess`."""
+    import tensorflow as tf  # The dataset loaders import this module without TensorFlow.
 
     texts = tf.strings.substr(texts, 0, MAX_INPUT_BYTES)
     return tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)

@@ -93,7 +93,7 @@ class TextClassifier(keras.Model):
         if self.class_names is None:
             raise ValueError(f"{self.name}: class names are needed to build the head; pass class_names= or call fit.")
         parts = backbones.build(self.backbone_name, self.backbone_options, self.sequence_length,
-                                None if train_texts is None else list(train_texts))
+                                None if train_texts is None else classifier_lib.readable(train_texts))
         self.preprocessor = parts.preprocessor
         with self.distribute_strategy.scope():
             self._set_core(classifier_lib.build_core(parts, len(self.class_names),

@@ -148,8 +148,7 @@ def load(name, path=None, offline=None, seed=seeds.DEFAULT_SEED, validation_frac
     resolved = spec.asset.resolve(local_path=path, offline=offline)
     raw = spec.reader(resolved.path, **{**spec.default_options, **options})
     found = {s: {"size": len(t), "class_counts": _class_counts(y, raw.class_names)} for s, (t, y) in raw.splits.items()}
-    # The served model's input limit, applied to the data it is trained and evaluated on.
-    splits = {s: ([text_lib.cut_to_input_limit(t) for t in texts], labels) for s, (texts, labels) in raw.splits.items()}
+    splits = raw.splits
     if clean:
         splits = {s: ([text_lib.clean_text(t, clean) for t in texts], labels) for s, (texts, labels) in splits.items()}
     splits, dedup = deduplicate(splits)

@@ -13,8 +13,8 @@ SPLITS = ("train", "validation", "test")
 # Fractions of the whole dataset, used where the source has no official split.
 DEFAULT_VALIDATION_FRACTION = 0.1
 DEFAULT_TEST_FRACTION = 0.2
-# Readers read at most this much of one file or field (a guard on memory); every text is then cut to the input limit
-# the served model applies too (zoo.text.MAX_INPUT_BYTES), in `load`.
+# Readers read at most this much of one file or field (a guard on memory); the model cuts a text to its input limit
+# (zoo.text.MAX_INPUT_BYTES) where the text enters it.
 READ_LIMIT_BYTES = 4 * text_lib.MAX_INPUT_BYTES
 BALANCE_MODES = (None, "downsample", "class_weight")
 EMAIL_HEADER_MODES = ("subject", "none", "all")

@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo import heads
+from zoo.classifier import preprocess
 
 _BATCH_SHUFFLE_BUFFER = 16
 
@@ -29,7 +30,8 @@ def make_dataset(texts, labels, preprocessor, head_type, batch_size, shuffle=Fal
                          seed, bucket_width)
     if shuffle:
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size).map(lambda x, y: (_densify(preprocessor(x)) if dense else preprocessor(x),
+    ds = ds.batch(batch_size).map(lambda x, y: (_densify(preprocess(preprocessor, x)) if dense
+                                                else preprocess(preprocessor, x),
                                                 heads.prepare_labels(y, head_type)),
                                   num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
@@ -51,7 +53,7 @@ def _preprocessed_examples(ds, preprocessor, layout):
         length = layout.lengths(x)
         return tf.nest.map_structure(lambda v: v[:length], x), y
 
-    ds = ds.batch(256).map(lambda x, y: (preprocessor(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(256).map(lambda x, y: (preprocess(preprocessor, x), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.unbatch().map(trim, num_parallel_calls=tf.data.AUTOTUNE).cache()
 
 
@@ -101,7 +103,7 @@ def cache_features(frozen_prefix, texts, labels, preprocessor, input_layout, bat
         batches = _bucketed(_preprocessed_examples(ds, preprocessor, input_layout), n, input_layout, None,
                             batch_size, False, None, bucket_width)
     else:
-        batches = ds.batch(batch_size).map(lambda x, y: (preprocessor(x), y))
+        batches = ds.batch(batch_size).map(lambda x, y: (preprocess(preprocessor, x), y))
     prefix, layout = frozen_prefix.prefix, frozen_prefix.layout
 
     @tf.function(input_signature=[batches.element_spec[0]])  # One trace for batches of every length.
