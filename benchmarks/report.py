@@ -106,13 +106,20 @@ def matmul_rates(row, stage):
     return (row.get("matmul_rate_gflops") or {}).get(stage) or row.get("matmul_peak_gflops") or {}
 
 
-def _table(caption, header, rows, line, key=lambda r: r["recipe"]):
-    """A Markdown table of `rows`, one line each (`line(row)`) in `key` order, its caption between blank lines
-    above the header; nothing where there are no rows."""
+def _table(caption, rows, cells, key=lambda r: r["recipe"]):
+    """A Markdown table of `rows` in `key` order, its caption (None: none) between blank lines above the header;
+    nothing where there are no rows. `cells(row)` gives a row's cells as {column header: text}: each column's header
+    and cell are written together, in one place."""
     if not rows:
         return []
-    columns = header.count("|") - 1
-    return ["", caption, "", header, "|" + " --- |" * columns] + [line(r) for r in sorted(rows, key=key)]
+    table = [cells(r) for r in sorted(rows, key=key)]
+    headers = list(table[0])
+    other = next((list(row) for row in table if list(row) != headers), None)
+    if other is not None:
+        raise ValueError(f"Rows of one table with different columns: {headers} and {other}.")
+    lines = ["| " + " | ".join(headers) + " |", "|" + " --- |" * len(headers)]
+    lines += ["| " + " | ".join(row.values()) + " |" for row in table]
+    return (["", caption, ""] if caption is not None else []) + lines
 
 
 def arithmetic_table(rows):
@@ -125,13 +132,10 @@ def arithmetic_table(rows):
                    "minute; rows from before: the run's start), float32, and bfloat16 for rows computing in it. "
                    "Served: the float32 export at batch 32 as exported, and rewritten to bfloat16 at load (the served "
                    "precision table) as a share of the bfloat16 rate.",
-                   "| recipe | dtype | GFLOP per served example | served GFLOP/s @32 "
-                   "| served GFLOP/s @32, bf16 at load | training GFLOP/s, whole run "
-                   "| training GFLOP/s, whole epochs |",
-                   [r for r in rows if r.get("flops")], _arithmetic_line)
+                   [r for r in rows if r.get("flops")], _arithmetic_cells)
 
 
-def _arithmetic_line(r):
+def _arithmetic_cells(r):
     work = r["flops"]
     bf16 = r.get("dtype_policy") == "mixed_bfloat16"
     training_rates, served_rates = matmul_rates(r, "training"), matmul_rates(r, "served")
@@ -141,27 +145,31 @@ def _arithmetic_line(r):
     precisions = r.get("served_precision_examples_per_second_32") or {}
     # Served in float32, as exported (rows before exports were float32 served in their training dtype).
     served_bf16 = bf16 and not precisions
-    return (f"| {r['recipe']} | {r.get('dtype_policy', '-')} | {work['served_per_example'] / 1e9:.2f} "
-            f"| {_gflops(served_gflops(r['inference_examples_per_second']['32']), served_rates, served_bf16)} "
-            f"| {_gflops(served_gflops(precisions.get('bfloat16_at_load')), served_rates, True, float32=False)} "
-            f"| {rate(work.get('train_gflops_per_second_run'))} "
-            f"| {rate(work.get('train_gflops_per_second_epoch'))} |")
+    return {
+        "recipe": r["recipe"], "dtype": r.get("dtype_policy", "-"),
+        "GFLOP per served example": f"{work['served_per_example'] / 1e9:.2f}",
+        "served GFLOP/s @32": _gflops(served_gflops(r["inference_examples_per_second"]["32"]), served_rates,
+                                      served_bf16),
+        "served GFLOP/s @32, bf16 at load": _gflops(served_gflops(precisions.get("bfloat16_at_load")), served_rates,
+                                                    True, float32=False),
+        "training GFLOP/s, whole run": rate(work.get("train_gflops_per_second_run")),
+        "training GFLOP/s, whole epochs": rate(work.get("train_gflops_per_second_epoch")),
+    }
 
 
 def size_table(rows):
     """What each model costs to serve beside what it scores: parameters, export size, latency of one text."""
     return _table("Model sizes (parameters of the whole classifier, the SavedModel on disk, one text per request):",
-                  "| recipe | parameters | export MB | p50 ms @1 | served ex/s @32 | accuracy |", rows, _size_line,
-                  key=lambda r: (r["dataset"], (r.get("parameters") or {}).get("total") or 0))
+                  rows, _size_cells, key=lambda r: (r["dataset"], (r.get("parameters") or {}).get("total") or 0))
 
 
-def _size_line(r):
+def _size_cells(r):
     total = (r.get("parameters") or {}).get("total")
-    return (f"| {r['recipe']} | {_fmt(total / 1e6 if total else None, '.1f', 'M')} "
-            f"| {_fmt((r.get('export_size_bytes') or 0) / 1e6 or None, '.1f')} "
-            f"| {_fmt(r.get('latency_batch_1', {}).get('p50_ms'), '.1f')} "
-            f"| {_fmt(r.get('inference_examples_per_second', {}).get('32'), '.1f')} "
-            f"| {_fmt(r['accuracy'], '.4f')} |")
+    return {"recipe": r["recipe"], "parameters": _fmt(total / 1e6 if total else None, ".1f", "M"),
+            "export MB": _fmt((r.get("export_size_bytes") or 0) / 1e6 or None, ".1f"),
+            "p50 ms @1": _fmt(r.get("latency_batch_1", {}).get("p50_ms"), ".1f"),
+            "served ex/s @32": _fmt(r.get("inference_examples_per_second", {}).get("32"), ".1f"),
+            "accuracy": _fmt(r["accuracy"], ".4f")}
 
 
 def served_precision_table(rows):
@@ -175,21 +183,19 @@ def served_precision_table(rows):
                    "at load and the bf16 export are timed in three alternating windows each (their medians): \"vs "
                    "float32\" divides by the float32 windows timed beside bf16 at load (the float32 column is the "
                    "main table's served rate).",
-                   "| recipe | float32 | bf16 at load | vs float32 | oneDNN off | bf16 export "
-                   "| bf16 at load vs bf16 export | bf16 export, oneDNN off |",
-                  [r for r in rows if r.get("served_precision_examples_per_second_32")], _served_precision_line)
+                  [r for r in rows if r.get("served_precision_examples_per_second_32")], _served_precision_cells)
 
 
-def _served_precision_line(r):
+def _served_precision_cells(r):
     p = r["served_precision_examples_per_second_32"]
     at_load, f32, bf16_export = p.get("bfloat16_at_load"), p.get("float32"), p.get("bfloat16_export")
     beside = p.get("float32_beside_bf16") or f32  # Timed in the same minutes as bf16 at load (rows from before: not).
-    return (f"| {r['recipe']} | {_fmt(f32, '.1f')} | {_fmt(at_load, '.1f')} "
-            f"| {_fmt(at_load / beside if at_load and beside else None, '.2f', 'x')} "
-            f"| {_fmt(p.get('onednn_off'), '.1f')} "
-            f"| {_fmt(bf16_export, '.1f')} "
-            f"| {_fmt(100 * at_load / bf16_export if at_load and bf16_export else None, '.0f', '%')} "
-            f"| {_fmt(p.get('bfloat16_export_onednn_off'), '.1f')} |")
+    return {"recipe": r["recipe"], "float32": _fmt(f32, ".1f"), "bf16 at load": _fmt(at_load, ".1f"),
+            "vs float32": _fmt(at_load / beside if at_load and beside else None, ".2f", "x"),
+            "oneDNN off": _fmt(p.get("onednn_off"), ".1f"), "bf16 export": _fmt(bf16_export, ".1f"),
+            "bf16 at load vs bf16 export": _fmt(100 * at_load / bf16_export if at_load and bf16_export else None,
+                                                ".0f", "%"),
+            "bf16 export, oneDNN off": _fmt(p.get("bfloat16_export_onednn_off"), ".1f")}
 
 
 PROFILE_CATEGORIES = ("matmul", "elementwise", "cast", "random", "optimizer and loss")
@@ -211,13 +217,10 @@ def full_finetuning_table(rows):
                   "bound = speed-up x token share (1.0: that inverse). Then one more step under "
                   "TensorFlow's profiler: its op threads' busy time (share of wall time x threads) by what the ops "
                   "compute.",
-                  "| recipe | dtype | ours ex/s (steps) | stock ex/s (steps) | speed-up | token share | share of bound "
-                  "| training GFLOP/s | profiled step: shape, wall s, threads busy "
-                  "| matmul / elementwise / cast / dropout random / optimizer and loss |",
-                  [r for r in rows if r.get("full_finetuning")], _full_finetuning_line)
+                  [r for r in rows if r.get("full_finetuning")], _full_finetuning_cells)
 
 
-def _full_finetuning_line(r):
+def _full_finetuning_cells(r):
     full, peaks = r["full_finetuning"], matmul_rates(r, "full_finetuning")
     stock = r.get("stock_keras_hub") or {}
     profile = full.get("profiled_step") or {}
@@ -230,15 +233,21 @@ def _full_finetuning_line(r):
     threads_busy = (busy / (profile["wall_seconds"] * profile["op_threads"])
                     if busy and profile.get("op_threads") else None)
     shape = profile.get("batch_shape")
-    return (
-        f"| {r['recipe']} | {r.get('dtype_policy', '-')} | {_fmt(full.get('examples_per_second'), '.1f')} "
-        f"({full.get('steps_timed', '-')}) | {_fmt(stock.get('train_examples_per_second'), '.1f')} "
-        f"({stock.get('train_steps_timed', '-')}"
-        f"{', as in ' + stock['measured_by'] if stock.get('measured_by') else ''}) "
-        f"| {_fmt(full.get('speedup_vs_stock'), '.2f', 'x')} | {_fmt(full.get('token_share_of_stock'), '.2f')} "
-        f"| {_fmt(full.get('share_of_bound'), '.2f')} | {_gflops(full.get('gflops_per_second'), peaks)} "
-        f"| {'x'.join(map(str, shape)) if shape else '-'}, {_fmt(profile.get('wall_seconds'), '.2f')} s, "
-        f"{_fmt(threads_busy, '.0%')} of {profile.get('op_threads', '-')} | {shares} |")
+    return {
+        "recipe": r["recipe"], "dtype": r.get("dtype_policy", "-"),
+        "ours ex/s (steps)": f"{_fmt(full.get('examples_per_second'), '.1f')} ({full.get('steps_timed', '-')})",
+        "stock ex/s (steps)": f"{_fmt(stock.get('train_examples_per_second'), '.1f')} "
+                              f"({stock.get('train_steps_timed', '-')}"
+                              f"{', as in ' + stock['measured_by'] if stock.get('measured_by') else ''})",
+        "speed-up": _fmt(full.get("speedup_vs_stock"), ".2f", "x"),
+        "token share": _fmt(full.get("token_share_of_stock"), ".2f"),
+        "share of bound": _fmt(full.get("share_of_bound"), ".2f"),
+        "training GFLOP/s": _gflops(full.get("gflops_per_second"), peaks),
+        "profiled step: shape, wall s, threads busy": (
+            f"{'x'.join(map(str, shape)) if shape else '-'}, {_fmt(profile.get('wall_seconds'), '.2f')} s, "
+            f"{_fmt(threads_busy, '.0%')} of {profile.get('op_threads', '-')}"),
+        "matmul / elementwise / cast / dropout random / optimizer and loss": shares,
+    }
 
 
 def freezing_table(rows):
@@ -247,28 +256,26 @@ def freezing_table(rows):
     done = [r for r in rows if "accuracy" in r]
     if not done:
         return []
-    lines = [
-        "## Frozen-prefix fine-tuning against full fine-tuning",
-        "",
-        f"`python -m benchmarks.freezing`, {cpu_line(done)}. Same recipe, data, epochs "
-        "and seed; only `trainable_layers` differs (all: full fine-tuning; k: embeddings and all but the top k "
-        "layers frozen, their outputs computed once per example; 0: the head alone). Training seconds include "
-        "computing the frozen features and validation; examples/s = training examples x epochs / those seconds.",
-        "",
-        "| recipe | run | sequence length | trainable layers | test accuracy | macro-F1 | training s (caching) "
-        "| examples/s, whole run | vs full | accuracy vs full |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for r in sorted(done, key=lambda r: (r["recipe"], str(r["trainable_layers"]) != "all", str(r["trainable_layers"]))):
+    def cells(r):
         full = next((f for f in done if f["recipe"] == r["recipe"] and f["trainable_layers"] == "all"), {})
         rate, full_rate = r.get("train_examples_per_second_run"), full.get("train_examples_per_second_run")
-        lines.append(
-            f"| {r['recipe']} | {r['run_id']} | {r.get('sequence_length', '-')} | {r['trainable_layers']} "
-            f"| {_fmt(r['accuracy'], '.4f')} | {_fmt(r['macro_f1'], '.4f')} "
-            f"| {_fmt(r.get('fit_seconds'), '.0f')} ({_fmt(r.get('caching_seconds'), '.0f')}) | {_fmt(rate, '.1f')} "
-            f"| {_fmt(rate / full_rate if rate and full_rate else None, '.2f', 'x')} "
-            f"| {_fmt(100 * (r['accuracy'] - full['accuracy']) if full else None, '+.2f', ' points')} |")
-    return lines + [""]
+        return {"recipe": r["recipe"], "run": r["run_id"], "sequence length": str(r.get("sequence_length", "-")),
+                "trainable layers": str(r["trainable_layers"]), "test accuracy": _fmt(r["accuracy"], ".4f"),
+                "macro-F1": _fmt(r["macro_f1"], ".4f"),
+                "training s (caching)": (f"{_fmt(r.get('fit_seconds'), '.0f')} "
+                                         f"({_fmt(r.get('caching_seconds'), '.0f')})"),
+                "examples/s, whole run": _fmt(rate, ".1f"),
+                "vs full": _fmt(rate / full_rate if rate and full_rate else None, ".2f", "x"),
+                "accuracy vs full": _fmt(100 * (r["accuracy"] - full["accuracy"]) if full else None, "+.2f",
+                                         " points")}
+
+    caption = (f"`python -m benchmarks.freezing`, {cpu_line(done)}. Same recipe, data, epochs "
+               "and seed; only `trainable_layers` differs (all: full fine-tuning; k: embeddings and all but the top k "
+               "layers frozen, their outputs computed once per example; 0: the head alone). Training seconds include "
+               "computing the frozen features and validation; examples/s = training examples x epochs / those "
+               "seconds.")
+    order = lambda r: (r["recipe"], str(r["trainable_layers"]) != "all", str(r["trainable_layers"]))  # noqa: E731
+    return ["## Frozen-prefix fine-tuning against full fine-tuning"] + _table(caption, done, cells, key=order) + [""]
 
 
 def markdown(rows, run_id, freezing=()):
@@ -295,20 +302,16 @@ def markdown(rows, run_id, freezing=()):
         "speed training up by about its inverse in the same dtype (BERT math runs near the CPU's peak; attention, "
         "quadratic in the length, can give somewhat more). "
         "Where a recipe trains only its top layers on cached features (`trainable_layers`), the stock pipeline still "
-        "fine-tunes every layer: its train \"vs stock\" is the speed-up a user gets, not a ratio on the same work.",
+        "fine-tunes every layer: its \"train vs stock\" is the speed-up a user gets, not a ratio on the same work.",
         "",
         "Validation accuracy against training seconds, every backbone of a dataset in one panel: "
         "[validation_curves.png](validation_curves.png). Each backbone's trade-off, one panel per dataset: test "
         "accuracy against served examples/s and against training seconds, the TF-IDF reference as a line: "
         "[frontier.png](frontier.png).",
         "",
-        "| recipe | weights | examples train/val/test | accuracy | macro-F1 | TF-IDF+LR acc / F1 | train ex/s (steady) "
-        "| vs stock | tokens | served ex/s @32 / @256 | vs stock | in-memory @32 | p50 / p95 ms @1 | export MB "
-        "| peak MB | wall s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    lines += [_main_row(r, references.get(r["dataset"], {}))
-              for r in sorted(done, key=lambda r: (r["dataset"], r["backbone"]))]
+    lines += _table(None, done, lambda r: _main_cells(r, references.get(r["dataset"], {})),
+                    key=lambda r: (r["dataset"], r["backbone"]))
     lines += size_table(done)
     lines += served_precision_table(done)
     lines += arithmetic_table(done)
@@ -320,26 +323,28 @@ def markdown(rows, run_id, freezing=()):
     return "\n".join(lines) + "\n"
 
 
-def _main_row(r, ref):
-    """One recipe's row of the main table; `ref` is the TF-IDF reference row of its dataset."""
+def _main_cells(r, ref):
+    """One recipe's cells in the main table; `ref` is the TF-IDF reference row of its dataset."""
     ex = r.get("examples", {})
     served = r.get("inference_examples_per_second", {})
     latency = r.get("latency_batch_1", {})
-    return (f"| {r['recipe']} | {r.get('weights_source', '-')}"
-            f"{' (RANDOM)' if r.get('weights_source') == 'random initialisation' else ''} "
-            f"| {ex.get('train', '-')}/{ex.get('validation', '-')}/{ex.get('test', '-')} "
-            f"| {_fmt(r['accuracy'], '.4f')} | {_fmt(r['macro_f1'], '.4f')} "
-            f"| {_fmt(ref.get('accuracy'), '.4f')} / {_fmt(ref.get('macro_f1'), '.4f')} "
-            f"| {_fmt(r.get('train_examples_per_second_epoch'), '.1f')} "
-            f"({_fmt(r.get('train_examples_per_second_steady'), '.1f')}) "
-            f"| {_fmt(r.get('train_speedup_vs_stock'), '.2f', 'x')} "
-            f"| {_fmt(r.get('train_token_share_of_stock'), '.2f')} "
-            f"| {_fmt(served.get('32'), '.1f')} / {_fmt(served.get('256'), '.1f')} "
-            f"| {_fmt(r.get('inference_speedup_vs_stock'), '.2f', 'x')} "
-            f"| {_fmt(r.get('in_memory_examples_per_second', {}).get('32'), '.1f')} "
-            f"| {_fmt(latency.get('p50_ms'), '.1f')} / {_fmt(latency.get('p95_ms'), '.1f')} "
-            f"| {_fmt((r.get('export_size_bytes') or 0) / 1e6, '.1f')} | {_fmt(r.get('peak_memory_mb'), '.0f')} "
-            f"| {_fmt(r.get('wall_seconds'), '.0f')} |")
+    random = " (RANDOM)" if r.get("weights_source") == "random initialisation" else ""
+    return {
+        "recipe": r["recipe"], "weights": f"{r.get('weights_source', '-')}{random}",
+        "examples train/val/test": f"{ex.get('train', '-')}/{ex.get('validation', '-')}/{ex.get('test', '-')}",
+        "accuracy": _fmt(r["accuracy"], ".4f"), "macro-F1": _fmt(r["macro_f1"], ".4f"),
+        "TF-IDF+LR acc / F1": f"{_fmt(ref.get('accuracy'), '.4f')} / {_fmt(ref.get('macro_f1'), '.4f')}",
+        "train ex/s (steady)": f"{_fmt(r.get('train_examples_per_second_epoch'), '.1f')} "
+                               f"({_fmt(r.get('train_examples_per_second_steady'), '.1f')})",
+        "train vs stock": _fmt(r.get("train_speedup_vs_stock"), ".2f", "x"),
+        "tokens": _fmt(r.get("train_token_share_of_stock"), ".2f"),
+        "served ex/s @32 / @256": f"{_fmt(served.get('32'), '.1f')} / {_fmt(served.get('256'), '.1f')}",
+        "served vs stock": _fmt(r.get("inference_speedup_vs_stock"), ".2f", "x"),
+        "in-memory @32": _fmt(r.get("in_memory_examples_per_second", {}).get("32"), ".1f"),
+        "p50 / p95 ms @1": f"{_fmt(latency.get('p50_ms'), '.1f')} / {_fmt(latency.get('p95_ms'), '.1f')}",
+        "export MB": _fmt((r.get("export_size_bytes") or 0) / 1e6, ".1f"),
+        "peak MB": _fmt(r.get("peak_memory_mb"), ".0f"), "wall s": _fmt(r.get("wall_seconds"), ".0f"),
+    }
 
 
 def _notes(done, references, failed, skipped):

@@ -27,6 +27,15 @@ class FakeClock:
         return self.ticks.pop(0)
 
 
+def table(text, first_headers):
+    """The Markdown table of `text` whose header starts with `first_headers`, as [{column header: cell}]."""
+    start = text.index("| " + first_headers)
+    lines = list(itertools.takewhile(lambda line: line.startswith("|"), text[start:].splitlines()))
+    cells = lambda line: [c.strip() for c in line.strip().strip("|").split("|")]  # noqa: E731
+    assert all(line.count("|") == lines[0].count("|") for line in lines)
+    return [dict(zip(cells(lines[0]), cells(line))) for line in lines[2:]]
+
+
 def test_step_timer_leaves_warmup_out():
     # Steps: three slow warm-up steps (tracing), then fast ones.
     durations = [10.0, 8.0, 6.0, 1.0, 1.0, 2.0, 1.0]
@@ -309,10 +318,10 @@ def test_report_marks_random_weights_only_for_random_initialisation(tmp_path):
              "accuracy": 0.5, "macro_f1": 0.4, "weights_source": "random initialisation", "pretrained": False},
             {"run_id": "x", "recipe": "ngram_linear_bbc_news", "backbone": "ngram_linear", "dataset": "bbc_news",
              "accuracy": 0.9, "macro_f1": 0.9, "weights_source": "none", "pretrained": False}]
-    text = report.markdown(rows, "x")
-    assert "random initialisation (RANDOM)" in text
-    assert "| ngram_linear_bbc_news | none |" in text
-    assert "-x" not in text  # No stock ratio: a dash, not "-x".
+    main = table(report.markdown(rows, "x"), "recipe | weights |")
+    assert {r["recipe"]: r["weights"] for r in main} == {"bert_base_bbc_news": "random initialisation (RANDOM)",
+                                                          "ngram_linear_bbc_news": "none"}
+    assert {r["train vs stock"] for r in main} == {r["served vs stock"] for r in main} == {"-"}  # No ratio: no "-x".
 
 
 def test_report_gives_served_precisions_as_ratios():
@@ -323,12 +332,17 @@ def test_report_gives_served_precisions_as_ratios():
             {"run_id": "x", "recipe": "ngram_linear_reuters_r8", "backbone": "ngram_linear", "dataset": "reuters_r8",
              "accuracy": 0.9, "macro_f1": 0.9, "served_precision_examples_per_second_32": {
                  "float32": 4000.0, "bfloat16_at_load": None, "onednn_off": 3900.0}}]
-    text = report.markdown(rows, "x")
-    assert "| bert_small_reuters_r8 | 40.0 | 50.0 | 1.25x | 25.0 | 52.0 | 96% | 5.5 |" in text
-    assert "| ngram_linear_reuters_r8 | 4000.0 | - | - | 3900.0 | - | - | - |" in text
+    precisions = lambda: {r.pop("recipe"): r for r in table(report.markdown(rows, "x"), "recipe | float32 |")}  # noqa
+    assert precisions() == {
+        "bert_small_reuters_r8": {"float32": "40.0", "bf16 at load": "50.0", "vs float32": "1.25x",
+                                  "oneDNN off": "25.0", "bf16 export": "52.0", "bf16 at load vs bf16 export": "96%",
+                                  "bf16 export, oneDNN off": "5.5"},
+        "ngram_linear_reuters_r8": {"float32": "4000.0", "bf16 at load": "-", "vs float32": "-",
+                                    "oneDNN off": "3900.0", "bf16 export": "-", "bf16 at load vs bf16 export": "-",
+                                    "bf16 export, oneDNN off": "-"}}
     # Rows timed in alternating windows: bf16 at load over the float32 windows beside it, not the main table's rate.
     rows[0]["served_precision_examples_per_second_32"]["float32_beside_bf16"] = 32.0
-    assert "| bert_small_reuters_r8 | 40.0 | 50.0 | 1.56x | 25.0 | 52.0 | 96% | 5.5 |" in report.markdown(rows, "x")
+    assert precisions()["bert_small_reuters_r8"]["vs float32"] == "1.56x"
 
 
 def test_alternated_rates_time_each_setting_in_turn_and_take_the_medians():
@@ -365,8 +379,13 @@ def test_report_gives_sizes_and_draws_the_frontier_of_every_dataset(tmp_path):
     (tmp_path / "results.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     report.write(tmp_path, "r")
     text = (tmp_path / "RESULTS.md").read_text()
-    assert "| mpnet_base_bbc_news | 109.5M | 437.9 | 50000.0 | 20.0 | 0.9800 |" in text
-    assert "| ngram_linear_reuters_r8 | 1.0M | 4.0 | 250.0 | 4000.0 | 0.9600 |" in text
+    sizes = {r.pop("recipe"): r for r in table(text, "recipe | parameters |")}
+    assert sizes["mpnet_base_bbc_news"] == {"parameters": "109.5M", "export MB": "437.9", "p50 ms @1": "50000.0",
+                                            "served ex/s @32": "20.0", "accuracy": "0.9800"}
+    assert sizes["ngram_linear_reuters_r8"] == {"parameters": "1.0M", "export MB": "4.0", "p50 ms @1": "250.0",
+                                                "served ex/s @32": "4000.0", "accuracy": "0.9600"}
+    assert list(sizes) == ["ngram_linear_bbc_news", "mpnet_base_bbc_news", "ngram_linear_reuters_r8",
+                           "mpnet_base_reuters_r8"]  # By dataset, then size.
     assert "[frontier.png](frontier.png)" in text
     import matplotlib.image
 
@@ -379,15 +398,9 @@ def test_report_puts_the_token_share_beside_the_training_speedup():
              "accuracy": 0.95, "macro_f1": 0.9, "train_speedup_vs_stock": 2.2, "train_token_share_of_stock": 0.446},
             {"run_id": "x", "recipe": "ngram_linear_reuters_r8", "backbone": "ngram_linear",
              "dataset": "reuters_r8", "accuracy": 0.9, "macro_f1": 0.9}]
-    text = report.markdown(rows, "x")
-    start = text.index("| recipe | weights |")  # The main table, up to the first line that is not a table's.
-    table = list(itertools.takewhile(lambda line: line.startswith("|"), text[start:].splitlines()))
-    header = [c.strip() for c in table[0].strip("|").split("|")]
-    assert all(line.count("|") == table[0].count("|") for line in table)
-    bert = [c.strip() for c in table[2].strip("|").split("|")]
-    assert bert[header.index("tokens")] == "0.45" and bert[header.index("tokens") - 1] == "2.20x"
-    ngram = [c.strip() for c in table[3].strip("|").split("|")]
-    assert ngram[header.index("tokens")] == "-"
+    bert, ngram = table(report.markdown(rows, "x"), "recipe | weights |")
+    assert list(bert).index("tokens") == list(bert).index("train vs stock") + 1  # Side by side.
+    assert (bert["train vs stock"], bert["tokens"], ngram["tokens"]) == ("2.20x", "0.45", "-")
 
 
 def test_readme_section_is_regenerated_from_results(tmp_path):
