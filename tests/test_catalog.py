@@ -73,7 +73,7 @@ def test_budgets_are_recipe_data_and_the_library_holds_none():
 
     for name in backbones.names():
         assert set(budgets.of(name)) == set(budgets.NAMES), name
-        module = importlib.import_module(backbones.BACKBONES[name])
+        module = importlib.import_module(backbones.BACKBONES[name].partition(":")[0])
         assert not hasattr(module, "recipe_settings") and not hasattr(module, "TINY_DATA"), name
         assert set(backbones.default_settings(name)) <= set(catalog.FIELDS), name
     # A backbone without budgets of its own: its defaults, one epoch on a few examples when tiny.
@@ -107,7 +107,7 @@ def test_bad_recipes_give_clear_errors(args, message):
 
 # The one registry line a new backbone needs (its module is tests/throwaway/mean_embedding.py).
 REGISTER = ("import sys; sys.path.insert(0, {tests!r}); from zoo import backbones; "
-            "backbones.BACKBONES['mean_embedding'] = 'throwaway.mean_embedding'; ")
+            "backbones.BACKBONES['mean_embedding'] = 'throwaway.mean_embedding:MeanEmbedding'; ")
 
 
 def run_registered(code):
@@ -144,6 +144,6 @@ def test_a_new_backbone_is_one_module_and_one_registry_line(monkeypatch):
     from zoo import backbones as registry
 
     monkeypatch.syspath_prepend(str(pathlib.Path(__file__).parent))
-    monkeypatch.setitem(registry.BACKBONES, "mean_embedding", "throwaway.mean_embedding")
+    monkeypatch.setitem(registry.BACKBONES, "mean_embedding", "throwaway.mean_embedding:MeanEmbedding")
     assert run.plan(backbone_names=["mean_embedding"], dataset_names=["bbc_news", "reuters_r8"]) == (
         ["mean_embedding_bbc_news", "mean_embedding_reuters_r8"], {})

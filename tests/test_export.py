@@ -196,14 +196,13 @@ def test_warmup_requests_replay_on_the_export(tiny_runs, backbone):
 
 
 def test_serving_wordpiece_gives_keras_hub_ids(tiny_runs, tmp_path):
-    """zoo.backbones.bert.serving_preprocessor swaps FastWordpiece for WordpieceTokenizer: the ids must not move."""
+    """The export's preprocessor (`bert.Transformer.serving_preprocessor`) swaps FastWordpiece for WordpieceTokenizer
+    over a vocabulary file: the ids must not move."""
     from zoo import datasets
 
     run, _ = tiny_runs["bert_small"]
-    directory = tmp_path / "preprocessor"
-    backbones.save_preprocessor("bert_small", runs.RunDir(run).load_classifier().preprocessor, directory)
-    stock = backbones.load_preprocessor("bert_small", directory)
-    serving = backbones.serving_preprocessor("bert_small", directory)
+    stock = runs.RunDir(run).load_classifier().preprocessor
+    serving = backbones.serving_preprocessor("bert_small", stock, tmp_path / "vocabulary")
     assert type(serving.tokenizer._fast_word_piece).__name__ == "WordpieceTokenizer"
     texts = ["", "   ", "Hello, World!", "unaffable antidisestablishmentarianism", "x" * 99, "y" * 150,
              "na\u00efve caf\u00e9 r\u00e9sum\u00e9 \u00c5ngstr\u00f6m", "\u4e2d\u6587\u5b57 \u65e5\u672c\u8a9e \ud55c\uad6d\uc5b4",

@@ -10,8 +10,8 @@ Signatures:
   `text` bytes feature -> `classes` [batch, num_classes] string, `scores` [batch, num_classes] float32.
 
 Size: each served weight is stored once (`compat.store_served_weights_once`), the model graph once (a concrete
-function), and the preprocessor is read back from its files (`backbones.serving_preprocessor`) so vocabularies are
-asset files in `assets/`, not graph constants.
+function), and the preprocessor is the classifier's with its vocabularies read from files
+(`backbones.serving_preprocessor`): asset files in `assets/`, not graph constants.
 
 Beside the model: `assets.extra/tf_serving_warmup_requests`, `assets/labels.txt`, `export_info.json`; and
 `<export_dir>/models.config` (every model under export_dir) plus `<export_dir>/batching_parameters.txt`.
@@ -88,11 +88,10 @@ def write_saved_model(model, path):
     """Writes `model` (a `zoo.TextClassifier`) as a SavedModel with both signatures and a labels asset."""
     model.probabilities_of_request(["build"])  # A classifier loaded from a file has unbuilt layers until called.
     with tempfile.TemporaryDirectory() as tmp:
-        # The exported preprocessor reads its vocabularies from files (SavedModel copies them into assets/), written
-        # here and read back as the export's own preprocessor.
-        files = pathlib.Path(tmp) / "preprocessor"
-        backbones.save_preprocessor(model.backbone_name, model.preprocessor, files)
-        preprocessor = backbones.serving_preprocessor(model.backbone_name, files)
+        # The exported preprocessor is the classifier's, its vocabularies read from files written here (SavedModel
+        # copies them into assets/).
+        preprocessor = backbones.serving_preprocessor(model.backbone_name, model.preprocessor,
+                                                      pathlib.Path(tmp) / "vocabulary")
         serve, classify, probabilities_of = _serving_fns(model, preprocessor)
         archive = keras.export.ExportArchive()
         archive.track(model.core)

@@ -243,7 +243,7 @@ class TextClassifier(keras.Model):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        backbones.module(config["backbone"])  # Registers its Keras classes (a fresh process has not imported them).
+        backbones.get(config["backbone"])  # Registers its Keras classes (a fresh process has not imported them).
         for key in ("preprocessor", "core"):
             if config.get(key) is not None:
                 config[key] = keras.saving.deserialize_keras_object(config[key])

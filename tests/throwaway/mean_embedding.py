@@ -3,19 +3,8 @@ show that adding a backbone is this file plus that line. It is not in the regist
 
 import keras
 
+from zoo.backbones import BackboneParts
 from zoo.backbones import vectorizer_files
-
-FAMILY = "bag_of_words"
-
-
-def default_options(name):
-    del name
-    return {"max_tokens": 2000, "dim": 16}
-
-
-def default_settings(name):
-    del name
-    return {"sequence_length": 64, "batch_size": 32, "learning_rate": 0.01, "epochs": 5, "patience": 2}
 
 
 @keras.saving.register_keras_serializable(package="textzoo")
@@ -39,16 +28,15 @@ class MeanEmbeddingBackbone(keras.Model):
         return cls(**config)
 
 
-def build(name, options, sequence_length, train_texts):
-    from zoo.backbones import BackboneParts
+class MeanEmbedding(vectorizer_files.VectorizerBackbone):
+    family = "bag_of_words"
+    DEFAULT_OPTIONS = {"max_tokens": 2000, "dim": 16}
+    DEFAULT_SETTINGS = {"sequence_length": 64, "batch_size": 32, "learning_rate": 0.01, "epochs": 5, "patience": 2}
 
-    vectorizer = keras.layers.TextVectorization(max_tokens=options["max_tokens"],
-                                                output_sequence_length=sequence_length, name="text_vectorization")
-    vectorizer.adapt(list(train_texts))
-    network = MeanEmbeddingBackbone(vectorizer.vocabulary_size(), sequence_length, options["dim"])
-    return BackboneParts(name, FAMILY, vectorizer, network, {"source": "none", "pretrained": False}, options)
-
-
-save_preprocessor = vectorizer_files.save_preprocessor
-load_preprocessor = vectorizer_files.load_preprocessor
-input_layout = vectorizer_files.input_layout
+    def build(self, options, sequence_length, train_texts):
+        vectorizer = keras.layers.TextVectorization(max_tokens=options["max_tokens"],
+                                                    output_sequence_length=sequence_length, name="text_vectorization")
+        vectorizer.adapt(list(train_texts))
+        network = MeanEmbeddingBackbone(vectorizer.vocabulary_size(), sequence_length, options["dim"])
+        return BackboneParts(self.name, self.family, vectorizer, network, {"source": "none", "pretrained": False},
+                             options)

@@ -1,31 +1,33 @@
 """The backbone registry: every backbone is a preprocessor layer and a network with a `pooled_output`.
 
-Contract (what makes backbones interchangeable):
-- `preprocessor`: a Keras layer, strings `[batch]` in, model inputs out. It runs mapped over tf.data while training
-  and inside the exported graph at serving time.
-- `network`: a functional Keras model, preprocessor outputs in, a dict out with at least `"pooled_output"`
-  (`[batch, features]`).
-- `provenance`: where pretrained weights came from, and what they are (recorded in every result file).
+Each registered name is a `Backbone`: a class whose methods are the contract that makes backbones interchangeable,
+whose defaults are data, and whose Keras layers (networks, tokenizers, kernels) live in its own module, as in
+keras-hub's model families.
+- `build(options, sequence_length, train_texts)` -> `BackboneParts`: `preprocessor` (a Keras layer, strings
+  `[batch]` in, model inputs out; mapped over tf.data while training, inside the exported graph when serving),
+  `network` (a functional Keras model, preprocessor outputs in, a dict out with at least `"pooled_output"`,
+  `[batch, features]`), `provenance` (where pretrained weights came from, recorded in every result file) and
+  `frozen_prefix`.
 - `family`: "transformer", "recurrent" or "bag_of_words"; the trainer picks the optimizer and the dtype policy by it.
 - `input_layout(preprocessor)`: what generic code needs to know of the preprocessed inputs (`InputLayout`).
-- `frozen_prefix`: optional, a `FrozenPrefix` where only the top of the network trains; the trainer then caches the
-  prefix's outputs once and trains the top on them (the saved network is whole). A module with frozen prefixes
-  defines `frozen_prefix(network, options, sequence_length)`, so that a trained or loaded network gets its own.
-- the preprocessor's state (vocabularies) is written as files by `save_preprocessor(preprocessor, directory)` and
-  read back by `load_preprocessor(directory)` of the same module; an export reads it back from those files
-  (`serving_preprocessor(directory)`, by default `load_preprocessor`) so vocabularies become SavedModel assets.
+- `frozen_prefix(network, options, sequence_length)`: a `FrozenPrefix` where only the top of the network trains
+  (the trainer caches the prefix's outputs once and trains the top on them), for a built, trained or loaded
+  network; None (the default) where every layer trains.
+- `save_preprocessor(preprocessor, directory)` / `load_preprocessor(directory)`: the preprocessor's state as files;
+  `serving_preprocessor(preprocessor, directory)`: the preprocessor an export carries, its vocabularies as files in
+  `directory` (SavedModel assets rather than graph constants).
+- `missing_weights()`: why no pretrained weights can be had here (None, the default, when they can, or none are
+  needed); the benchmark skips the backbone's recipes then.
+- `default_options()`, `default_settings()`: its options and the recipe fields it trains with by default.
 
-Adding a backbone is one module with `build(name, options, sequence_length, train_texts)` (returning
-`BackboneParts`), `save_preprocessor`, `load_preprocessor`, `input_layout`, `default_options(name)`,
-`default_settings(name)` (the recipe fields it trains with by default) and `FAMILY`, plus one line in `BACKBONES`;
-what each budget changes is recipe data (`recipes/budgets.py`; a backbone without an entry there trains one epoch
-on a few examples at the tiny budget and its defaults otherwise). A module whose weights may be missing defines
-`missing_weights(name)` (the reason, or None); the benchmark skips its recipes then.
-A transformer whose network offers what `bert.assemble` reads (MPNet's does) shares BERT's pooling, frozen prefix,
-input layout and preprocessor files.
+Adding a backbone is one module with a `Backbone` subclass plus one line in `BACKBONES`; what each budget changes
+is recipe data (`recipes/budgets.py`; a backbone without an entry there trains one epoch on a few examples at the
+tiny budget and its defaults otherwise).
 """
 
+import copy
 import dataclasses
+import functools
 import importlib
 from typing import Callable, Optional
 
@@ -34,12 +36,12 @@ from typing import Callable, Optional
 class BackboneParts:
     """What `build` returns: the parts of a backbone, before a head is put on it (not keras-hub's `Backbone`)."""
     name: str
-    family: str  # FAMILY of its module.
-    preprocessor: object  # A Keras layer: strings [batch] -> model inputs.
-    network: object  # A functional Keras model: model inputs -> {"pooled_output": [batch, features], ...}.
-    provenance: dict  # Where the weights came from; `pretrained`, `source`, and what the module adds.
+    family: str  # Its `Backbone.family`.
+    preprocessor: "keras.layers.Layer"  # Strings [batch] -> model inputs.
+    network: "keras.Model"  # Functional: model inputs -> {"pooled_output": [batch, features], ...}.
+    provenance: dict  # Where the weights came from; `pretrained`, `source`, and what the backbone adds.
     options: dict  # The options it was built with (its defaults merged with the recipe's).
-    frozen_prefix: object = None  # A `FrozenPrefix` where only the top of the network trains, else None.
+    frozen_prefix: Optional["FrozenPrefix"] = None  # Where only the top of the network trains.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,14 +80,56 @@ class FrozenPrefix:
     layout: InputLayout
 
 
-# name -> module implementing the contract above.
+class Backbone:
+    """A registered backbone (the module docstring gives the contract). Subclasses set `family` and their defaults
+    as data (`DEFAULT_OPTIONS`, `DEFAULT_SETTINGS`, or per name by overriding `default_options`/`default_settings`)
+    and define `build`, `input_layout` and the preprocessor's persistence; the rest have defaults."""
+    family = None
+    DEFAULT_OPTIONS = {}
+    DEFAULT_SETTINGS = {}
+
+    def __init__(self, name):
+        self.name = name
+
+    def default_options(self):
+        return copy.deepcopy(self.DEFAULT_OPTIONS)
+
+    def default_settings(self):
+        """The recipe fields (`recipes.catalog.FIELDS`) it trains with by default: hyperparameters suited to the
+        architecture. What a budget changes is recipe data (`recipes/budgets.py`)."""
+        return copy.deepcopy(self.DEFAULT_SETTINGS)
+
+    def build(self, options, sequence_length, train_texts):
+        raise NotImplementedError(f"{type(self).__name__}.build")
+
+    def input_layout(self, preprocessor):
+        raise NotImplementedError(f"{type(self).__name__}.input_layout")
+
+    def save_preprocessor(self, preprocessor, directory):
+        raise NotImplementedError(f"{type(self).__name__}.save_preprocessor")
+
+    def load_preprocessor(self, directory):
+        raise NotImplementedError(f"{type(self).__name__}.load_preprocessor")
+
+    def serving_preprocessor(self, preprocessor, directory):
+        raise NotImplementedError(f"{type(self).__name__}.serving_preprocessor")
+
+    def frozen_prefix(self, network, options, sequence_length):
+        del network, options, sequence_length
+        return None
+
+    def missing_weights(self):
+        return None
+
+
+# name -> "module:class" of its `Backbone`.
 BACKBONES = {
-    "bert_small": "zoo.backbones.bert",
-    "bert_base": "zoo.backbones.bert",
-    "minilm_l3": "zoo.backbones.bert",
-    "mpnet_base": "zoo.backbones.mpnet",
-    "glove_bilstm": "zoo.backbones.glove_bilstm",
-    "ngram_linear": "zoo.backbones.ngram_linear",
+    "bert_small": "zoo.backbones.bert:Bert",
+    "bert_base": "zoo.backbones.bert:Bert",
+    "minilm_l3": "zoo.backbones.bert:Bert",
+    "mpnet_base": "zoo.backbones.mpnet:MPNet",
+    "glove_bilstm": "zoo.backbones.glove_bilstm:GloveRecurrent",
+    "ngram_linear": "zoo.backbones.ngram_linear:NgramLinear",
 }
 
 
@@ -93,24 +137,29 @@ def names():
     return sorted(BACKBONES)
 
 
-def module(name):
+def get(name):
+    """The registered `Backbone` `name` (its module imported: its Keras classes are then registered too)."""
     if name not in BACKBONES:
         raise ValueError(f"Unknown backbone {name!r}. Allowed: {names()}.")
-    return importlib.import_module(BACKBONES[name])
+    return _instance(BACKBONES[name], name)
+
+
+@functools.lru_cache(maxsize=None)
+def _instance(where, name):
+    module, _, cls = where.partition(":")
+    return getattr(importlib.import_module(module), cls)(name)
 
 
 def default_options(name):
-    return dict(module(name).default_options(name))
+    return get(name).default_options()
 
 
 def family(name):
-    return module(name).FAMILY
+    return get(name).family
 
 
 def default_settings(name):
-    """The recipe fields (`recipes.catalog.FIELDS`) backbone `name` trains with by default: hyperparameters suited
-    to the architecture. What a budget changes is recipe data (`recipes/budgets.py`)."""
-    return module(name).default_settings(name)
+    return get(name).default_settings()
 
 
 def check_options(name, options):
@@ -125,37 +174,33 @@ def build(name, options=None, sequence_length=None, train_texts=None):
     """Builds backbone `name` with `options` (merged over its defaults); adapts vocabularies on `train_texts`."""
     options = dict(options or {})
     check_options(name, options)
-    return module(name).build(name, {**default_options(name), **options}, sequence_length, train_texts)
+    return get(name).build({**default_options(name), **options}, sequence_length, train_texts)
 
 
 def save_preprocessor(name, preprocessor, directory):
-    module(name).save_preprocessor(preprocessor, directory)
+    get(name).save_preprocessor(preprocessor, directory)
 
 
 def load_preprocessor(name, directory):
-    return module(name).load_preprocessor(directory)
+    return get(name).load_preprocessor(directory)
+
+
+def serving_preprocessor(name, preprocessor, directory):
+    """The preprocessor an export of backbone `name` carries: `preprocessor`'s, its vocabularies written as files
+    into `directory`, so that they become SavedModel assets rather than graph constants."""
+    return get(name).serving_preprocessor(preprocessor, directory)
 
 
 def frozen_prefix(name, network, options, sequence_length):
     """The `FrozenPrefix` of `network` (a built backbone network: one a classifier trained or was loaded with) that
-    backbone `name`'s `options` ask for; None where its module has no frozen prefixes (no `frozen_prefix`)."""
-    hook = getattr(module(name), "frozen_prefix", None)
-    return hook(network, {**default_options(name), **options}, sequence_length) if hook else None
+    backbone `name`'s `options` ask for; None where every layer trains."""
+    return get(name).frozen_prefix(network, {**default_options(name), **options}, sequence_length)
 
 
 def input_layout(name, preprocessor):
-    return module(name).input_layout(preprocessor)
+    return get(name).input_layout(preprocessor)
 
 
 def missing_weights(name):
     """Why backbone `name` has no pretrained weights here (None when it has them, or needs none)."""
-    hook = getattr(module(name), "missing_weights", None)
-    return hook(name) if hook else None
-
-
-def serving_preprocessor(name, directory):
-    """The preprocessor an export carries, read from the files `save_preprocessor` wrote, so that vocabularies are
-    SavedModel assets rather than graph constants. A module may define `serving_preprocessor(directory)`; by default
-    it is `load_preprocessor`."""
-    backbone_module = module(name)
-    return getattr(backbone_module, "serving_preprocessor", backbone_module.load_preprocessor)(directory)
+    return get(name).missing_weights()

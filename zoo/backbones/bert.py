@@ -20,6 +20,7 @@ import tensorflow_text as tf_text
 from zoo import assets
 from zoo import compat
 from zoo import pretrained
+from zoo.backbones import Backbone
 from zoo.backbones import BackboneParts
 from zoo.backbones import FrozenPrefix
 from zoo.backbones import InputLayout
@@ -38,7 +39,6 @@ _VOCABULARY_SIZE = 30522
 _MAX_POSITIONS = 512
 
 
-FAMILY = "transformer"
 
 _GELU_C = math.sqrt(2 / math.pi)
 
@@ -227,7 +227,7 @@ class BertBackbone(keras_hub.models.BertBackbone):
     def get_config(self):
         return {**super().get_config(), "activation": self.hidden_activation}
 
-    # What the zoo's transformer code (pooling, frozen prefixes: `assemble`) reads of a network, MPNet's too.
+    # What `Transformer` (pooling, frozen prefixes) reads of a network: the interface MPNet's network offers too.
     def embedding_layers(self):
         """The layers before the transformer layers that hold weights (frozen with a frozen prefix)."""
         return [self.token_embedding, self.position_embedding, self.segment_embedding, self.embeddings_layer_norm]
@@ -330,41 +330,6 @@ def _use_fast_kernels(bert):
             compat.become(layer, Dropout16)
 
 
-# The recipe fields each BERT trains with by default, as in Devlin et al.'s fine-tuning (AdamW, warm-up 10 %,
-# 2-4 epochs; lr 2e-5 to 5e-5 for BERT-base, higher for the small ones). What a budget changes is recipes/'s.
-_DEFAULT_SETTINGS = {
-    "bert_small": {"sequence_length": 256, "batch_size": 32, "bucket_width": 32, "learning_rate": 1e-4, "epochs": 3,
-                   "warmup_fraction": 0.1, "weight_decay": 0.01, "patience": 2},
-    "minilm_l3": {"sequence_length": 256, "batch_size": 32, "bucket_width": 32, "learning_rate": 1e-4, "epochs": 3,
-                  "warmup_fraction": 0.1, "weight_decay": 0.01, "patience": 2},
-    "bert_base": {"sequence_length": 256, "batch_size": 16, "bucket_width": 32, "learning_rate": 3e-5, "epochs": 3,
-                  "warmup_fraction": 0.1, "weight_decay": 0.01, "patience": 2},
-}
-
-
-def default_settings(name):
-    return copy.deepcopy(_DEFAULT_SETTINGS[name])
-
-
-def default_options(name):
-    return {
-        # None: the registered sources of `name`; or a keras-hub preset / Hugging Face checkpoint directory.
-        "weights_path": None,
-        # "auto": random initialisation only where no weights can be found (bert_base); True forces it.
-        "random_init": "auto" if name == "bert_base" else False,
-        # Architecture of a randomly initialised model (tests use tiny ones); ignored for pretrained weights.
-        **_RANDOM_ARCHITECTURES[name],
-        "dropout": 0.1,
-        # "cls": keras-hub's pooled_output ([CLS] through BERT's pooler); "mean": the mean of sequence_output over
-        # the real tokens; "auto": as the weights were trained (pretrained.resolve_bert says; cls for random ones).
-        "pooling": "auto",
-        # "all": fine-tune everything. An integer k: embeddings and all but the top k transformer layers are frozen,
-        # computed once per training example, and only the top k layers, the pooling and the head train (0: the
-        # head alone, on the pooled features).
-        "trainable_layers": "all",
-    }
-
-
 POOLINGS = ("cls", "mean")
 
 
@@ -399,74 +364,6 @@ def _random_backbone(name, options, reason):
         "architecture": {k: options[k] for k in _RANDOM_ARCHITECTURES[name]},
     }
     return tokenizer, network, provenance
-
-
-def missing_weights(name):
-    """Why no pretrained weights of `name` can be had here, and what to provide (None when they can be had): the
-    benchmark skips it then."""
-    try:
-        pretrained.resolve_bert(name)
-    except Exception as e:  # Every failure to find weights is a reason to report, not to stop.
-        local = next((s.env for s in pretrained.BERT_WEIGHTS[name].sources if getattr(s, "env", None)), None)
-        return (f"no pretrained {name} weights reachable (tried: {assets.tried(e)}); provide a keras-hub preset or "
-                f"a Hugging Face BERT checkpoint directory with --backbone_options=weights_path=DIR"
-                + (f" or ${local}" if local else ""))
-    return None
-
-
-def build(name, options, sequence_length, train_texts=None):
-    del train_texts  # The vocabulary comes with the weights.
-    if options["random_init"] is True:
-        tokenizer, network, provenance = _random_backbone(name, options, "random_init=True was asked for")
-    else:
-        try:
-            directory, provenance = pretrained.resolve_bert(name, path=options["weights_path"])
-        except Exception as e:
-            if options["random_init"] != "auto":
-                raise
-            tokenizer, network, provenance = _random_backbone(name, options, f"weights not found: {e}")
-        else:
-            network = BertBackbone.of(
-                keras_hub.models.BertBackbone.from_preset(str(directory), dropout=options["dropout"]),
-                activation=provenance["activation"])
-            tokenizer = _tokenizer(directory)
-            provenance = {"pretrained": True, **provenance}
-    check_sequence_length(sequence_length, network.max_sequence_length)
-    preprocessor = keras_hub.models.BertTextClassifierPreprocessor(
-        tokenizer, sequence_length=sequence_length, truncate=TRUNCATE)
-    provenance["lowercase"] = tokenizer.uncased
-    return assemble(name, network, preprocessor, provenance, options, sequence_length)
-
-
-def check_sequence_length(sequence_length, max_positions, architecture="BERT"):
-    if sequence_length is None or sequence_length > max_positions:
-        raise ValueError(f"Cannot use sequence length {sequence_length} because the {architecture} model was only "
-                         f"trained up to sequence length {max_positions}.")
-
-
-def assemble(name, bert, preprocessor, provenance, options, sequence_length):
-    """The parts of a transformer backbone (`BackboneParts`) from its network (`BertBackbone`, or one that offers
-    the same: transformer_layers, embedding_layers(), embeddings_output, run_layers, pooled_dense, input with a
-    padding_mask): the pooling and the frozen prefix its options ask for (`pooling`, `trainable_layers`)."""
-    pooling = provenance.get("pooling", "cls") if options["pooling"] == "auto" else options["pooling"]
-    if pooling not in POOLINGS:
-        raise ValueError(f"Unknown pooling {options['pooling']!r}. Allowed: {['auto', *POOLINGS]}.")
-    provenance["pooling"] = pooling
-    network = _pooled_network(bert, pooling, name)
-    return BackboneParts(name, FAMILY, preprocessor, network, provenance, options,
-                         frozen_prefix(network, options, sequence_length))
-
-
-def frozen_prefix(network, options, sequence_length):
-    """The `FrozenPrefix` option `trainable_layers` asks for (None for "all"), of `network` as `assemble` made it:
-    a fresh one, or one taken out of a trained or loaded classifier (its frozen layers' flags are not saved), so
-    that every fit trains the top on cached features."""
-    pooled = isinstance(network, MeanPooledBackbone)
-    bert = network.backbone if pooled else network
-    trainable = _trainable_layers(options["trainable_layers"], bert.num_layers)
-    if trainable is None:
-        return None
-    return _frozen_prefix(bert, network, "mean" if pooled else "cls", trainable, sequence_length)
 
 
 def _mean_pooling(sequence_output, padding_mask):
@@ -572,43 +469,153 @@ def _lengths(inputs):
     return tf.reduce_sum(tf.cast(inputs["padding_mask"], tf.int32), axis=-1)
 
 
-def input_layout(preprocessor):
-    """keras-hub's inputs (token_ids, segment_ids, padding_mask) are padded at the end and attention masks the
-    padding, so an input cut to its real tokens gives the same outputs with less compute."""
-    return InputLayout(sequence_length=int(preprocessor.sequence_length), lengths=_lengths,
-                       padding_values={"token_ids": preprocessor.tokenizer.pad_token_id})
 
 
-def save_preprocessor(preprocessor, directory):
-    preprocessor.save_to_preset(str(directory))
+def check_sequence_length(sequence_length, max_positions, architecture="BERT"):
+    if sequence_length is None or sequence_length > max_positions:
+        raise ValueError(f"Cannot use sequence length {sequence_length} because the {architecture} model was only "
+                         f"trained up to sequence length {max_positions}.")
 
 
-def load_preprocessor(directory):
-    """Reads a preprocessor written by `save_to_preset` (preprocessor.json, tokenizer assets).
+class Transformer(Backbone):
+    """What the zoo's transformers share, over a network that offers what `BertBackbone` declares for it
+    (`transformer_layers`, `num_layers`, `hidden_dim`, `embedding_layers()`, `embeddings_output`, `run_layers`,
+    `pooled_dense` where it pools [CLS], an input with a "padding_mask"): the pooling and frozen prefix its options
+    ask for (`assemble`), keras-hub's inputs (`input_layout`), the preprocessor as a keras-hub preset, and the
+    export's WordPiece over a vocabulary file. Subclasses load the network and the tokenizer (`build`)."""
+    family = "transformer"
 
-    keras-hub's `from_preset` wants a backbone config.json beside it; a preprocessor alone is restored from its
-    own config and the tokenizer assets, the way keras-hub's preset loader does it.
-    """
-    config = json.loads((pathlib.Path(directory) / "preprocessor.json").read_text())
-    preprocessor = keras.saving.deserialize_keras_object(config)
-    preprocessor.load_preset_assets(str(directory))
-    return preprocessor
+    def assemble(self, network, preprocessor, provenance, options, sequence_length):
+        """The `BackboneParts` of `network` with `preprocessor`: the pooling (`pooling`: "auto" pools as the weights
+        were trained, `provenance` says how) and the frozen prefix (`trainable_layers`) its options ask for."""
+        pooling = provenance.get("pooling", "cls") if options["pooling"] == "auto" else options["pooling"]
+        if pooling not in POOLINGS:
+            raise ValueError(f"Unknown pooling {options['pooling']!r}. Allowed: {['auto', *POOLINGS]}.")
+        provenance["pooling"] = pooling
+        network = _pooled_network(network, pooling, self.name)
+        return BackboneParts(self.name, self.family, preprocessor, network, provenance, options,
+                             self.frozen_prefix(network, options, sequence_length))
+
+    def frozen_prefix(self, network, options, sequence_length):
+        """The `FrozenPrefix` option `trainable_layers` asks for (None for "all"), of `network` as `assemble` made
+        it: a fresh one, or one taken out of a trained or loaded classifier (its frozen layers' flags are not
+        saved), so that every fit trains the top on cached features."""
+        pooled = isinstance(network, MeanPooledBackbone)
+        bert = network.backbone if pooled else network
+        trainable = _trainable_layers(options["trainable_layers"], bert.num_layers)
+        if trainable is None:
+            return None
+        return _frozen_prefix(bert, network, "mean" if pooled else "cls", trainable, sequence_length)
+
+    def input_layout(self, preprocessor):
+        """keras-hub's inputs (token_ids, segment_ids, padding_mask) are padded at the end and attention masks the
+        padding, so an input cut to its real tokens gives the same outputs with less compute."""
+        return InputLayout(sequence_length=int(preprocessor.sequence_length), lengths=_lengths,
+                           padding_values={"token_ids": preprocessor.tokenizer.pad_token_id})
+
+    def save_preprocessor(self, preprocessor, directory):
+        preprocessor.save_to_preset(str(directory))
+
+    def load_preprocessor(self, directory):
+        """Reads a preprocessor written by `save_to_preset` (preprocessor.json, tokenizer assets).
+
+        keras-hub's `from_preset` wants a backbone config.json beside it; a preprocessor alone is restored from its
+        own config and the tokenizer assets, the way keras-hub's preset loader does it.
+        """
+        config = json.loads((pathlib.Path(directory) / "preprocessor.json").read_text())
+        preprocessor = keras.saving.deserialize_keras_object(config)
+        preprocessor.load_preset_assets(str(directory))
+        return preprocessor
+
+    def serving_preprocessor(self, preprocessor, directory):
+        """`preprocessor` as an export carries it: the same configuration, with WordPiece reading the vocabulary
+        from vocabulary.txt written into `directory` (a SavedModel asset).
+
+        keras-hub tokenizes with `tf_text.FastWordpieceTokenizer`, whose vocabulary is compiled into a model buffer
+        that a SavedModel holds as a graph constant (1.85 MB for a 30k vocabulary, 8x the vocabulary file).
+        `tf_text.WordpieceTokenizer` does the same greedy longest-match WordPiece (same suffix indicator, unknown
+        token and 100-byte word limit; equality tested in tests/test_export.py) through a table initialised from
+        the vocabulary file; its op is in tf-text 2.12.1, which TF Serving links.
+        """
+        tokenizer = preprocessor.tokenizer
+        pathlib.Path(directory).mkdir(parents=True, exist_ok=True)
+        tokenizer.save_assets(str(directory))  # vocabulary.txt, as in a keras-hub preset.
+        vocabulary = pathlib.Path(directory) / "vocabulary.txt"
+        tokenizer = type(tokenizer).from_config({**tokenizer.get_config(), "vocabulary": str(vocabulary)})
+        compat.wordpiece_from_file(tokenizer, vocabulary)
+        return type(preprocessor).from_config({**preprocessor.get_config(), "tokenizer": tokenizer})
 
 
-def serving_preprocessor(directory):
-    """The preprocessor an export carries: keras-hub's, with WordPiece reading its vocabulary from a file.
+class Bert(Transformer):
+    """BERT: keras-hub's BertBackbone (as `BertBackbone`, with the zoo's kernels) and its WordPiece tokenizer (as
+    `BertTokenizer`, with Hugging Face's normalization), from the weights `pretrained.resolve_bert` finds for the
+    name, or randomly initialised where asked (or, for bert_base, where none can be found)."""
+    # The recipe fields each BERT trains with by default, as in Devlin et al.'s fine-tuning (AdamW, warm-up 10 %,
+    # 2-4 epochs; lr 2e-5 to 5e-5 for BERT-base, higher for the small ones). What a budget changes is recipes/'s.
+    SETTINGS = {
+        "bert_small": {"sequence_length": 256, "batch_size": 32, "bucket_width": 32, "learning_rate": 1e-4,
+                       "epochs": 3, "warmup_fraction": 0.1, "weight_decay": 0.01, "patience": 2},
+        "minilm_l3": {"sequence_length": 256, "batch_size": 32, "bucket_width": 32, "learning_rate": 1e-4,
+                      "epochs": 3, "warmup_fraction": 0.1, "weight_decay": 0.01, "patience": 2},
+        "bert_base": {"sequence_length": 256, "batch_size": 16, "bucket_width": 32, "learning_rate": 3e-5,
+                      "epochs": 3, "warmup_fraction": 0.1, "weight_decay": 0.01, "patience": 2},
+    }
 
-    keras-hub tokenizes with `tf_text.FastWordpieceTokenizer`, whose vocabulary is compiled into a model buffer
-    that a SavedModel holds as a graph constant (1.85 MB for a 30k vocabulary, 8x the vocabulary file).
-    `tf_text.WordpieceTokenizer` does the same greedy longest-match WordPiece (same suffix indicator, unknown token
-    and 100-byte word limit; equality tested in tests/test_export.py) through a table initialised from the
-    vocabulary file, which the SavedModel carries as an asset; its op is in tf-text 2.12.1, which TF Serving links.
-    """
-    preprocessor = load_preprocessor(directory)
-    vocabulary = pathlib.Path(directory) / "assets" / "tokenizer" / "vocabulary.txt"
-    if not vocabulary.exists():
-        raise RuntimeError(f"keras-hub {keras_hub.__version__} changed its preset layout (no {vocabulary}): update "
-                           "serving_preprocessor.")
-    compat.wordpiece_from_file(preprocessor.tokenizer, vocabulary)
-    return preprocessor
+    def default_settings(self):
+        return copy.deepcopy(self.SETTINGS[self.name])
 
+    def default_options(self):
+        return {
+            # None: the registered sources of the name; or a keras-hub preset / Hugging Face checkpoint directory.
+            "weights_path": None,
+            # "auto": random initialisation only where no weights can be found (bert_base); True forces it.
+            "random_init": "auto" if self.name == "bert_base" else False,
+            # Architecture of a randomly initialised model (tests use tiny ones); ignored for pretrained weights.
+            **_RANDOM_ARCHITECTURES[self.name],
+            "dropout": 0.1,
+            # "cls": keras-hub's pooled_output ([CLS] through BERT's pooler); "mean": the mean of sequence_output
+            # over the real tokens; "auto": as the weights were trained (pretrained.resolve_bert says; cls for
+            # random ones).
+            "pooling": "auto",
+            # "all": fine-tune everything. An integer k: embeddings and all but the top k transformer layers are
+            # frozen, computed once per training example, and only the top k layers, the pooling and the head train
+            # (0: the head alone, on the pooled features).
+            "trainable_layers": "all",
+        }
+
+    def missing_weights(self):
+        """Why no pretrained weights can be had here, and what to provide (None when they can be had): the
+        benchmark skips the backbone then."""
+        try:
+            pretrained.resolve_bert(self.name)
+        except Exception as e:  # Every failure to find weights is a reason to report, not to stop.
+            local = next((s.env for s in pretrained.BERT_WEIGHTS[self.name].sources if getattr(s, "env", None)),
+                         None)
+            return (f"no pretrained {self.name} weights reachable (tried: {assets.tried(e)}); provide a keras-hub "
+                    f"preset or a Hugging Face BERT checkpoint directory with --backbone_options=weights_path=DIR"
+                    + (f" or ${local}" if local else ""))
+        return None
+
+    def build(self, options, sequence_length, train_texts=None):
+        del train_texts  # The vocabulary comes with the weights.
+        name = self.name
+        if options["random_init"] is True:
+            tokenizer, network, provenance = _random_backbone(name, options, "random_init=True was asked for")
+        else:
+            try:
+                directory, provenance = pretrained.resolve_bert(name, path=options["weights_path"])
+            except Exception as e:
+                if options["random_init"] != "auto":
+                    raise
+                tokenizer, network, provenance = _random_backbone(name, options, f"weights not found: {e}")
+            else:
+                network = BertBackbone.of(
+                    keras_hub.models.BertBackbone.from_preset(str(directory), dropout=options["dropout"]),
+                    activation=provenance["activation"])
+                tokenizer = _tokenizer(directory)
+                provenance = {"pretrained": True, **provenance}
+        check_sequence_length(sequence_length, network.max_sequence_length)
+        preprocessor = keras_hub.models.BertTextClassifierPreprocessor(
+            tokenizer, sequence_length=sequence_length, truncate=TRUNCATE)
+        provenance["lowercase"] = tokenizer.uncased
+        return self.assemble(network, preprocessor, provenance, options, sequence_length)

@@ -17,37 +17,6 @@ from zoo.backbones import vectorizer_files
 CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 
 
-FAMILY = "recurrent"
-
-
-def default_settings(name):
-    """The recipe fields it trains with by default, as the keras-io GloVe example. No length buckets
-    (`bucket_width` would allow them): measured on Reuters R8's quick recipe, training took 103 s instead of 163 s,
-    but its batches of similar lengths gave macro-F1 0.855 instead of 0.907."""
-    del name
-    return {"sequence_length": 256, "batch_size": 32, "learning_rate": 2e-3, "epochs": 15, "patience": 3,
-            "head_hidden_units": [64], "head_dropout": 0.2}
-
-
-def default_options(name):
-    del name
-    return {
-        "glove_dim": 50,
-        "glove_path": None,
-        "max_tokens": 20000,
-        "standardize": "lower_and_strip_punctuation",
-        "cell": "lstm",
-        "layers": 1,
-        "bidirectional": True,
-        "units": 64,
-        "dropout": 0.2,
-        "recurrent_dropout": 0.0,
-        "trainable_embeddings": False,
-        # Keras' kernel choice while training: "auto" takes cuDNN on a GPU; exports never do (module docstring).
-        "use_cudnn": "auto",
-    }
-
-
 def _vectorizer(options, sequence_length):
     return keras.layers.TextVectorization(
         max_tokens=options["max_tokens"],
@@ -129,37 +98,54 @@ class GloveBiLSTMBackbone(keras_hub.models.Backbone):
                 "use_cudnn": self.use_cudnn}
 
 
-def build(name, options, sequence_length, train_texts):
-    _check_architecture(options["cell"], options["layers"])  # Before the vocabulary is adapted and GloVe read.
-    if not train_texts:
-        raise ValueError("glove_bilstm needs the training texts to build its vocabulary.")
-    vectorizer = _vectorizer(options, sequence_length)
-    vectorizer.adapt(np.asarray(train_texts, dtype=object), batch_size=256)
-    vocabulary = vectorizer.get_vocabulary()
+class GloveRecurrent(vectorizer_files.VectorizerBackbone):
+    """Token ids (a TextVectorization) -> `GloveBiLSTMBackbone`: frozen GloVe vectors, a recurrent stack."""
+    family = "recurrent"
+    masked_recurrent = True  # Its embedding masks the padding (`vectorizer_files.input_layout`).
+    # As the keras-io GloVe example. No length buckets (`bucket_width` would allow them): measured on Reuters R8's
+    # quick recipe, training took 103 s instead of 163 s, but its batches of similar lengths gave macro-F1 0.855
+    # instead of 0.907.
+    DEFAULT_SETTINGS = {"sequence_length": 256, "batch_size": 32, "learning_rate": 2e-3, "epochs": 15, "patience": 3,
+                        "head_hidden_units": [64], "head_dropout": 0.2}
+    DEFAULT_OPTIONS = {
+        "glove_dim": 50,
+        "glove_path": None,
+        "max_tokens": 20000,
+        "standardize": "lower_and_strip_punctuation",
+        "cell": "lstm",
+        "layers": 1,
+        "bidirectional": True,
+        "units": 64,
+        "dropout": 0.2,
+        "recurrent_dropout": 0.0,
+        "trainable_embeddings": False,
+        # Keras' kernel choice while training: "auto" takes cuDNN on a GPU; exports never do (module docstring).
+        "use_cudnn": "auto",
+    }
 
-    words, vectors, source = pretrained.load_glove(int(options["glove_dim"]), path=options["glove_path"])
-    matrix, hits, misses = embedding_matrix(vocabulary, words, vectors)
-    print(f"Converted {hits} words ({misses} misses) of a {len(vocabulary)}-word vocabulary from GloVe "
-          f"{options['glove_dim']}d.")
+    def build(self, options, sequence_length, train_texts):
+        _check_architecture(options["cell"], options["layers"])  # Before the vocabulary is adapted and GloVe read.
+        if not train_texts:
+            raise ValueError("glove_bilstm needs the training texts to build its vocabulary.")
+        vectorizer = _vectorizer(options, sequence_length)
+        vectorizer.adapt(np.asarray(train_texts, dtype=object), batch_size=256)
+        vocabulary = vectorizer.get_vocabulary()
 
-    network = GloveBiLSTMBackbone(
-        len(vocabulary), matrix.shape[1], cell=options["cell"], num_layers=int(options["layers"]),
-        units=int(options["units"]), bidirectional=bool(options["bidirectional"]), dropout=float(options["dropout"]),
-        recurrent_dropout=float(options["recurrent_dropout"]),
-        trainable_embeddings=bool(options["trainable_embeddings"]), use_cudnn=options["use_cudnn"],
-        name=f"{name}_backbone")
-    # Set after build: a Constant initializer would put the matrix in the config.
-    network.get_layer("glove_embedding").set_weights([matrix])
+        words, vectors, source = pretrained.load_glove(int(options["glove_dim"]), path=options["glove_path"])
+        matrix, hits, misses = embedding_matrix(vocabulary, words, vectors)
+        print(f"Converted {hits} words ({misses} misses) of a {len(vocabulary)}-word vocabulary from GloVe "
+              f"{options['glove_dim']}d.")
 
-    provenance = {"pretrained": True, **source, "glove_dim": int(options["glove_dim"]),
-                  "vocabulary_size": len(vocabulary), "vocabulary_words_in_glove": hits,
-                  "vocabulary_words_missing": misses}
-    return BackboneParts(name, FAMILY, vectorizer, network, provenance, options)
+        network = GloveBiLSTMBackbone(
+            len(vocabulary), matrix.shape[1], cell=options["cell"], num_layers=int(options["layers"]),
+            units=int(options["units"]), bidirectional=bool(options["bidirectional"]),
+            dropout=float(options["dropout"]), recurrent_dropout=float(options["recurrent_dropout"]),
+            trainable_embeddings=bool(options["trainable_embeddings"]), use_cudnn=options["use_cudnn"],
+            name=f"{self.name}_backbone")
+        # Set after build: a Constant initializer would put the matrix in the config.
+        network.get_layer("glove_embedding").set_weights([matrix])
 
-
-save_preprocessor = vectorizer_files.save_preprocessor
-load_preprocessor = vectorizer_files.load_preprocessor
-
-
-def input_layout(vectorizer):
-    return vectorizer_files.input_layout(vectorizer, masked_recurrent=True)  # Its embedding masks the padding.
+        provenance = {"pretrained": True, **source, "glove_dim": int(options["glove_dim"]),
+                      "vocabulary_size": len(vocabulary), "vocabulary_words_in_glove": hits,
+                      "vocabulary_words_missing": misses}
+        return BackboneParts(self.name, self.family, vectorizer, network, provenance, options)

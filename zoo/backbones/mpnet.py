@@ -8,11 +8,10 @@ relative-position bias (T5's buckets, one table shared by all layers) added to e
 segment embeddings, and absolute positions that count real tokens from padding_idx + 1 (as RoBERTa). Its vocabulary
 is bert-base-uncased's behind four tokens of its own, with <s> and </s> as CLS and SEP, <pad> as padding.
 
-Pooling, frozen prefixes, input layout and exports are BERT's (`zoo.backbones.bert.assemble`): the network offers
-what that code reads.
+Pooling, frozen prefixes, input layout and exports are every transformer's (`zoo.backbones.bert.Transformer`): the
+network offers what that class declares it reads.
 """
 
-import copy
 import json
 import math
 import pathlib
@@ -27,7 +26,6 @@ from zoo import compat
 from zoo import pretrained
 from zoo.backbones import bert
 
-FAMILY = "transformer"
 PADDING_IDX = 1  # Hugging Face's MPNetEmbeddings: positions of real tokens start after it.
 
 
@@ -199,7 +197,7 @@ class MPNetBackbone(keras_hub.models.Backbone):
                 "num_buckets": self.num_buckets, "max_distance": self.max_distance,
                 "layer_norm_epsilon": self.layer_norm_epsilon}
 
-    # What `bert.assemble` reads (see `bert.BertBackbone`).
+    # What `bert.Transformer` reads of a network (declared by `bert.BertBackbone`).
     def embedding_layers(self):
         return [self.embeddings, self.relative_attention_bias]
 
@@ -289,39 +287,6 @@ class MPNetTextClassifierPreprocessor(keras_hub.models.BertTextClassifierPreproc
         return {k: v for k, v in outputs.items() if k != "segment_ids"}
 
 
-# The recipe fields MPNet trains with by default (Reimers and Gurevych's fine-tuning of sentence-transformers:
-# lr 2e-5, batch 16; AdamW with warm-up as BERT). What a budget changes is recipes/'s.
-_DEFAULT_SETTINGS = {"sequence_length": 256, "batch_size": 16, "bucket_width": 32, "learning_rate": 3e-5, "epochs": 3,
-                     "warmup_fraction": 0.1, "weight_decay": 0.01, "patience": 2}
-
-
-def default_settings(name):
-    del name
-    return copy.deepcopy(_DEFAULT_SETTINGS)
-
-
-def default_options(name):
-    del name
-    return {
-        # None: the registered sources; or a sentence-transformers / Hugging Face MPNet directory.
-        "weights_path": None,
-        "dropout": 0.1,
-        # As in zoo.backbones.bert: "auto" pools as the checkpoint was trained (all-mpnet-base-v2: the mean).
-        "pooling": "auto",
-        "trainable_layers": "all",
-    }
-
-
-def missing_weights(name):
-    try:
-        pretrained.resolve_mpnet(name)
-    except Exception as e:  # Every failure to find weights is a reason to report, not to stop.
-        return (f"no pretrained {name} weights reachable (tried: {assets.tried(e)}); provide a "
-                "sentence-transformers MPNet directory with --backbone_options=weights_path=DIR or "
-                "$TEXTZOO_MPNET_BASE")
-    return None
-
-
 def load_network(directory, dropout=0.1):
     """`MPNetBackbone` with the weights of the Hugging Face MPNet checkpoint in `directory`."""
     from safetensors.numpy import load_file
@@ -347,22 +312,38 @@ def tokenizer_of(directory):
                           strip_accents=config.get("strip_accents"))
 
 
-def build(name, options, sequence_length, train_texts=None):
-    del train_texts  # The vocabulary comes with the weights.
-    directory, provenance = pretrained.resolve_mpnet(name, path=options["weights_path"])
-    network = load_network(directory, options["dropout"])
-    tokenizer = tokenizer_of(directory)
-    bert.check_sequence_length(sequence_length, network.max_sequence_length, "MPNet")
-    preprocessor = MPNetTextClassifierPreprocessor(tokenizer, sequence_length=sequence_length,
-                                                   truncate=bert.TRUNCATE)
-    provenance = {"pretrained": True, **provenance, "lowercase": tokenizer.uncased}
-    return bert.assemble(name, network, preprocessor, provenance, options, sequence_length)
+class MPNet(bert.Transformer):
+    """MPNet (`MPNetBackbone`, Hugging Face's checkpoint layout) with its WordPiece tokenizer, from the weights
+    `pretrained.resolve_mpnet` finds; pooling, frozen prefixes, input layout and preprocessor files as every
+    `bert.Transformer`'s."""
+    # Reimers and Gurevych's fine-tuning of sentence-transformers: lr 2e-5, batch 16; AdamW with warm-up as BERT.
+    DEFAULT_SETTINGS = {"sequence_length": 256, "batch_size": 16, "bucket_width": 32, "learning_rate": 3e-5,
+                        "epochs": 3, "warmup_fraction": 0.1, "weight_decay": 0.01, "patience": 2}
+    DEFAULT_OPTIONS = {
+        # None: the registered sources; or a sentence-transformers / Hugging Face MPNet directory.
+        "weights_path": None,
+        "dropout": 0.1,
+        # As BERT's: "auto" pools as the checkpoint was trained (all-mpnet-base-v2: the mean).
+        "pooling": "auto",
+        "trainable_layers": "all",
+    }
 
+    def missing_weights(self):
+        try:
+            pretrained.resolve_mpnet(self.name)
+        except Exception as e:  # Every failure to find weights is a reason to report, not to stop.
+            return (f"no pretrained {self.name} weights reachable (tried: {assets.tried(e)}); provide a "
+                    "sentence-transformers MPNet directory with --backbone_options=weights_path=DIR or "
+                    "$TEXTZOO_MPNET_BASE")
+        return None
 
-# The preprocessor's files and the export's reading of them are BERT's: a keras-hub preset of the preprocessor,
-# WordPiece over the vocabulary file in the export.
-input_layout = bert.input_layout
-save_preprocessor = bert.save_preprocessor
-load_preprocessor = bert.load_preprocessor
-serving_preprocessor = bert.serving_preprocessor
-frozen_prefix = bert.frozen_prefix
+    def build(self, options, sequence_length, train_texts=None):
+        del train_texts  # The vocabulary comes with the weights.
+        directory, provenance = pretrained.resolve_mpnet(self.name, path=options["weights_path"])
+        network = load_network(directory, options["dropout"])
+        tokenizer = tokenizer_of(directory)
+        bert.check_sequence_length(sequence_length, network.max_sequence_length, "MPNet")
+        preprocessor = MPNetTextClassifierPreprocessor(tokenizer, sequence_length=sequence_length,
+                                                       truncate=bert.TRUNCATE)
+        provenance = {"pretrained": True, **provenance, "lowercase": tokenizer.uncased}
+        return self.assemble(network, preprocessor, provenance, options, sequence_length)

@@ -19,27 +19,6 @@ from zoo.backbones import BackboneParts
 from zoo.backbones import vectorizer_files
 
 
-FAMILY = "bag_of_words"
-
-
-def default_settings(name):
-    """The recipe fields it trains with by default. L2-normalised TF-IDF inputs need large weights: a high learning
-    rate (0.05 gave 0.979 on BBC News, 0.005 underfit at 0.958)."""
-    del name
-    return {"sequence_length": None, "batch_size": 32, "learning_rate": 0.05, "epochs": 30, "patience": 3}
-
-
-def default_options(name):
-    del name
-    return {
-        "max_tokens": 200000,
-        "ngrams": 2,
-        "standardize": "lower_and_strip_punctuation",
-        "sublinear_tf": True,
-        "dropout": 0.0,
-    }
-
-
 @keras.saving.register_keras_serializable(package="textzoo")
 class TfIdf(keras.layers.Layer):
     """n-gram counts -> TF-IDF: counts (or 1 + log(count) with `sublinear_tf`) times the stored IDF weights, then
@@ -135,26 +114,30 @@ def _vectorizer(options, vocabulary=None, output_mode="count"):
     )
 
 
-def build(name, options, sequence_length, train_texts):
-    del sequence_length  # A bag of n-grams reads the whole text.
-    if not train_texts:
-        raise ValueError("ngram_linear needs the training texts to build its vocabulary.")
-    # Adapting in tf_idf mode gives the vocabulary and the IDF of the train split in one pass.
-    adapted = _vectorizer(options, output_mode="tf_idf")
-    adapted.adapt(np.asarray(train_texts, dtype=object), batch_size=256)
-    vocabulary = adapted.get_vocabulary(include_special_tokens=False)
-    idf = compat.adapted_idf(adapted)  # Includes the [UNK] slot, like the count outputs.
-    vectorizer = _vectorizer(options, vocabulary=vocabulary)
-    size = vectorizer.vocabulary_size()
+class NgramLinear(vectorizer_files.VectorizerBackbone):
+    """n-gram counts (a TextVectorization) -> `NgramBackbone`'s TF-IDF features."""
+    family = "bag_of_words"
+    # L2-normalised TF-IDF inputs need large weights: a high learning rate (0.05 gave 0.979 on BBC News, 0.005
+    # underfit at 0.958).
+    DEFAULT_SETTINGS = {"sequence_length": None, "batch_size": 32, "learning_rate": 0.05, "epochs": 30, "patience": 3}
+    DEFAULT_OPTIONS = {"max_tokens": 200000, "ngrams": 2, "standardize": "lower_and_strip_punctuation",
+                       "sublinear_tf": True, "dropout": 0.0}
 
-    network = NgramBackbone(size, sublinear_tf=options["sublinear_tf"], dropout=options["dropout"],
-                            name=f"{name}_backbone")
-    network.get_layer("tf_idf").set_weights([idf.astype(np.float32)])
-    provenance = {"pretrained": False, "source": "none (TF-IDF vocabulary adapted on the train split)",
-                  "vocabulary_size": size}
-    return BackboneParts(name, FAMILY, vectorizer, network, provenance, options)
+    def build(self, options, sequence_length, train_texts):
+        del sequence_length  # A bag of n-grams reads the whole text.
+        if not train_texts:
+            raise ValueError("ngram_linear needs the training texts to build its vocabulary.")
+        # Adapting in tf_idf mode gives the vocabulary and the IDF of the train split in one pass.
+        adapted = _vectorizer(options, output_mode="tf_idf")
+        adapted.adapt(np.asarray(train_texts, dtype=object), batch_size=256)
+        vocabulary = adapted.get_vocabulary(include_special_tokens=False)
+        idf = compat.adapted_idf(adapted)  # Includes the [UNK] slot, like the count outputs.
+        vectorizer = _vectorizer(options, vocabulary=vocabulary)
+        size = vectorizer.vocabulary_size()
 
-
-save_preprocessor = vectorizer_files.save_preprocessor
-load_preprocessor = vectorizer_files.load_preprocessor
-input_layout = vectorizer_files.input_layout
+        network = NgramBackbone(size, sublinear_tf=options["sublinear_tf"], dropout=options["dropout"],
+                                name=f"{self.name}_backbone")
+        network.get_layer("tf_idf").set_weights([idf.astype(np.float32)])
+        provenance = {"pretrained": False, "source": "none (TF-IDF vocabulary adapted on the train split)",
+                      "vocabulary_size": size}
+        return BackboneParts(self.name, self.family, vectorizer, network, provenance, options)

@@ -2,8 +2,9 @@
 the run directory stays readable by any tool, and the layer read back takes its vocabulary from the file (a lookup
 table initialised from a file, which a SavedModel export carries as an asset instead of graph constants).
 
-Shared by the backbones whose preprocessor is a TextVectorization: their `save_preprocessor`, `load_preprocessor`
-and `input_layout` are these functions (GloVe's `input_layout` says its padding is masked)."""
+Shared by the backbones whose preprocessor is a TextVectorization (`VectorizerBackbone`, their base class): their
+preprocessor's files, the export's vocabulary asset and their `input_layout` (GloVe's says its padding is
+masked)."""
 
 import json
 import pathlib
@@ -11,6 +12,7 @@ import pathlib
 import keras
 import tensorflow as tf
 
+from zoo.backbones import Backbone
 from zoo.backbones import InputLayout
 
 STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation", "none")
@@ -26,17 +28,31 @@ def standardize_argument(value):
     return None if value == "none" else value
 
 
-def save_preprocessor(vectorizer, directory):
-    """Writes a TextVectorization's state: config.json (its constructor arguments) and vocabulary.txt (one token
-    per line, no special tokens)."""
+def _write_vocabulary(vectorizer, directory):
+    """Writes vocabulary.txt (one token per line, no special tokens) into `directory`; returns (path, size)."""
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     vocabulary = vectorizer.get_vocabulary(include_special_tokens=False)
     # Tokens come from splitting on whitespace, so none holds a newline: one token per line is lossless.
     (directory / "vocabulary.txt").write_text("".join(f"{token}\n" for token in vocabulary), encoding="utf-8")
-    layer = {k: v for k, v in vectorizer.get_config().items() if k not in _NOT_SAVED}
-    config = {"text_vectorization": layer, "vocabulary_size": len(vocabulary)}
-    (directory / "config.json").write_text(json.dumps(config, indent=2))
+    return directory / "vocabulary.txt", len(vocabulary)
+
+
+def _with_vocabulary_file(arguments, vocabulary):
+    """A TextVectorization of constructor `arguments` whose lookup table reads the file `vocabulary`."""
+    return keras.layers.TextVectorization(**arguments, vocabulary=str(vocabulary), name="text_vectorization")
+
+
+def _arguments(vectorizer):
+    """The layer's constructor arguments, less what is the vocabulary (a file) or not an argument."""
+    return {k: v for k, v in vectorizer.get_config().items() if k not in _NOT_SAVED}
+
+
+def save_preprocessor(vectorizer, directory):
+    """Writes a TextVectorization's state: config.json (its constructor arguments) and vocabulary.txt."""
+    _, size = _write_vocabulary(vectorizer, directory)
+    config = {"text_vectorization": _arguments(vectorizer), "vocabulary_size": size}
+    (pathlib.Path(directory) / "config.json").write_text(json.dumps(config, indent=2))
 
 
 def load_preprocessor(directory):
@@ -55,8 +71,14 @@ def load_preprocessor(directory):
     if lines != config["vocabulary_size"]:
         raise ValueError(f"{vocabulary} has {lines} lines; config.json says the vocabulary has "
                          f"{config['vocabulary_size']} tokens.")
-    return keras.layers.TextVectorization(**config["text_vectorization"], vocabulary=str(vocabulary),
-                                          name="text_vectorization")
+    return _with_vocabulary_file(config["text_vectorization"], vocabulary)
+
+
+def serving_preprocessor(vectorizer, directory):
+    """`vectorizer` as an export carries it: the same layer, its lookup table reading vocabulary.txt written into
+    `directory` (a SavedModel asset)."""
+    vocabulary, _ = _write_vocabulary(vectorizer, directory)
+    return _with_vocabulary_file(_arguments(vectorizer), vocabulary)
 
 
 def _token_count(token_ids):
@@ -76,3 +98,21 @@ def input_layout(vectorizer, masked_recurrent=False):
     if not masked_recurrent or config["output_mode"] != "int":
         return InputLayout(sequence_length=config["output_sequence_length"])
     return InputLayout(sequence_length=config["output_sequence_length"], lengths=_token_count, chunked_serving=False)
+
+
+class VectorizerBackbone(Backbone):
+    """A backbone whose preprocessor is a TextVectorization: its files and export asset are this module's.
+    `masked_recurrent`: see `input_layout`."""
+    masked_recurrent = False
+
+    def input_layout(self, preprocessor):
+        return input_layout(preprocessor, masked_recurrent=self.masked_recurrent)
+
+    def save_preprocessor(self, preprocessor, directory):
+        save_preprocessor(preprocessor, directory)
+
+    def load_preprocessor(self, directory):
+        return load_preprocessor(directory)
+
+    def serving_preprocessor(self, preprocessor, directory):
+        return serving_preprocessor(preprocessor, directory)
