@@ -150,13 +150,13 @@ def test_bert_gelu_in_float32_is_keras_gelu_and_its_gradient(dtype, atol, approx
     """The tanh form against keras-hub's (keras' approximate GELU), the exact one against keras' erf GELU."""
     import keras
 
-    from zoo.backbones import bert
+    from zoo.backbones import transformer_kernels
 
     x = tf.cast(tf.linspace(-8.0, 8.0, 2001), dtype)
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(x)
         theirs = keras.activations.gelu(x, approximate=approximate)
-        ours = bert.ACTIVATIONS["gelu_approximate" if approximate else "gelu"](x)
+        ours = transformer_kernels.ACTIVATIONS["gelu_approximate" if approximate else "gelu"](x)
     assert ours.dtype == x.dtype
     # bfloat16: at most one unit in the last place of |values| up to 8 (the float32 result rounded once).
     np.testing.assert_allclose(tf.cast(ours, "float32"), tf.cast(theirs, "float32"), atol=atol, rtol=0)
@@ -166,14 +166,14 @@ def test_bert_gelu_in_float32_is_keras_gelu_and_its_gradient(dtype, atol, approx
 
 def test_bert_gelu_gradient_ops_are_named_in_the_models_gradient_scope():
     from benchmarks import timing
-    from zoo.backbones import bert
+    from zoo.backbones import transformer_kernels
 
     @tf.function
     def gradient(x):
         with tf.GradientTape() as tape:
             tape.watch(x)
             with tf.name_scope("net"):
-                y = bert.gelu_approximate_float32(x)
+                y = transformer_kernels.gelu_approximate_float32(x)
         return tape.gradient(y, x)
 
     graph = gradient.get_concrete_function(tf.TensorSpec([4], tf.float32)).graph
@@ -185,13 +185,13 @@ def test_bert_gelu_gradient_ops_are_named_in_the_models_gradient_scope():
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_16bit_dropout_keeps_each_element_with_probability_one_minus_rate_and_scales_it(dtype):
-    from zoo.backbones import bert
+    from zoo.backbones import transformer_kernels
 
     x = tf.cast(tf.random.stateless_uniform([8, 4, 125, 251], (3, 4), minval=0.5, maxval=2.0), dtype)  # Odd size.
     seed = tf.constant([7, 11], tf.int32)
     with tf.GradientTape() as tape:
         tape.watch(x)
-        y = bert.dropout_16bit(x, 0.1, seed)
+        y = transformer_kernels.dropout_16bit(x, 0.1, seed)
     kept = (y != 0).numpy()
     # 1,004,000 elements: the kept share's standard deviation is 0.0003.
     assert abs(kept.mean() - 0.9) < 0.0015
@@ -200,22 +200,22 @@ def test_16bit_dropout_keeps_each_element_with_probability_one_minus_rate_and_sc
     # The gradient is the mask, scaled; the same seed draws the same mask, another seed another one.
     np.testing.assert_array_equal(tf.cast(tape.gradient(y, x), "float32").numpy(),
                                   np.where(kept, float(tf.constant(1 / 0.9, dtype)), 0.0))
-    np.testing.assert_array_equal(bert.dropout_16bit(x, 0.1, seed).numpy() != 0, kept)
-    assert (bert.dropout_16bit(x, 0.1, seed + 1).numpy() != 0).mean() != kept.mean()
+    np.testing.assert_array_equal(transformer_kernels.dropout_16bit(x, 0.1, seed).numpy() != 0, kept)
+    assert (transformer_kernels.dropout_16bit(x, 0.1, seed + 1).numpy() != 0).mean() != kept.mean()
     # Masks of neighbouring elements are independent: the share kept of pairs is 0.81.
     pairs = kept.reshape(-1)[:-1:2] & kept.reshape(-1)[1::2]
     assert abs(pairs.mean() - 0.81) < 0.003
-    assert not bert.dropout_16bit(x, 1.0, seed).numpy().any()
-    np.testing.assert_array_equal(bert.dropout_16bit(x, 0.0, seed).numpy(), x.numpy())
+    assert not transformer_kernels.dropout_16bit(x, 1.0, seed).numpy().any()
+    np.testing.assert_array_equal(transformer_kernels.dropout_16bit(x, 0.0, seed).numpy(), x.numpy())
 
 
 def test_16bit_dropout_layer_is_keras_dropout_at_inference_and_draws_16bit_masks_in_training():
     import keras
 
-    from zoo.backbones import bert
+    from zoo.backbones import transformer_kernels
 
     layer = keras.layers.Dropout(0.25, seed=5)
-    layer.__class__ = bert.Dropout16
+    layer.__class__ = transformer_kernels.Dropout16
     x = tf.ones([100, 1000])
     np.testing.assert_array_equal(layer(x, training=False), x)
     first, second = layer(x, training=True).numpy(), layer(x, training=True).numpy()
@@ -231,26 +231,27 @@ def test_bert_small_is_keras_hubs_backbone_with_the_checkpoints_float32_gelu_aft
     import keras_hub
 
     from zoo import pretrained
-    from zoo.backbones import bert
+    from zoo.backbones import bert_backbone
+    from zoo.backbones import transformer_kernels
 
     backbone = backbones.build("bert_small", {"pooling": "cls"}, 32, None)
     network = backbone.network
-    assert type(network) is bert.BertBackbone and isinstance(network, keras_hub.models.BertBackbone)
+    assert type(network) is bert_backbone.BertBackbone and isinstance(network, keras_hub.models.BertBackbone)
     # all-MiniLM-L6-v2's config.json says hidden_act "gelu": the exact form, where keras-hub hard-codes tanh's.
     assert backbone.provenance["activation"] == network.hidden_activation == "gelu"
-    assert all(layer._feedforward_intermediate_dense.activation is bert.gelu_float32
+    assert all(layer._feedforward_intermediate_dense.activation is transformer_kernels.gelu_float32
                for layer in network.transformer_layers)
     dropouts = [layer for layer in network._flatten_layers() if isinstance(layer, keras.layers.Dropout)]
     # Embeddings, and per transformer layer: attention probabilities, attention output, feed-forward output.
     assert len(dropouts) == 1 + 3 * len(network.transformer_layers)
-    assert {type(layer) for layer in dropouts} == {bert.Dropout16}
+    assert {type(layer) for layer in dropouts} == {transformer_kernels.Dropout16}
     assert fast_kernels(network)
     stock = keras_hub.models.BertBackbone.from_preset(str(pretrained.resolve_bert("bert_small")[0]))
-    assert bert.BertBackbone.of(network) is network  # Already ours.
+    assert bert_backbone.BertBackbone.of(network) is network  # Already ours.
     with pytest.raises(TypeError, match="Expected a keras_hub.models.BertBackbone, received Functional"):
-        bert.BertBackbone.of(keras.Model(network.input, network.output))
+        bert_backbone.BertBackbone.of(keras.Model(network.input, network.output))
     with pytest.raises(ValueError, match=r"Unknown BERT activation 'relu'\. Allowed: \['gelu', 'gelu_approximate'\]"):
-        bert.BertBackbone.of(stock, activation="relu")
+        bert_backbone.BertBackbone.of(stock, activation="relu")
     inputs = preprocess(backbone, TEXTS[:4])
     # keras-hub's own, with the checkpoint's activation: the same outputs to float32 rounding over 6 layers (one
     # element in 49152 differed by 1.1e-5, keras' erf GELU against ours). With keras-hub's tanh GELU, 10x more.
@@ -262,21 +263,22 @@ def test_bert_small_is_keras_hubs_backbone_with_the_checkpoints_float32_gelu_aft
     network.save(tmp_path / "bert.keras")
     restored = keras.models.load_model(tmp_path / "bert.keras", compile=False)
     assert restored.hidden_activation == "gelu"
-    assert all(layer._feedforward_intermediate_dense.activation is bert.gelu_float32
+    assert all(layer._feedforward_intermediate_dense.activation is transformer_kernels.gelu_float32
                for layer in restored.transformer_layers)
     assert {type(layer) for layer in restored._flatten_layers() if isinstance(layer, keras.layers.Dropout)} == {
-        bert.Dropout16}
+        transformer_kernels.Dropout16}
     assert fast_kernels(restored)
     np.testing.assert_array_equal(restored(inputs)["sequence_output"], network(inputs)["sequence_output"])
 
 
 def fast_kernels(network):
     """Whether every transformer layer of a BertBackbone runs its feed-forward and attention with the zoo's kernels."""
-    from zoo.backbones import bert
+    from zoo.backbones import transformer_kernels
 
     from zoo import compat
 
-    return all(type(attention) is bert.BatchMatMulAttention and {type(d) for d in feedforward} == {bert.FlatDense}
+    return all(type(attention) is transformer_kernels.BatchMatMulAttention
+               and {type(d) for d in feedforward} == {transformer_kernels.FlatDense}
                for attention, feedforward in compat.encoder_sublayers(network))
 
 

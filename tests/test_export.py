@@ -196,8 +196,8 @@ def test_warmup_requests_replay_on_the_export(tiny_runs, backbone):
 
 
 def test_serving_wordpiece_gives_keras_hub_ids(tiny_runs, tmp_path):
-    """The export's preprocessor (`bert.Transformer.serving_preprocessor`) swaps FastWordpiece for WordpieceTokenizer
-    over a vocabulary file: the ids must not move."""
+    """The export's preprocessor (`transformer.Transformer.serving_preprocessor`) swaps FastWordpiece for
+    WordpieceTokenizer over a vocabulary file: the ids must not move."""
     from zoo import datasets
 
     run, _ = tiny_runs["bert_small"]

@@ -1,5 +1,6 @@
-"""The transformer kernels of `zoo.backbones.bert` (`FlatDense`, `attention`, `BatchMatMulAttention`): Keras' outputs,
-and the oneDNN fusions they exist for (what ran, read from a profile; not how fast: speeds are the benchmark's)."""
+"""The transformer kernels of `zoo.backbones.transformer_kernels` (`FlatDense`, `attention`,
+`BatchMatMulAttention`): Keras' outputs, and the oneDNN fusions they exist for (what ran, read from a profile; not
+how fast: speeds are the benchmark's)."""
 
 import platform
 
@@ -11,14 +12,15 @@ import tensorflow as tf
 from benchmarks import timing
 from zoo import compat
 from zoo import training
-from zoo.backbones import bert
-from zoo.backbones import mpnet
+from zoo.backbones import bert_backbone
+from zoo.backbones import transformer_kernels
+from zoo.backbones import mpnet_backbone
 
 
 def test_flat_dense_is_keras_dense_on_inputs_of_any_rank():
     keras.utils.set_random_seed(1)
-    layer = bert.FlatDense(24, activation=bert.gelu_float32)
-    stock = keras.layers.Dense(24, activation=bert.gelu_float32)
+    layer = transformer_kernels.FlatDense(24, activation=transformer_kernels.gelu_float32)
+    stock = keras.layers.Dense(24, activation=transformer_kernels.gelu_float32)
     x = np.random.default_rng(0).standard_normal((3, 7, 16)).astype("float32")
     layer.build(x.shape), stock.build(x.shape)
     stock.set_weights(layer.get_weights())
@@ -44,7 +46,7 @@ def test_batch_matmul_attention_is_keras_attention(dtype):
         mask = np.repeat(keep[:, None, :], 11, axis=1)  # keras-hub's padding mask: [batch, query, key]
         stock(x, x, attention_mask=mask), ours(x, x, attention_mask=mask)
         ours.set_weights(stock.get_weights())
-        ours.__class__ = bert.BatchMatMulAttention
+        ours.__class__ = transformer_kernels.BatchMatMulAttention
         atol = 1e-5 if dtype == "float32" else 2e-2
         for attention_mask in (mask, None):
             np.testing.assert_allclose(ours(x, x, attention_mask=attention_mask),
@@ -67,8 +69,8 @@ onednn = pytest.mark.skipif(training.onednn_off() or platform.machine().lower() 
 
 @onednn
 def test_bert_layers_run_as_onednns_fused_kernels(tmp_path):
-    network = bert.BertBackbone(activation="gelu", vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=32,
-                                intermediate_dim=64, max_sequence_length=16)
+    network = bert_backbone.BertBackbone(activation="gelu", vocabulary_size=100, num_layers=2, num_heads=2,
+                                         hidden_dim=32, intermediate_dim=64, max_sequence_length=16)
     layer = network.transformer_layers[0]  # Its ops alone (the embeddings' lookups run selects of their own).
     x = tf.constant(np.random.default_rng(0).standard_normal((4, 16, 32)), tf.float32)
     padding_mask = tf.constant(np.arange(16)[None] < np.array([16, 9, 3, 12])[:, None])
@@ -81,8 +83,9 @@ def test_bert_layers_run_as_onednns_fused_kernels(tmp_path):
     assert not {"Erf", "SelectV2"} & set(ran), " ".join(sorted(ran))
 
 
-KERAS_CLASSES = {bert.FlatDense: keras.layers.Dense, bert.BatchMatMulAttention: keras.layers.MultiHeadAttention,
-                 bert.Dropout16: keras.layers.Dropout}
+KERAS_CLASSES = {transformer_kernels.FlatDense: keras.layers.Dense,
+                 transformer_kernels.BatchMatMulAttention: keras.layers.MultiHeadAttention,
+                 transformer_kernels.Dropout16: keras.layers.Dropout}
 
 
 @pytest.mark.parametrize("family", ["bert", "mpnet"])
@@ -92,8 +95,8 @@ def test_weights_saved_with_keras_layers_load_into_the_fast_ones(family, tmp_pat
     classifier saved with Keras' own classes (before the conversion existed)."""
     small = dict(vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=32, intermediate_dim=64,
                  max_sequence_length=16)
-    make = (lambda: bert.BertBackbone(activation="gelu", **small)) if family == "bert" else (
-        lambda: mpnet.MPNetBackbone(**small))
+    make = (lambda: bert_backbone.BertBackbone(activation="gelu", **small)) if family == "bert" else (
+        lambda: mpnet_backbone.MPNetBackbone(**small))
     keras.utils.set_random_seed(5)
     saved = make()
     for layer in compat.all_layers(saved):

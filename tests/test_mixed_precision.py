@@ -20,8 +20,8 @@ from zoo import classifier
 from zoo import compat
 from zoo import experiment
 from zoo import training
-from zoo.backbones import bert
-from zoo.backbones import mpnet
+from zoo.backbones import transformer_kernels
+from zoo.backbones import mpnet_backbone
 
 TEXTS = ["Shares rose after the results.",
          "The striker scored twice in the second half and the home side won the league title on goal difference.",
@@ -42,7 +42,8 @@ def test_masked_attention_in_float16_is_the_float32_one():
     query, key, value = (rng.normal(size=(2, 6, 2, 4)).astype(np.float32) for _ in range(3))
     keep = np.ones((2, 1, 6), bool)
     keep[1, :, 3:] = False  # The second example has 3 real tokens.
-    outputs = {dtype: bert.attention(*(tf.constant(x, dtype) for x in (query, key, value)), 0.5, keep=keep)
+    outputs = {dtype: transformer_kernels.attention(*(tf.constant(x, dtype) for x in (query, key, value)), 0.5,
+                                                    keep=keep)
                for dtype in (tf.float16, tf.float32)}
     half = outputs[tf.float16].numpy().astype(np.float32)
     assert np.isfinite(half).all()
@@ -50,8 +51,8 @@ def test_masked_attention_in_float16_is_the_float32_one():
 
 
 def _small_mpnet_parts():
-    network = mpnet.MPNetBackbone(vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=32, intermediate_dim=64,
-                                  max_sequence_length=16, dropout=0.0)
+    network = mpnet_backbone.MPNetBackbone(vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=32,
+                                           intermediate_dim=64, max_sequence_length=16, dropout=0.0)
     token_ids = [[0, 5, 9, 17, 2, 1, 1], [0, 33, 2, 1, 1, 1, 1]]  # <s> ... </s> <pad>
     inputs = {"token_ids": tf.constant(token_ids), "padding_mask": tf.constant(np.array(token_ids) != 1, tf.int32)}
     return network, inputs

@@ -3,7 +3,6 @@ names them all).
 """
 
 import dataclasses
-import json
 import logging
 import math
 import pathlib

@@ -14,7 +14,6 @@ It holds what a keras-hub Task holds: its parts, `call` (`classifier.probabiliti
 """
 
 import dataclasses
-import sys
 
 import keras
 import numpy as np

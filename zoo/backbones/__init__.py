@@ -29,7 +29,10 @@ import copy
 import dataclasses
 import functools
 import importlib
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
+
+if TYPE_CHECKING:  # Annotations only: the registry imports no TensorFlow.
+    import keras
 
 
 @dataclasses.dataclass
