@@ -147,9 +147,10 @@ def computing_in_float32(core):
     portable kernel, not compiled), else an inference copy of it that is, with the same weights.
 
     What a classifier ships computes in float32, whatever it trained in: mixed-precision training keeps float32
-    variables, and a graph computing in bfloat16 serves 4.6x slower than the float32 one where bfloat16 kernels are
-    missing (CPUs without AVX512_BF16/AMX, TensorFlow builds without oneDNN). bfloat16 is the serving host's choice
-    (`zoo.export.serve_mixed_precision`, TF Serving's `--mixed_precision=bfloat16`).
+    variables, and a graph computing in bfloat16 serves far slower than the float32 one where bfloat16 kernels are
+    missing (CPUs without AVX512_BF16/AMX, TensorFlow builds without oneDNN; docs/measurements.md#float32-exports).
+    bfloat16 is the serving host's choice (`zoo.export.serve_mixed_precision`, TF Serving's
+    `--mixed_precision=bfloat16`).
     """
     layers = compat.all_layers(core)
     ships = (not core.compiled and all(layer.dtype_policy.name == "float32" for layer in layers)

@@ -164,10 +164,9 @@ def add_saved_model_asset(archive, name, path):
 class FusedAdamUpdate:
     """Adam's update of one variable as TensorFlow's fused `ResourceApplyAdam` kernel, the one tf.keras 2's Adam ran:
     one multithreaded pass over the variable, its two moments and its gradient. Keras 3's backend-neutral
-    `update_step` runs about a dozen full-size elementwise ops per variable instead; for bert_small's 22.6M
-    parameters (half of them the token embedding table, updated densely every step) the update took 0.12 s (0.07 s
-    fused) of a 0.63 s R8 full fine-tuning step on 2 cores. Same arithmetic as Keras' Adam (tested against Adam in
-    float64); other backends and amsgrad keep Keras' own update. A mixin before a Keras Adam class."""
+    `update_step` runs about a dozen full-size elementwise ops per variable instead
+    (docs/measurements.md#fused-adam). Same arithmetic as Keras' Adam (tested against Adam in float64); other
+    backends and amsgrad keep Keras' own update. A mixin before a Keras Adam class."""
 
     def update_step(self, gradient, variable, learning_rate):
         if keras.backend.backend() != "tensorflow" or self.amsgrad:

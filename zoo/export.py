@@ -315,17 +315,15 @@ def export_classifier(model, export_dir, model_name=None, info=None, verify_text
 # Serving-time precision, as TF Serving's `--mixed_precision` flag (2.15 and later) names it: "bfloat16" has
 # grappler rewrite the float32 graph to bfloat16 where oneDNN's kernels can run it, "none" serves it as exported,
 # "auto" is bfloat16 for transformers on a CPU with AVX512_BF16 or AMX under oneDNN (TensorFlow's default;
-# TF_ENABLE_ONEDNN_OPTS=0 turns it off). Measured in run 20261202T144813Z (2-core AMD EPYC, AVX512_BF16, no AMX),
-# batch 32: transformers 0.88-1.42x the float32 export's rate, 80-114 % of the same weights exported in bfloat16;
-# GloVe BiLSTM 0.66-1.05x and bags of n-grams 0.81-1.03x, so not for them.
+# TF_ENABLE_ONEDNN_OPTS=0 turns it off): the rewrite pays for transformers only (docs/measurements.md#bf16-at-load).
 MIXED_PRECISION = ("auto", "bfloat16", "none")
 
 
 def serve_mixed_precision(choice="auto", family=None):
     """Sets this process's graph rewrite for serving to `choice` (one of `MIXED_PRECISION`) for a model of backbone
     family `family` (`backbones.family`; "auto" rewrites transformers only) and returns what it resolved to
-    ("bfloat16" or "none"). Graphs run after it follow it, those of a SavedModel loaded before included (measured:
-    a float32 bert_small export went from 38 to 53 ex/s when it was set between two served calls)."""
+    ("bfloat16" or "none"). Graphs run after it follow it, those of a SavedModel loaded before included
+    (docs/measurements.md#bf16-at-load)."""
     if choice not in MIXED_PRECISION:
         raise ValueError(f"Unknown mixed precision {choice!r}. Allowed: {list(MIXED_PRECISION)}.")
     if choice == "auto":

@@ -62,7 +62,7 @@ def prepare_labels(labels, head_type):
 
 def mean_loss(probabilities, label_ids, head_type):
     """The head's training loss of class probabilities ([batch, num_classes], `class_probabilities`) for labels
-    given as class ids: what `fit` minimises, measured on served outputs."""
+    given as class ids: what `fit` minimises, computed on served outputs."""
     import tensorflow as tf
 
     loss_fn, _ = loss_and_metric(head_type)

@@ -77,8 +77,9 @@ def graph_op_types(path):
     return {node.op for node in nodes} - functions  # Calls of library functions appear as ops named after them.
 
 
-# An export computes in float32: a graph computing in these serves 4.6x slower than the float32 one on CPUs and
-# builds without their kernels; a serving host that has them rewrites the float32 graph at load time.
+# An export computes in float32: a graph computing in these serves far slower than the float32 one on CPUs and
+# builds without their kernels (docs/measurements.md#float32-exports); a serving host that has them rewrites the
+# float32 graph at load time.
 HALF_PRECISION = {"DT_BFLOAT16", "DT_HALF"}
 
 

@@ -49,7 +49,7 @@ class BertBackbone(keras_hub.models.BertBackbone):
     def of(cls, network, activation="gelu_approximate"):
         """`network`, a keras-hub BertBackbone (as `from_preset` returns it), made one of this class in place: the
         same layers and weights. keras-hub's `from_preset` builds the class its preset names and refuses
-        subclasses; copying into a second model (from_config + set_weights) took ~1 s per bert_small build. A
+        subclasses, and copying into a second model is slow (docs/measurements.md#bert-backbone-in-place). A
         network of this class already (a preset saved from one) is returned as it is."""
         if isinstance(network, cls):
             return network

@@ -102,9 +102,8 @@ class GloveRecurrent(vectorizer_files.VectorizerBackbone):
     """Token ids (a TextVectorization) -> `GloveBiLSTMBackbone`: frozen GloVe vectors, a recurrent stack."""
     family = "recurrent"
     masked_recurrent = True  # Its embedding masks the padding (`vectorizer_files.input_layout`).
-    # As the keras-io GloVe example. No length buckets (`bucket_width` would allow them): measured on Reuters R8's
-    # quick recipe, training took 103 s instead of 163 s, but its batches of similar lengths gave macro-F1 0.855
-    # instead of 0.907.
+    # As the keras-io GloVe example. No length buckets (`bucket_width` would allow them): faster, but batches of
+    # similar lengths cost macro-F1 (docs/measurements.md#glove-no-buckets).
     DEFAULT_SETTINGS = {"sequence_length": 256, "batch_size": 32, "learning_rate": 2e-3, "epochs": 15, "patience": 3,
                         "head_hidden_units": [64], "head_dropout": 0.2}
     DEFAULT_OPTIONS = {

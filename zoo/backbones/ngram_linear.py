@@ -26,8 +26,8 @@ class TfIdf(keras.layers.Layer):
 
     Takes dense or sparse counts. Sparse is the default input: a text has a few hundred distinct n-grams out of a
     vocabulary of up to 200k, and Keras' own UnitNormalization and Dropout take dense tensors only, which made
-    every batch a [batch, 200k] matrix (training 2x slower, serving slower at batch 256 than at 32). Written by
-    hand for that reason: it computes on the non-zero values only.
+    every batch a [batch, 200k] matrix (docs/measurements.md#ngram-sparse-tfidf). Written by hand for that reason:
+    it computes on the non-zero values only.
     """
 
     def __init__(self, vocabulary_size, sublinear_tf=True, normalize=False, dropout=0.0, seed=None, **kwargs):
@@ -117,8 +117,7 @@ def _vectorizer(options, vocabulary=None, output_mode="count"):
 class NgramLinear(vectorizer_files.VectorizerBackbone):
     """n-gram counts (a TextVectorization) -> `NgramBackbone`'s TF-IDF features."""
     family = "bag_of_words"
-    # L2-normalised TF-IDF inputs need large weights: a high learning rate (0.05 gave 0.979 on BBC News, 0.005
-    # underfit at 0.958).
+    # L2-normalised TF-IDF inputs need large weights: a high learning rate (docs/measurements.md#ngram-learning-rate).
     DEFAULT_SETTINGS = {"sequence_length": None, "batch_size": 32, "learning_rate": 0.05, "epochs": 30, "patience": 3}
     DEFAULT_OPTIONS = {"max_tokens": 200000, "ngrams": 2, "standardize": "lower_and_strip_punctuation",
                        "sublinear_tf": True, "dropout": 0.0}

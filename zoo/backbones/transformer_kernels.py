@@ -17,10 +17,9 @@ def gelu_approximate_float32(x):
     """keras-hub's tanh-approximate GELU, computed in float32 whatever `x`'s dtype, with its derivative in closed form.
 
     Under mixed_bfloat16 the feed-forward GELU and autodiff's chain of products for its gradient were the largest
-    block of a fine-tuning step's elementwise time on CPU (profiled in `benchmarks.timing.full_finetuning`):
-    TensorFlow's CPU kernels are vectorised for float32, not bfloat16, and one expression replaces the chain. On
-    Reuters R8 (batch 32, AMX) full fine-tuning steps ran 9-10 % faster; the same closed form in bfloat16 gained
-    nothing. Only rounding differs from `keras_hub`'s `gelu_approximate` (tested against it, value and gradient).
+    block of a fine-tuning step's elementwise time on CPU: TensorFlow's CPU kernels are vectorised for float32, not
+    bfloat16, and one expression replaces the chain (docs/measurements.md#gelu-float32). Only rounding differs from
+    `keras_hub`'s `gelu_approximate` (tested against it, value and gradient).
     """
     x32 = tf.cast(x, tf.float32)
     t = tf.tanh(_GELU_C * (x32 + 0.044715 * x32 * x32 * x32))
@@ -44,8 +43,8 @@ _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 def gelu_float32(x):
     """The exact (erf) GELU of Hugging Face BERT checkpoints (`hidden_act: "gelu"`), computed in float32 whatever
     `x`'s dtype, with its derivative in closed form (Phi(x) + x phi(x)), as `gelu_approximate_float32` does for the
-    tanh form; the two differ by up to 5e-4 per activation, which parity with a checkpoint's reference sees. Forward
-    and backward of a 32x128x1536 bfloat16 activation: 14.1 ms, the tanh form 22.6 ms (2-core AMD EPYC)."""
+    tanh form; the two differ by up to 5e-4 per activation, which parity with a checkpoint's reference sees. Faster
+    than the tanh form (docs/measurements.md#gelu-float32)."""
     x32 = tf.cast(x, tf.float32)
     cdf = 0.5 * (1 + tf.math.erf(x32 * _SQRT_HALF))
     scope = tf.get_current_name_scope()
@@ -64,8 +63,8 @@ ACTIVATIONS = {"gelu_approximate": gelu_approximate_float32, "gelu": gelu_float3
 
 
 # Dropout keeps an element where a 16-bit random number is at least this share of 2^16: the rate is met within
-# 2^-17 (0.1 -> 0.100006; keras' stateless_dropout compares a uniform drawn in the input's dtype, bfloat16's
-# 0.1 being 0.1001).
+# 2^-17 (0.1 -> 0.10000610...; keras' stateless_dropout compares a uniform drawn in the input's dtype, and
+# bfloat16's nearest value to 0.1 is 0.10009765625).
 _DROPOUT_BITS = 16
 
 
@@ -75,8 +74,8 @@ def dropout_16bit(x, rate, seed):
 
     What Keras' TensorFlow backend runs instead (`tf.nn.experimental.stateless_dropout`) draws one uniform float per
     element in the input's dtype, and converting Philox's words to bfloat16 uniforms was the largest elementwise op
-    of a full fine-tuning step (attention probabilities: batch x heads x length^2 elements per layer; 13 % of a
-    32x256 R8 step's op time, profiled). Raw words cost a fraction of that and half as many are drawn. Only the
+    of a full fine-tuning step (attention probabilities: batch x heads x length^2 elements per layer;
+    docs/measurements.md#dropout-16bit). Raw words cost a fraction of that and half as many are drawn. Only the
     random stream differs: each element is kept independently with probability 1 - rate (to 2^-17)."""
     x = tf.convert_to_tensor(x)
     threshold = round(rate * 2 ** _DROPOUT_BITS)
@@ -101,19 +100,16 @@ class Dropout16(keras.layers.Dropout):
         return dropout_16bit(inputs, self.rate, compat.cast_seed(self.seed_generator.next()))
 
 
-# Why `FlatDense` and `BatchMatMulAttention` compute as Keras' own layers in training (training=True): with both in
-# training, Reuters R8's quick recipe (top layer trained on cached features, mixed_bfloat16, bucketed batches) ran its
-# second epoch in 75.4 and 79.2 s against 41.7 and 39.5 s with Keras' layers (2-core AMD EPYC, fresh process per fit,
-# alternated; first epochs alike, 95-96 s), although whole-network training steps at fixed shapes, timed in one
-# process in turn, were 6-9 % faster with them. Inference (evaluation, caching the frozen layers, exports) is where
-# their gain was measured.
+# `FlatDense` and `BatchMatMulAttention` compute as Keras' own layers in training (training=True): training epochs
+# ran slower with them, inference (evaluation, caching the frozen layers, exports) faster
+# (docs/measurements.md#kernels-in-training).
 
 class FlatDense(keras.layers.Dense):
     """Keras' `Dense` that multiplies a [..., features] input as one [N, features] matrix: same config, weights and
     outputs. Keras' TensorFlow backend multiplies a rank-3 input by `tensordot` (Reshape, MatMul, Reshape), then
     adds the bias and applies the activation to the reshaped result, so grappler's oneDNN remapper cannot fuse
     them: a BERT feed-forward layer ran its MatMul, BiasAdd, and the GELU's Erf, Mul and AddV2 as separate passes
-    over [batch, length, 1536] (profiled served bf16-at-load: the GELU and bias took more time than the MatMul).
+    over [batch, length, 1536] (docs/measurements.md#flat-dense).
     On a 2-D input, MatMul, BiasAdd and the GELU become one `_MklNativeFusedMatMul` (float32 and bfloat16).
     Inference only (the note above); never saved by this name: BERT layers make their Dense layers when built
     and `BertBackbone` converts them."""
@@ -143,10 +139,9 @@ def attention(query, key, value, scale, keep=None, bias=None, dropout=None):
     the [batch, heads, length, length] scores, and its masked softmax as two SelectV2 passes over them; here the
     scores come from one BatchMatMul of head-major tensors, scaling and the mask are one Mul and one AddV2 that
     oneDNN's remapper fuses into the BatchMatMul where it can (`_MklFusedBatchMatMulV2`), and only [batch, length,
-    hidden]-sized tensors are transposed. Measured on a [32, 128, 12, 32] attention (2-core AMD EPYC): 29.2 ->
-    12.4 ms in float32, 19.8 -> 7.6 ms rewritten to bfloat16. Rows whose every key is masked (padding queries)
-    get a softmax over all keys where Keras gives zeros: nothing reads them (later layers mask them as keys,
-    pooling skips them)."""
+    hidden]-sized tensors are transposed (docs/measurements.md#batched-attention). Rows whose every key is masked
+    (padding queries) get a softmax over all keys where Keras gives zeros: nothing reads them (later layers mask
+    them as keys, pooling skips them)."""
     heads_first = lambda x: tf.transpose(x, [0, 2, 1, 3])  # noqa: E731
     scores = tf.matmul(heads_first(query), heads_first(key), transpose_b=True) * tf.cast(scale, query.dtype)
     if bias is not None:

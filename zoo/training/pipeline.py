@@ -48,7 +48,7 @@ def _preprocessed_examples(ds, preprocessor, layout):
     """(text, label) -> (inputs cut to the example's own length, label), tokenised once and kept in memory.
 
     In chunks (fast), and a few hundred bytes an example: later epochs spend no CPU on tokenising, which on a 2-core
-    machine competes with training (long texts: BBC News epochs ran 30 % slower than their median step before)."""
+    machine competes with training (docs/measurements.md#tokenised-once)."""
     def trim(x, y):
         length = layout.lengths(x)
         return tf.nest.map_structure(lambda v: v[:length], x), y
@@ -74,16 +74,16 @@ def _bucketed(ds, n, layout, head_type, batch_size, shuffle, seed, bucket_width)
     if head_type is not None:
         ds = ds.map(lambda x, y: (x, heads.prepare_labels(y, head_type)))
     # tf.data's default graph rewrites run each time an iterator is made (every epoch, every evaluation) and,
-    # over a graph holding keras-hub's tokenizer, took ~11 s each (measured on Reuters R8: epoch 2 of 400
-    # examples 33 s -> 21 s without them). This pipeline sets its own parallelism and prefetching.
+    # over a graph holding keras-hub's tokenizer, took seconds each (docs/measurements.md#tf-data-optimizations).
+    # This pipeline sets its own parallelism and prefetching.
     options = tf.data.Options()
     options.experimental_optimization.apply_default_optimizations = False
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
 # Cached features are stored in float16 (half the memory of float32; BERT's hidden states after LayerNorm are of
-# order 1-10, well inside its range) and computed on in float32 or the policy's compute dtype. Measured on Reuters
-# R8's quick recipe: float16 and float32 storage give the same test accuracy and macro-F1 (0.9724 / 0.9398).
+# order 1-10, well inside its range) and computed on in float32 or the policy's compute dtype: the same accuracy as
+# float32 storage (docs/measurements.md#feature-storage).
 FEATURE_STORAGE_DTYPE = "float16"
 
 
@@ -96,7 +96,7 @@ def cache_features(frozen_prefix, texts, labels, preprocessor, input_layout, bat
     Returns (features, labels): a dict of RaggedTensors [examples, (length), ...] (or arrays, for fixed-size
     features) and the examples' labels, in the order the features are kept in.
     Written here because neither Keras nor keras-hub caches the frozen part of a network (AutoFreeze, arXiv
-    2102.01386, does, for up to 2.55x faster fine-tuning)."""
+    2102.01386, does, and reports faster fine-tuning for it)."""
     n = len(texts)
     ds = tf.data.Dataset.from_tensor_slices((tf.constant(list(texts), dtype=tf.string), tf.range(n)))
     if bucket_width and input_layout.variable_length:
@@ -111,8 +111,8 @@ def cache_features(frozen_prefix, texts, labels, preprocessor, input_layout, bat
         return _cast_floating(prefix(x, training=False), storage_dtype)
 
     # Every batch of token ids (a few bytes a token) is made before the prefix runs: tf.data's threads working
-    # beside oneDNN's on 2 cores made the same pass take 10.2 s instead of 6.3 s in 2 of 3 tries (BBC News, 320
-    # texts); made first, they cost 0.6 s.
+    # beside oneDNN's on 2 cores made the same pass slower, and made first they cost little
+    # (docs/measurements.md#batches-before-prefix).
     columns, lengths, order = {}, [], []
     for x, index in list(batches):
         outputs = run(x)
