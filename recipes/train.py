@@ -169,6 +169,11 @@ def main(argv):
     except (datasets.DatasetError, assets.AssetError, export.ExportNameError) as e:
         # Bad input, not a bug: the message names the file, line, what was received and what is allowed.
         sys.exit(f"Error: {e}")
+    except KeyboardInterrupt:
+        # Not a failure to debug: every finished epoch is backed up in the run directory (`zoo.training.resumable`).
+        print(f"\nInterrupted. Run the same command again to resume {run_dir} after its last finished epoch.",
+              file=sys.stderr)
+        sys.exit(130)
     if metrics is None:  # A multi-worker task other than the chief.
         print(json.dumps({"task": list(runtime.task), "trained": True,
                           "results": f"written by the chief to {run_dir}"}))

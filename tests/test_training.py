@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 import time
@@ -161,6 +162,28 @@ def run_cli(*args, timeout=600):
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
     return subprocess.run([sys.executable, "-m", "recipes.train", *args], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=timeout)
+
+
+def test_ctrl_c_says_how_to_resume_instead_of_a_traceback(topic_csv, tmp_path):
+    """SIGINT (Ctrl-C) during training: one line saying the same command resumes, exit status 130, the backed-up
+    epochs kept (resuming from them: test_interrupted_run_resumes_where_it_stopped)."""
+    args = ["--recipe=ngram_linear_bbc_news", "--budget=tiny", "--dataset=custom", f"--dataset_path={topic_csv}",
+            f"--output_dir={tmp_path / 'run'}", "--export_dir=", "--epochs=100000", "--patience=100000"]
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    process = subprocess.Popen([sys.executable, "-m", "recipes.train", *args], cwd=REPO, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    history = tmp_path / "run" / "history.jsonl"
+    deadline = time.time() + 300
+    while not (history.exists() and len(history.read_text().splitlines()) >= 2) and time.time() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-3000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
+    assert stderr.strip().splitlines()[-1] == (f"Interrupted. Run the same command again to resume {tmp_path / 'run'}"
+                                               " after its last finished epoch.")
+    finished = training.resumed_epoch(tmp_path / "run" / "backup")
+    assert finished >= 1 and not (tmp_path / "run" / "metrics.json").exists()
 
 
 def test_mirrored_strategy_over_two_logical_cpus(topic_csv, tmp_path):
