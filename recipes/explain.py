@@ -4,11 +4,13 @@
     python -m recipes.explain --model=runs/bert_small_bbc_news-quick --text=... --num_samples=2000 --seed=1
 
 Writes <output_dir>/explanation-<n>.json (probabilities, top words per class with their weights, the highlighted
-spans) and explanation-<n>.html (LIME's page), and prints the label, the top words, the time and the sample count.
+spans) and explanation-<n>.html (LIME's page), numbered after those already there (a later call never overwrites
+one), and prints the label, the top words, the time and the sample count.
 """
 
 import json
 import pathlib
+import re
 
 import zoo  # noqa: F401  Sets KERAS_BACKEND before keras is imported.
 
@@ -36,7 +38,7 @@ def main(argv):
         raise app.UsageError(f"--model={e}")
     output_dir = pathlib.Path(_OUTPUT_DIR.value)
     output_dir.mkdir(parents=True, exist_ok=True)
-    for n, text in enumerate(texts, start=1):
+    for n, text in enumerate(texts, start=_first_free_number(output_dir)):
         result = explain.explain(model, text, _NUM_SAMPLES.value, _SEED.value, _NUM_FEATURES.value)
         result["model"] = {"name": model.name, "version": model.version, "path": str(model.path)}
         json_file, html_file = output_dir / f"explanation-{n}.json", output_dir / f"explanation-{n}.html"
@@ -47,6 +49,13 @@ def main(argv):
         print(f"{result['label']} ({result['probabilities'][result['label']]:.3f}): {top or '-'}  "
               f"[{result['num_samples']} samples, {result['model_calls']} model calls, {result['seconds']:.2f} s] "
               f"-> {json_file}, {html_file}")
+
+
+def _first_free_number(output_dir):
+    """1 after the highest explanation-<n>.json or .html in `output_dir` (1 where there is none)."""
+    taken = [int(match.group(1)) for path in output_dir.iterdir()
+             if (match := re.fullmatch(r"explanation-(\d+)\.(json|html)", path.name))]
+    return max(taken, default=0) + 1
 
 
 if __name__ == "__main__":

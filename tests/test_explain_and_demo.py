@@ -71,6 +71,16 @@ def test_explain_cli_writes_json_and_html(bbc_export, tmp_path):
     assert "<html" in (out / "explanation-1.html").read_text().lower()
     empty = json.loads((out / "explanation-2.json").read_text())  # An empty text: probabilities, no words.
     assert empty["spans"] == [] and empty["note"] == "the text has no words to explain"
+    # A second call adds files after those there, never overwriting one.
+    written = (out / "explanation-1.json").read_text()
+    again = subprocess.run([sys.executable, "-m", "recipes.explain", f"--model={bbc_export[0] / 'run'}",
+                            "--text=Shares rose", "--num_samples=50", f"--output_dir={out}"], cwd=REPO,
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads((out / "explanation-3.json").read_text())["text"] == "Shares rose"
+    assert (out / "explanation-1.json").read_text() == written
+    assert sorted(p.name for p in out.iterdir()) == [f"explanation-{n}.{kind}" for n in (1, 2, 3)
+                                                     for kind in ("html", "json")]
 
 
 def test_explain_rejects_bad_input(bbc_export):
