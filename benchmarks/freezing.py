@@ -1,6 +1,6 @@
 """Frozen-prefix fine-tuning against full fine-tuning, on the same recipes, data and epochs:
 
-    python -m benchmarks.freezing          # bert_small on Reuters R8 and BBC News; about 35 minutes on 2 cores
+    python -m benchmarks.freezing          # minilm_l6 on Reuters R8 and BBC News; about 35 minutes on 2 cores
 
 For each recipe, trains it with `trainable_layers` = all (full fine-tuning), the recipe's own setting, and 0 (the
 head alone), each in its own process (`benchmarks.one --accuracy_only`: train and evaluate, no export), and records
@@ -24,7 +24,7 @@ from recipes import catalog  # noqa: E402
 _SETTINGS = flags.DEFINE_list("trainable_layers", ["all", "recipe", "0"],
                               "Values of the backbone option trainable_layers; `recipe`: the recipe's own setting.")
 
-DEFAULT_RECIPES = ["bert_small_reuters_r8", "bert_small_bbc_news"]
+DEFAULT_RECIPES = ["minilm_l6_reuters_r8", "minilm_l6_bbc_news"]
 RESULTS_FILE = "freezing.jsonl"
 
 

@@ -62,11 +62,11 @@ _RUN_ID = flags.DEFINE_string("run_id", None, "Add rows to this earlier run (e.g
 _DTYPE_POLICY = flags.DEFINE_enum("dtype_policy", "auto", ["auto", "float32", "mixed_bfloat16", "mixed_float16"],
                                   "Keras dtype policy of every recipe; auto: mixed_float16 on a GPU, mixed_bfloat16 "
                                   "for BERT on a CPU with native bfloat16, float32 otherwise.")
-# Not in the default matrix: the float32 rerun of bert_small on Reuters R8 alone takes 4-5 minutes of its 45.
+# Not in the default matrix: the float32 rerun of minilm_l6 on Reuters R8 alone takes 4-5 minutes of its 45.
 _BF16_PARITY = flags.DEFINE_list("bf16_parity", ["none"], "Recipes that, trained in mixed_bfloat16, are trained again "
                                  "in float32 to record the test accuracy difference; 'all' for every one, 'none' for "
-                                 "none (e.g. --run_id=RUN --recipes=bert_small_reuters_r8 "
-                                 "--bf16_parity=bert_small_reuters_r8 adds it to a run).")
+                                 "none (e.g. --run_id=RUN --recipes=minilm_l6_reuters_r8 "
+                                 "--bf16_parity=minilm_l6_reuters_r8 adds it to a run).")
 _TIMEOUT = flags.DEFINE_integer("timeout", 3600, "Seconds after which one recipe is stopped and recorded as failed.")
 _FRESH = flags.DEFINE_bool("fresh", False, "Start a new run even if the last run in --output_dir was interrupted "
                            "(by default the same command resumes it: finished recipes are kept, the rest run).")

@@ -17,26 +17,26 @@ TINY_DATA = {"train": 64, "validation": 32, "test": 32}
 
 DEFAULT = {"tiny": {"epochs": 1, "max_examples": TINY_DATA}, "quick": {}, "full": {}}
 
-_BERT_SMALL = {
+_SMALL_BERT = {
     "tiny": {"epochs": 1, "sequence_length": 32, "batch_size": 16, "max_examples": TINY_DATA},
     # The top layer on cached features, 2 epochs at a higher rate: what fits the quick matrix at the accuracy of
-    # more layers and epochs (docs/measurements.md#bert_small-quick).
+    # more layers and epochs (docs/measurements.md#minilm_l6-quick).
     "quick": {"epochs": 2, "learning_rate": 3e-4, "max_examples": {"train": 5000, "validation": 600},
               "backbone_options": {"trainable_layers": 1},
               "datasets": {
-                  # BBC articles fill 256 positions: 512 reads them (docs/measurements.md#bert_small-bbc-news).
+                  # BBC articles fill 256 positions: 512 reads them (docs/measurements.md#minilm_l6-bbc-news).
                   "bbc_news": {"sequence_length": 512, "epochs": 3},
-                  # Every example at 128 positions beats 5000 at 256 (docs/measurements.md#bert_small-newsgroups20).
+                  # Every example at 128 positions beats 5000 at 256 (docs/measurements.md#minilm_l6-newsgroups20).
                   "newsgroups20": {"sequence_length": 128, "max_examples": {"validation": 600}},
               }},
     "full": {"epochs": 4, "sequence_length": 512, "learning_rate": 5e-5},
 }
 
 BACKBONES = {
-    "bert_small": _BERT_SMALL,
-    # minilm_l3 trains as bert_small does (same width, half the layers): its accuracies are in the benchmark's
-    # results.
-    "minilm_l3": _BERT_SMALL,
+    "minilm_l6": _SMALL_BERT,
+    # minilm_l3 (minilm_l6's width, half its layers) and bert_small (4 layers, 512 wide) train as minilm_l6 does.
+    "bert_small": _SMALL_BERT,
+    "minilm_l3": _SMALL_BERT,
     "bert_base": {
         "tiny": {"epochs": 1, "sequence_length": 32, "batch_size": 16, "max_examples": TINY_DATA,
                  "backbone_options": {"num_layers": 2, "hidden_dim": 64, "num_heads": 2, "intermediate_dim": 128}},
@@ -84,5 +84,5 @@ def benchmark_skip(backbone, gpu=False):
 # Backbones whose quick budget is not yet sized for the default matrix on the 2-core CPU.
 _BENCHMARK_SKIP_ON_CPU = {
     "mpnet_base": ("mpnet_base's quick budget is not yet sized for the 2-core matrix (12 layers, 768 wide: ~8x "
-                   "bert_small's work per token); run it with --backbones=mpnet_base"),
+                   "minilm_l6's work per token); run it with --backbones=mpnet_base"),
 }

@@ -2,7 +2,7 @@
 highlighted by their LIME weight.
 
     python -m recipes.demo --models=exports                      # every model exported there
-    python -m recipes.demo --models=runs/bert_small_bbc_news-quick --models=exports/ngram_linear_bbc_news --port=8080
+    python -m recipes.demo --models=runs/minilm_l6_bbc_news-quick --models=exports/ngram_linear_bbc_news --port=8080
 
 It reads the SavedModels (what TF Serving would serve), not the training side's objects. A demo for people, served
 by Flask's own server on one machine: serve the models themselves with TF Serving.

@@ -1,6 +1,6 @@
 """Prints the label and class probabilities for texts, from an exported SavedModel or a run directory.
 
-    python -m recipes.predict --model=exports/bert_small_bbc_news --text="Shares rose after the results"
+    python -m recipes.predict --model=exports/minilm_l6_bbc_news --text="Shares rose after the results"
     python -m recipes.predict --model=runs/ngram_linear_bbc_news-quick --text=one --text=two
 
 --model may be a SavedModel version directory, a model directory under an export dir (its latest version is used),

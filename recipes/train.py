@@ -1,7 +1,7 @@
 """Trains, evaluates and exports one recipe.
 
     python -m recipes.train --list
-    python -m recipes.train --recipe=bert_small_bbc_news --budget=quick
+    python -m recipes.train --recipe=minilm_l6_bbc_news --budget=quick
     python -m recipes.train --recipe=ngram_linear_bbc_news --dataset=custom --dataset_path=my.csv \
         --dataset_options=text_columns=title+body,label_column=label
 

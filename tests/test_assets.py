@@ -102,6 +102,19 @@ def test_error_lists_every_source_and_why(isolated_cache, tmp_path):
     assert str(isolated_cache) in message
 
 
+def test_an_unreachable_network_is_one_short_reason_naming_the_host(isolated_cache):
+    kaggle = ("HTTPSConnectionPool(host='api.kaggle.com', port=443): Max retries exceeded with url: /v1/models (Caused "
+              "by NameResolutionError(\"HTTPSConnection(host='api.kaggle.com', port=443): Failed to resolve "
+              "'api.kaggle.com' ([Errno -2] Name or service not known)\"))")
+    with pytest.raises(assets.AssetError) as error:
+        assets.Asset("demo", (Failing(kaggle), Failing("proxy said: HTTP 407"))).resolve()
+    first, second = error.value.failures
+    assert first == f"failing source ({kaggle}): unreachable (Failed to resolve 'api.kaggle.com')"
+    assert second.endswith("ConnectionError: proxy said: HTTP 407")  # Not a network failure: said as it was.
+    assert assets.failure(ConnectionError("[Errno -2] Name or service not known")) == (
+        "unreachable (Name or service not known)")
+
+
 def test_checksum_mismatch_is_refused_and_nothing_is_cached(isolated_cache, tmp_path):
     archive = make_zip(tmp_path / "data.zip", {"a.txt": "x"})
     asset = assets.Asset("demo", (assets.Url(archive.as_uri(), sha256="0" * 64),))

@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from recipes import budgets
+from tests import buildable
 from zoo import backbones
 from zoo import classifier
 from zoo.text_classifier import TextClassifier
@@ -24,7 +25,7 @@ def tiny_options(name):
 
 
 # Every registered backbone: a new one is checked against the contract without touching this file.
-@pytest.fixture(scope="module", params=backbones.names())
+@pytest.fixture(scope="module", params=buildable.params())
 def built(request):
     options, length = tiny_options(request.param)
     return backbones.build(request.param, options, length, TEXTS)
@@ -134,8 +135,8 @@ def test_run_directories_without_a_model_are_refused_saying_why(tmp_path):
         runs.RunDir(tmp_path / "nowhere").load_classifier()
 
 
-def test_bert_small_uses_pretrained_weights_and_waterfall():
-    backbone = backbones.build("bert_small", {}, 16, None)
+def test_minilm_l6_uses_pretrained_weights_and_waterfall():
+    backbone = backbones.build("minilm_l6", {}, 16, None)
     assert backbone.provenance["pretrained"] is True
     assert backbone.preprocessor.truncate == "waterfall"
     assert backbone.provenance["lowercase"] is True
@@ -226,7 +227,7 @@ def test_16bit_dropout_layer_is_keras_dropout_at_inference_and_draws_16bit_masks
     assert {op.type for op in graph.get_operations()} >= {"StatelessRandomUniformFullIntV2", "Bitcast"}
 
 
-def test_bert_small_is_keras_hubs_backbone_with_the_checkpoints_float32_gelu_after_saving(tmp_path):
+def test_minilm_l6_is_keras_hubs_backbone_with_the_checkpoints_float32_gelu_after_saving(tmp_path):
     import keras
     import keras_hub
 
@@ -234,7 +235,7 @@ def test_bert_small_is_keras_hubs_backbone_with_the_checkpoints_float32_gelu_aft
     from zoo.backbones import bert_backbone
     from zoo.backbones import transformer_kernels
 
-    backbone = backbones.build("bert_small", {"pooling": "cls"}, 32, None)
+    backbone = backbones.build("minilm_l6", {"pooling": "cls"}, 32, None)
     network = backbone.network
     assert type(network) is bert_backbone.BertBackbone and isinstance(network, keras_hub.models.BertBackbone)
     # all-MiniLM-L6-v2's config.json says hidden_act "gelu": the exact form, where keras-hub hard-codes tanh's.
@@ -246,7 +247,7 @@ def test_bert_small_is_keras_hubs_backbone_with_the_checkpoints_float32_gelu_aft
     assert len(dropouts) == 1 + 3 * len(network.transformer_layers)
     assert {type(layer) for layer in dropouts} == {transformer_kernels.Dropout16}
     assert fast_kernels(network)
-    stock = keras_hub.models.BertBackbone.from_preset(str(pretrained.resolve_bert("bert_small")[0]))
+    stock = keras_hub.models.BertBackbone.from_preset(str(pretrained.resolve_bert("minilm_l6")[0]))
     assert bert_backbone.BertBackbone.of(network) is network  # Already ours.
     with pytest.raises(TypeError, match="Expected a keras_hub.models.BertBackbone, received Functional"):
         bert_backbone.BertBackbone.of(keras.Model(network.input, network.output))
@@ -294,7 +295,7 @@ def test_bert_random_initialisation_is_flagged(caplog):
 def test_bert_sequence_length_beyond_positions_is_refused():
     with pytest.raises(ValueError, match="Cannot use sequence length 1024 because the BERT model was only trained "
                                          "up to sequence length 512"):
-        backbones.build("bert_small", {}, 1024, None)
+        backbones.build("minilm_l6", {}, 1024, None)
 
 
 def test_glove_reports_vocabulary_coverage(capsys):

@@ -144,6 +144,9 @@ def test_failing_recipe_is_recorded_and_the_run_goes_on(tmp_path, monkeypatch, p
     assert (tmp_path / "accuracy_vs_throughput.png").stat().st_size > 0
 
 
+# Large: two real recipes with the benchmark's timings (2-3 minutes); the resume logic itself is in make test
+# (test_interrupted_run_resumes_with_only_the_missing_recipes).
+@pytest.mark.large
 def test_real_tiny_run_interrupted_then_resumed_with_well_formed_rows(tmp_path):
     """`benchmarks.run` at the tiny budget, stopped by `kill` (SIGTERM to the runner alone) while its second recipe
     runs: the recipe's process goes with it. The same command again runs only that recipe and writes the report."""
@@ -288,14 +291,14 @@ def test_a_stop_signal_inside_popens_wait_leaves_no_lock_to_hang_on(tmp_path, mo
 def test_stock_timings_are_measured_once_per_key_in_a_run(tmp_path):
     cache = tmp_path / "rows" / "stock-run1.json"
     cache.parent.mkdir()
-    timed, record = timing.shared_stock_timings(cache, "bert,256", "bert_small_reuters_r8")
+    timed, record = timing.shared_stock_timings(cache, "bert,256", "minilm_l6_reuters_r8")
     assert timed is None
     record({"train_examples_per_second": 9.4})
-    timed, record = timing.shared_stock_timings(cache, "bert,256", "bert_small_spam_assassin")
-    assert timed == {"train_examples_per_second": 9.4, "measured_by": "bert_small_reuters_r8"}
+    timed, record = timing.shared_stock_timings(cache, "bert,256", "minilm_l6_spam_assassin")
+    assert timed == {"train_examples_per_second": 9.4, "measured_by": "minilm_l6_reuters_r8"}
     record(timed)  # A reused entry stays the measuring recipe's.
-    assert json.loads(cache.read_text())["bert,256"]["measured_by"] == "bert_small_reuters_r8"
-    timed, record = timing.shared_stock_timings(cache, "bert,512", "bert_small_bbc_news")
+    assert json.loads(cache.read_text())["bert,256"]["measured_by"] == "minilm_l6_reuters_r8"
+    timed, record = timing.shared_stock_timings(cache, "bert,512", "minilm_l6_bbc_news")
     assert timed is None  # Another sequence length: measured.
     record({"train_examples_per_second": 3.1})
     assert sorted(json.loads(cache.read_text())) == ["bert,256", "bert,512"]
@@ -325,7 +328,7 @@ def test_report_marks_random_weights_only_for_random_initialisation(tmp_path):
 
 
 def test_report_gives_served_precisions_as_ratios():
-    rows = [{"run_id": "x", "recipe": "bert_small_reuters_r8", "backbone": "bert_small", "dataset": "reuters_r8",
+    rows = [{"run_id": "x", "recipe": "minilm_l6_reuters_r8", "backbone": "minilm_l6", "dataset": "reuters_r8",
              "accuracy": 0.95, "macro_f1": 0.9, "served_precision_examples_per_second_32": {
                  "float32": 40.0, "bfloat16_at_load": 50.0, "onednn_off": 25.0, "bfloat16_export": 52.0,
                  "bfloat16_export_onednn_off": 5.5}},
@@ -334,7 +337,7 @@ def test_report_gives_served_precisions_as_ratios():
                  "float32": 4000.0, "bfloat16_at_load": None, "onednn_off": 3900.0}}]
     precisions = lambda: {r.pop("recipe"): r for r in table(report.markdown(rows, "x"), "recipe | float32 |")}  # noqa
     assert precisions() == {
-        "bert_small_reuters_r8": {"float32": "40.0", "bf16 at load": "50.0", "vs float32": "1.25x",
+        "minilm_l6_reuters_r8": {"float32": "40.0", "bf16 at load": "50.0", "vs float32": "1.25x",
                                   "oneDNN off": "25.0", "bf16 export": "52.0", "bf16 at load vs bf16 export": "96%",
                                   "bf16 export, oneDNN off": "5.5"},
         "ngram_linear_reuters_r8": {"float32": "4000.0", "bf16 at load": "-", "vs float32": "-",
@@ -342,7 +345,7 @@ def test_report_gives_served_precisions_as_ratios():
                                     "bf16 export, oneDNN off": "-"}}
     # Rows timed in alternating windows: bf16 at load over the float32 windows beside it, not the main table's rate.
     rows[0]["served_precision_examples_per_second_32"]["float32_beside_bf16"] = 32.0
-    assert precisions()["bert_small_reuters_r8"]["vs float32"] == "1.56x"
+    assert precisions()["minilm_l6_reuters_r8"]["vs float32"] == "1.56x"
 
 
 def test_alternated_rates_time_each_setting_in_turn_and_take_the_medians():
@@ -394,7 +397,7 @@ def test_report_gives_sizes_and_draws_the_frontier_of_every_dataset(tmp_path):
 
 
 def test_report_puts_the_token_share_beside_the_training_speedup():
-    rows = [{"run_id": "x", "recipe": "bert_small_reuters_r8", "backbone": "bert_small", "dataset": "reuters_r8",
+    rows = [{"run_id": "x", "recipe": "minilm_l6_reuters_r8", "backbone": "minilm_l6", "dataset": "reuters_r8",
              "accuracy": 0.95, "macro_f1": 0.9, "train_speedup_vs_stock": 2.2, "train_token_share_of_stock": 0.446},
             {"run_id": "x", "recipe": "ngram_linear_reuters_r8", "backbone": "ngram_linear",
              "dataset": "reuters_r8", "accuracy": 0.9, "macro_f1": 0.9}]
@@ -424,9 +427,9 @@ def test_bf16_parity_trains_a_float32_reference_only_for_bf16_rows(tmp_path, mon
         return {"recipe": name, "accuracy": 0.95, "macro_f1": 0.9, "dtype_policy": "float32", "wall_seconds": 3.0}
 
     monkeypatch.setattr(run, "run_recipe", fake_run_recipe)
-    row = {"recipe": "bert_small_reuters_r8", "accuracy": 0.953, "dtype_policy": "mixed_bfloat16"}
+    row = {"recipe": "minilm_l6_reuters_r8", "accuracy": 0.953, "dtype_policy": "mixed_bfloat16"}
     parity = run.bf16_parity(row, "quick", tmp_path, 1337, 60)
-    assert calls == [("bert_small_reuters_r8", ("--dtype_policy=float32", "--accuracy_only"), ".float32")]
+    assert calls == [("minilm_l6_reuters_r8", ("--dtype_policy=float32", "--accuracy_only"), ".float32")]
     assert parity["delta_points"] == pytest.approx(0.3) and parity["within_0_5_points"]
     assert parity["accuracy_float32"] == 0.95
 
@@ -434,11 +437,11 @@ def test_bf16_parity_trains_a_float32_reference_only_for_bf16_rows(tmp_path, mon
     skipped = run.bf16_parity({**row, "dtype_policy": "float32"}, "quick", tmp_path, 1337, 60)
     assert not calls and "trained in float32" in skipped["skipped"]
 
-    rows = [{"run_id": "r", "recipe": "bert_small_reuters_r8", "backbone": "bert_small", "dataset": "reuters_r8",
+    rows = [{"run_id": "r", "recipe": "minilm_l6_reuters_r8", "backbone": "minilm_l6", "dataset": "reuters_r8",
              "accuracy": 0.953, "macro_f1": 0.9, "bf16_parity": parity}]
     (tmp_path / "results.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     report.write(tmp_path, "r")
-    assert ("- bert_small_reuters_r8: +0.30 points (float32 0.9500, bf16 0.9530)"
+    assert ("- minilm_l6_reuters_r8: +0.30 points (float32 0.9500, bf16 0.9530)"
             in (tmp_path / "RESULTS.md").read_text())
 
     # A bf16 run without the check (the default) says how to add it.
@@ -507,14 +510,14 @@ def test_own_cpu_seconds_count_waited_for_children():
 
 
 def test_report_warns_about_recipes_that_shared_the_cpu():
-    rows = [{"run_id": "x", "recipe": "bert_small_reuters_r8", "backbone": "bert_small", "dataset": "reuters_r8",
+    rows = [{"run_id": "x", "recipe": "minilm_l6_reuters_r8", "backbone": "minilm_l6", "dataset": "reuters_r8",
              "accuracy": 0.95, "macro_f1": 0.9, "wall_seconds": 100, "cpu_count": 2,
              "other_processes_cpu_seconds": 60, "cpu_steal_seconds": 0},
             {"run_id": "x", "recipe": "ngram_linear_reuters_r8", "backbone": "ngram_linear",
              "dataset": "reuters_r8", "accuracy": 0.9, "macro_f1": 0.9, "wall_seconds": 100, "cpu_count": 2,
              "other_processes_cpu_seconds": 2, "cpu_steal_seconds": 1}]
     warning = [line for line in report.markdown(rows, "x").splitlines() if line.startswith("WARNING")]
-    assert len(warning) == 1 and "bert_small_reuters_r8 30%" in warning[0]
+    assert len(warning) == 1 and "minilm_l6_reuters_r8 30%" in warning[0]
     assert "ngram_linear" not in warning[0]
     assert not [line for line in report.markdown(rows[1:], "x").splitlines() if line.startswith("WARNING")]
 
@@ -618,18 +621,18 @@ def test_freezing_table_keeps_each_recipes_last_comparison(tmp_path):
                 "macro_f1": accuracy, "fit_seconds": 100, "caching_seconds": None, "sequence_length": 256,
                 "train_examples_per_second_run": rate}
 
-    rows = [row("r1", "bert_small_reuters_r8", "all", 0.90, 10.0), row("r1", "bert_small_reuters_r8", 1, 0.89, 30.0),
-            row("r2", "bert_small_reuters_r8", "all", 0.95, 20.0), row("r2", "bert_small_reuters_r8", 1, 0.94, 50.0),
-            row("r3", "bert_small_bbc_news", "all", 0.97, 8.0), row("r3", "bert_small_bbc_news", 1, 0.975, 24.0)]
+    rows = [row("r1", "minilm_l6_reuters_r8", "all", 0.90, 10.0), row("r1", "minilm_l6_reuters_r8", 1, 0.89, 30.0),
+            row("r2", "minilm_l6_reuters_r8", "all", 0.95, 20.0), row("r2", "minilm_l6_reuters_r8", 1, 0.94, 50.0),
+            row("r3", "minilm_l6_bbc_news", "all", 0.97, 8.0), row("r3", "minilm_l6_bbc_news", 1, 0.975, 24.0)]
     (tmp_path / "freezing.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (tmp_path / "results.jsonl").write_text(json.dumps({"run_id": "x", "recipe": "ngram_linear_bbc_news",
                                                         "backbone": "ngram_linear", "dataset": "bbc_news",
                                                         "accuracy": 0.9, "macro_f1": 0.9}) + "\n")
     report.write(tmp_path)
-    table = [line for line in (tmp_path / "RESULTS.md").read_text().splitlines() if "| bert_small_" in line]
+    table = [line for line in (tmp_path / "RESULTS.md").read_text().splitlines() if "| minilm_l6_" in line]
     assert [line.split(" | ")[:4] for line in table] == [
-        ["| bert_small_bbc_news", "r3", "256", "all"], ["| bert_small_bbc_news", "r3", "256", "1"],
-        ["| bert_small_reuters_r8", "r2", "256", "all"], ["| bert_small_reuters_r8", "r2", "256", "1"]]
+        ["| minilm_l6_bbc_news", "r3", "256", "all"], ["| minilm_l6_bbc_news", "r3", "256", "1"],
+        ["| minilm_l6_reuters_r8", "r2", "256", "all"], ["| minilm_l6_reuters_r8", "r2", "256", "1"]]
     assert table[1].endswith("| 3.00x | +0.50 points |") and table[3].endswith("| 2.50x | -1.00 points |")
 
 

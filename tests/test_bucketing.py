@@ -13,9 +13,9 @@ TEXTS = [("word " * n).strip() for n in (1, 3, 5, 40, 45, 2, 90, 7, 60, 33, 1, 1
 
 @pytest.fixture(scope="module")
 def bert():
-    backbone = backbones.build("bert_small", {}, 128, None)
+    backbone = backbones.build("minilm_l6", {}, 128, None)
     core = classifier.build_core(backbone, 3, "softmax")
-    return backbone, core, backbones.input_layout("bert_small", backbone.preprocessor)
+    return backbone, core, backbones.input_layout("minilm_l6", backbone.preprocessor)
 
 
 def test_buckets_keep_every_example_and_pad_to_the_longest(bert):

@@ -29,16 +29,16 @@ def test_every_recipe_resolves_at_every_budget(budget):
 
 
 def test_precedence_defaults_backbone_budget_overrides():
-    quick = catalog.resolve("bert_small_bbc_news", "quick")
-    defaults, budget = backbones.default_settings("bert_small"), budgets.of("bert_small")
+    quick = catalog.resolve("minilm_l6_bbc_news", "quick")
+    defaults, budget = backbones.default_settings("minilm_l6"), budgets.of("minilm_l6")
     quick_rate = budget["quick"]["learning_rate"]
     assert quick["learning_rate"] == quick_rate != defaults["learning_rate"]
     assert quick["max_examples"] == budget["quick"]["max_examples"]
     assert quick["backbone_options"] == budget["quick"]["backbone_options"]
-    tiny = catalog.resolve("bert_small_bbc_news", "tiny")
+    tiny = catalog.resolve("minilm_l6_bbc_news", "tiny")
     assert tiny["sequence_length"] == 32 and tiny["epochs"] == 1
     assert tiny["learning_rate"] == defaults["learning_rate"]
-    overridden = catalog.resolve("bert_small_bbc_news", "tiny", {"epochs": 7, "backbone_options": {"dropout": 0.2}})
+    overridden = catalog.resolve("minilm_l6_bbc_news", "tiny", {"epochs": 7, "backbone_options": {"dropout": 0.2}})
     assert overridden["epochs"] == 7 and overridden["sequence_length"] == 32
     assert overridden["backbone_options"] == {"dropout": 0.2}
     # Nested options merge: a budget's backbone options stay unless overridden.
@@ -50,21 +50,21 @@ def test_precedence_defaults_backbone_budget_overrides():
 def test_a_budget_can_change_one_dataset_of_one_backbone(monkeypatch):
     """A backbone's budget may change settings for one dataset (its `datasets` entry), after the budget's own and
     before the overrides; an entry for a dataset the catalog lacks is named."""
-    settings = budgets.of("bert_small")
+    settings = budgets.of("minilm_l6")
     for name in backbones.names():
         for budget, changes in budgets.of(name).items():
             assert set(changes.get("datasets", {})) <= set(catalog.dataset_names()), (name, budget)
     settings["quick"]["datasets"] = {"bbc_news": {"sequence_length": 384, "epochs": 5}}
-    monkeypatch.setitem(budgets.BACKBONES, "bert_small", settings)
-    bbc = catalog.resolve("bert_small_bbc_news", "quick")
+    monkeypatch.setitem(budgets.BACKBONES, "minilm_l6", settings)
+    bbc = catalog.resolve("minilm_l6_bbc_news", "quick")
     assert (bbc["sequence_length"], bbc["epochs"]) == (384, 5)
     assert "datasets" not in bbc
-    r8 = catalog.resolve("bert_small_reuters_r8", "quick")
+    r8 = catalog.resolve("minilm_l6_reuters_r8", "quick")
     assert (r8["sequence_length"], r8["epochs"]) == (256, settings["quick"]["epochs"])
-    assert catalog.resolve("bert_small_bbc_news", "quick", {"sequence_length": 128})["sequence_length"] == 128
+    assert catalog.resolve("minilm_l6_bbc_news", "quick", {"sequence_length": 128})["sequence_length"] == 128
     settings["quick"]["datasets"] = {"bbc": {"epochs": 1}}
     with pytest.raises(ValueError, match=r"unknown datasets \['bbc'\]. Allowed: \['bbc_news'"):
-        catalog.resolve("bert_small_reuters_r8", "quick")
+        catalog.resolve("minilm_l6_reuters_r8", "quick")
 
 
 def test_budgets_are_recipe_data_and_the_library_holds_none():
@@ -81,23 +81,23 @@ def test_budgets_are_recipe_data_and_the_library_holds_none():
 
 
 def test_backbone_override_changes_settings():
-    recipe = catalog.resolve("bert_small_bbc_news", "quick", {"backbone": "ngram_linear"})
+    recipe = catalog.resolve("minilm_l6_bbc_news", "quick", {"backbone": "ngram_linear"})
     assert recipe["backbone"] == "ngram_linear"
     assert recipe["sequence_length"] is None
 
 
 @pytest.mark.parametrize("args,message", [
     (("nope", "quick", {}), "Unknown recipe 'nope'"),
-    (("bert_small_bbc_news", "huge", {}), "Unknown budget 'huge'. Allowed: ['tiny', 'quick', 'full']"),
-    (("bert_small_bbc_news", "quick", {"epoch": 3}), "Unknown recipe fields ['epoch']"),
-    (("bert_small_bbc_news", "quick", {"batch_size": -1}), "batch_size must be a positive integer, received -1"),
+    (("minilm_l6_bbc_news", "huge", {}), "Unknown budget 'huge'. Allowed: ['tiny', 'quick', 'full']"),
+    (("minilm_l6_bbc_news", "quick", {"epoch": 3}), "Unknown recipe fields ['epoch']"),
+    (("minilm_l6_bbc_news", "quick", {"batch_size": -1}), "batch_size must be a positive integer, received -1"),
     (("ngram_linear_bbc_news", "quick", {"epochs": 0}), "epochs must be a positive integer, received 0"),
     (("glove_bilstm_bbc_news", "quick", {"backbone_options": {"colour": "red"}}), "Unknown options ['colour']"),
-    (("bert_small_bbc_news", "quick", {"learning_rate": 0}), "learning_rate must be positive"),
-    (("bert_small_bbc_news", "quick", {"warmup_fraction": 1.5}), "warmup_fraction must be in [0, 1)"),
-    (("bert_small_bbc_news", "quick", {"head": "linear"}), "Unknown head 'linear'"),
-    (("bert_small_bbc_news", "quick", {"dataset": "mnist"}), "Unknown dataset 'mnist'"),
-    (("bert_small_bbc_news", "quick", {"backbone_options": {"layers": 2}}), "Unknown options ['layers']"),
+    (("minilm_l6_bbc_news", "quick", {"learning_rate": 0}), "learning_rate must be positive"),
+    (("minilm_l6_bbc_news", "quick", {"warmup_fraction": 1.5}), "warmup_fraction must be in [0, 1)"),
+    (("minilm_l6_bbc_news", "quick", {"head": "linear"}), "Unknown head 'linear'"),
+    (("minilm_l6_bbc_news", "quick", {"dataset": "mnist"}), "Unknown dataset 'mnist'"),
+    (("minilm_l6_bbc_news", "quick", {"backbone_options": {"layers": 2}}), "Unknown options ['layers']"),
 ])
 def test_bad_recipes_give_clear_errors(args, message):
     with pytest.raises(ValueError) as error:

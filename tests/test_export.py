@@ -12,6 +12,8 @@ import tensorflow as tf
 
 import zoo
 
+from tests import buildable
+
 from recipes import catalog
 from zoo import backbones
 from zoo import classifier
@@ -37,7 +39,7 @@ def tiny_runs(tmp_path_factory, exports):
     """The tiny BBC News recipe of every backbone, trained and exported once for this module."""
     root = tmp_path_factory.mktemp("runs")
     runs = {}
-    for backbone in backbones.names():
+    for backbone in buildable.names():
         recipe = {**catalog.resolve(f"{backbone}_bbc_news", "tiny"), "seed": zoo.DEFAULT_SEED}
         runtime = training.configure_runtime(seed=zoo.DEFAULT_SEED, dtype_policy="float32",
                                              family=backbones.family(backbone))
@@ -46,7 +48,7 @@ def tiny_runs(tmp_path_factory, exports):
     return runs
 
 
-@pytest.mark.parametrize("backbone", backbones.names())
+@pytest.mark.parametrize("backbone", buildable.params())
 def test_tiny_recipe_writes_every_file_and_real_metrics(tiny_runs, backbone):
     run, metrics = tiny_runs[backbone]
     for name in RUN_FILES:
@@ -63,7 +65,7 @@ def test_tiny_recipe_writes_every_file_and_real_metrics(tiny_runs, backbone):
         assert "RANDOM" in metrics["warning"] and metrics["pretrained"] is False
 
 
-@pytest.mark.parametrize("backbone", backbones.names())
+@pytest.mark.parametrize("backbone", buildable.params())
 def test_test_metrics_are_those_of_the_exported_model(tiny_runs, backbone):
     """One path from text to probabilities: metrics.json's test predictions equal, example by example, what the
     export serves for the same texts."""
@@ -77,7 +79,7 @@ def test_test_metrics_are_those_of_the_exported_model(tiny_runs, backbone):
     np.testing.assert_allclose(served, [r["probabilities"] for r in rows], atol=1e-5)
 
 
-@pytest.mark.parametrize("backbone", backbones.names())
+@pytest.mark.parametrize("backbone", buildable.params())
 def test_tiny_recipe_export_is_verified_and_versioned(tiny_runs, exports, backbone):
     run, metrics = tiny_runs[backbone]
     path = pathlib.Path(metrics["export"])
@@ -98,7 +100,7 @@ def test_tiny_recipe_export_is_verified_and_versioned(tiny_runs, exports, backbo
 
 def test_export_stores_each_weight_once(tiny_runs):
     """keras-team/keras#23553: guards zoo.compat.store_served_weights_once on every Keras upgrade."""
-    run, metrics = tiny_runs["bert_small"]
+    run, metrics = tiny_runs["minilm_l6"]
     model = runs.RunDir(run).load_classifier()
     weight_bytes = sum(int(np.prod(w.shape)) * 4 for w in model.core.weights)
     variables = pathlib.Path(metrics["export"]) / "variables"
@@ -112,7 +114,7 @@ def test_export_stores_each_weight_once(tiny_runs):
 SIZE_BOUND = 1.16
 
 
-@pytest.mark.parametrize("backbone", backbones.names())
+@pytest.mark.parametrize("backbone", buildable.params())
 def test_export_size_close_to_weights_and_vocabulary(tiny_runs, backbone, tmp_path):
     run, metrics = tiny_runs[backbone]
     path = pathlib.Path(metrics["export"])
@@ -127,7 +129,7 @@ def test_export_size_close_to_weights_and_vocabulary(tiny_runs, backbone, tmp_pa
     assert ratio <= SIZE_BOUND, f"{backbone}: export is {ratio:.3f} x its weights and vocabulary"
 
 
-@pytest.mark.parametrize("backbone", backbones.names())
+@pytest.mark.parametrize("backbone", buildable.params())
 def test_export_graph_embeds_no_vocabulary_or_duplicate_functions(tiny_runs, backbone):
     from tensorflow.core.protobuf import saved_model_pb2
 
@@ -150,7 +152,7 @@ def test_export_graph_embeds_no_vocabulary_or_duplicate_functions(tiny_runs, bac
         assert sum(f.signature.name.startswith(f"__inference_{name}_") for f in graph.library.function) == 1, name
 
 
-@pytest.mark.parametrize("backbone", backbones.names())
+@pytest.mark.parametrize("backbone", buildable.params())
 def test_serving_graph_only_reads_state(tiny_runs, backbone):
     """No request writes a variable or draws random numbers (Keras RNNs draw dropout masks even when not training:
     zoo.compat.rnn_dropout_off)."""
@@ -167,7 +169,7 @@ def test_serving_graph_only_reads_state(tiny_runs, backbone):
     assert not writes
 
 
-@pytest.mark.parametrize("backbone", backbones.names())
+@pytest.mark.parametrize("backbone", buildable.params())
 def test_warmup_requests_replay_on_the_export(tiny_runs, backbone):
     from tensorflow_serving.apis import prediction_log_pb2
 
@@ -200,9 +202,9 @@ def test_serving_wordpiece_gives_keras_hub_ids(tiny_runs, tmp_path):
     WordpieceTokenizer over a vocabulary file: the ids must not move."""
     from zoo import datasets
 
-    run, _ = tiny_runs["bert_small"]
+    run, _ = tiny_runs["minilm_l6"]
     stock = runs.RunDir(run).load_classifier().preprocessor
-    serving = backbones.serving_preprocessor("bert_small", stock, tmp_path / "vocabulary")
+    serving = backbones.serving_preprocessor("minilm_l6", stock, tmp_path / "vocabulary")
     assert type(serving.tokenizer._fast_word_piece).__name__ == "WordpieceTokenizer"
     texts = ["", "   ", "Hello, World!", "unaffable antidisestablishmentarianism", "x" * 99, "y" * 150,
              "na\u00efve caf\u00e9 r\u00e9sum\u00e9 \u00c5ngstr\u00f6m", "\u4e2d\u6587\u5b57 \u65e5\u672c\u8a9e \ud55c\uad6d\uc5b4",
@@ -223,7 +225,7 @@ def test_second_export_is_version_2_and_models_config_lists_all(tiny_runs, expor
     assert second == exports / "ngram_linear_bbc_news" / "2"
     assert (exports / "ngram_linear_bbc_news" / "1" / "saved_model.pb").exists()
     config = (exports / "models.config").read_text()
-    for backbone in backbones.names():
+    for backbone in buildable.names():
         assert f'name: "{backbone}_bbc_news"' in config
         assert f'base_path: "/models/{backbone}_bbc_news"' in config
     assert (exports / "batching_parameters.txt").exists()
@@ -291,7 +293,7 @@ def test_predict_cli_from_export_and_run_dir(tiny_runs, exports):
             assert a["probabilities"][name] == pytest.approx(b["probabilities"][name], abs=1e-5)
 
 
-@pytest.mark.parametrize("backbone", backbones.names())
+@pytest.mark.parametrize("backbone", buildable.params())
 def test_explanations_run_on_every_backbones_export(tiny_runs, backbone):
     from zoo import explain
     from zoo import served

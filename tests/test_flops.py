@@ -56,7 +56,7 @@ def test_minilm_per_token_count_is_about_22_mflop():
 def test_report_gives_arithmetic_rates_as_shares_of_the_measured_peaks():
     from benchmarks import report
 
-    row = {"recipe": "bert_small_reuters_r8", "dtype_policy": "mixed_bfloat16",
+    row = {"recipe": "minilm_l6_reuters_r8", "dtype_policy": "mixed_bfloat16",
            "matmul_peak_gflops": {"float32": 200.0, "bfloat16": 800.0},
            "inference_examples_per_second": {"32": 93.75},
            "served_precision_examples_per_second_32": {"float32": 93.75, "bfloat16_at_load": 150.0},
@@ -64,16 +64,16 @@ def test_report_gives_arithmetic_rates_as_shares_of_the_measured_peaks():
                      "train_gflops_per_second_epoch": None}}
     lines = report.arithmetic_table([row, {"recipe": "ngram_linear_reuters_r8"}])
     # Served: 3.2 GFLOP x 93.75 ex/s as exported (float32), x 150 ex/s rewritten to bfloat16 at load.
-    assert lines[-1] == ("| bert_small_reuters_r8 | mixed_bfloat16 | 3.20 | 300 (150% of float32 peak) "
+    assert lines[-1] == ("| minilm_l6_reuters_r8 | mixed_bfloat16 | 3.20 | 300 (150% of float32 peak) "
                          "| 480 (60% of bfloat16 peak) | 100 (50% of float32, 12% of bfloat16 peak) | - |")
     # Rates measured around each stage take the place of the run's start figure, stage by stage.
     around = {**row, "matmul_rate_gflops": {"training": {"float32": 400.0, "bfloat16": 1000.0},
                                             "served": {"float32": 375.0, "bfloat16": 600.0}}}
     assert report.arithmetic_table([around])[-1] == (
-        "| bert_small_reuters_r8 | mixed_bfloat16 | 3.20 | 300 (80% of float32 peak) | 480 (80% of bfloat16 peak) "
+        "| minilm_l6_reuters_r8 | mixed_bfloat16 | 3.20 | 300 (80% of float32 peak) | 480 (80% of bfloat16 peak) "
         "| 100 (25% of float32, 10% of bfloat16 peak) | - |")
     # Rows from before the served precisions were served in their training dtype, with no bf16-at-load rate.
     before = {key: value for key, value in row.items() if key != "served_precision_examples_per_second_32"}
     assert report.arithmetic_table([before])[-1].startswith(
-        "| bert_small_reuters_r8 | mixed_bfloat16 | 3.20 | 300 (150% of float32, 38% of bfloat16 peak) | - |")
+        "| minilm_l6_reuters_r8 | mixed_bfloat16 | 3.20 | 300 (150% of float32, 38% of bfloat16 peak) | - |")
     assert report.arithmetic_table([{"recipe": "ngram_linear_reuters_r8"}]) == []

@@ -28,8 +28,8 @@ def float32_policy():
 
 
 def build(length=128, **options):
-    backbone = backbones.build("bert_small", {"dropout": 0.0, **options}, length, None)
-    return backbone, backbones.input_layout("bert_small", backbone.preprocessor)
+    backbone = backbones.build("minilm_l6", {"dropout": 0.0, **options}, length, None)
+    return backbone, backbones.input_layout("minilm_l6", backbone.preprocessor)
 
 
 def preprocess(backbone, texts):
@@ -133,7 +133,7 @@ class Interrupt(keras.callbacks.Callback):
 
 
 def test_frozen_prefix_run_resumes_and_its_export_is_the_whole_model(tmp_path):
-    recipe = {**catalog.resolve("bert_small_bbc_news", "tiny",
+    recipe = {**catalog.resolve("minilm_l6_bbc_news", "tiny",
                                 {"epochs": 3, "patience": 3, "backbone_options": {"trainable_layers": 1}}),
               "seed": zoo.DEFAULT_SEED}
     runtime = training.configure_runtime(seed=zoo.DEFAULT_SEED, dtype_policy="float32")

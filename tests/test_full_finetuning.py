@@ -55,10 +55,10 @@ def test_op_seconds_reads_the_traced_ops_of_a_step(tmp_path):
 
 def test_full_finetuning_trains_every_layer_and_rates_it_against_the_bound(tmp_path):
     keras.mixed_precision.set_dtype_policy("float32")
-    backbone = backbones.build("bert_small", {"dropout": 0.0, "trainable_layers": 1}, 128, None)
-    layout = backbones.input_layout("bert_small", backbone.preprocessor)
+    backbone = backbones.build("minilm_l6", {"dropout": 0.0, "trainable_layers": 1}, 128, None)
+    layout = backbones.input_layout("minilm_l6", backbone.preprocessor)
     core = classifier.build_core(backbone, 3, "softmax")
-    model = TextClassifier("bert_small", ["a", "b", "c"], head="softmax", preprocessor=backbone.preprocessor, core=core)
+    model = TextClassifier("minilm_l6", ["a", "b", "c"], head="softmax", preprocessor=backbone.preprocessor, core=core)
     batches = training.make_dataset(TEXTS, np.arange(len(TEXTS)) % 3, backbone.preprocessor, "softmax", 4,
                                     shuffle=False, bucket_width=32, layout=layout)
     recipe = {"learning_rate": 1e-3, "warmup_fraction": 0.0, "weight_decay": 0.01, "sequence_length": 128}
@@ -99,7 +99,7 @@ def test_full_finetuning_trains_every_layer_and_rates_it_against_the_bound(tmp_p
 def test_report_gives_the_share_of_the_bound_the_flop_rate_and_where_a_step_went():
     from benchmarks import report
 
-    row = {"recipe": "bert_small_reuters_r8", "dtype_policy": "mixed_bfloat16",
+    row = {"recipe": "minilm_l6_reuters_r8", "dtype_policy": "mixed_bfloat16",
            "matmul_peak_gflops": {"float32": 300.0, "bfloat16": 1200.0},
            "stock_keras_hub": {"train_examples_per_second": 12.0, "train_steps_timed": 3},
            "full_finetuning": {"examples_per_second": 30.0, "steps_timed": 11, "speedup_vs_stock": 2.5,
@@ -109,9 +109,9 @@ def test_report_gives_the_share_of_the_bound_the_flop_rate_and_where_a_step_went
                                                  "op_seconds": {"matmul": 0.3, "elementwise": 0.9, "random": 0.1,
                                                                 "optimizer and loss": 0.1}}}}
     lines = report.full_finetuning_table([row, {"recipe": "ngram_linear_reuters_r8"}])
-    assert len([line for line in lines if line.startswith("| bert_small")]) == 1
+    assert len([line for line in lines if line.startswith("| minilm_l6")]) == 1
     assert not any("ngram" in line for line in lines)
-    line = next(line for line in lines if line.startswith("| bert_small"))
+    line = next(line for line in lines if line.startswith("| minilm_l6"))
     cells = [c.strip() for c in line.split("|")[1:-1]]
     assert cells[2:7] == ["30.0 (11)", "12.0 (3)", "2.50x", "0.38", "0.95"]
     assert cells[7] == "192 (64% of float32 peak)"
@@ -121,10 +121,10 @@ def test_report_gives_the_share_of_the_bound_the_flop_rate_and_where_a_step_went
                 "op_seconds": {"matmul": 0.3, "elementwise": 0.7, "cast": 0.2, "random": 0.1,
                                "optimizer and loss": 0.1}}
     casts = {**row, "full_finetuning": {**row["full_finetuning"], "profiled_step": profiled}}
-    line = next(line for line in report.full_finetuning_table([casts]) if line.startswith("| bert_small"))
+    line = next(line for line in report.full_finetuning_table([casts]) if line.startswith("| minilm_l6"))
     assert [c.strip() for c in line.split("|")[1:-1]][9] == "21% / 50% / 14% / 7% / 7%"
-    shared = {**row, "recipe": "bert_small_spam_assassin",
-              "stock_keras_hub": {**row["stock_keras_hub"], "measured_by": "bert_small_reuters_r8"}}
-    line = next(line for line in report.full_finetuning_table([shared]) if line.startswith("| bert_small"))
-    assert [c.strip() for c in line.split("|")[1:-1]][3] == "12.0 (3, as in bert_small_reuters_r8)"
+    shared = {**row, "recipe": "minilm_l6_spam_assassin",
+              "stock_keras_hub": {**row["stock_keras_hub"], "measured_by": "minilm_l6_reuters_r8"}}
+    line = next(line for line in report.full_finetuning_table([shared]) if line.startswith("| minilm_l6"))
+    assert [c.strip() for c in line.split("|")[1:-1]][3] == "12.0 (3, as in minilm_l6_reuters_r8)"
     assert report.full_finetuning_table([{"recipe": "x"}]) == []

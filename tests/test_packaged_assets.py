@@ -84,7 +84,7 @@ def test_glove_50d_from_package():
 def test_minilm_weights_give_paraphrases_higher_similarity():
     import keras_hub
 
-    directory, record = pretrained.resolve_bert("bert_small")
+    directory, record = pretrained.resolve_bert("minilm_l6")
     backbone = keras_hub.models.BertBackbone.from_preset(str(directory))
     preprocessor = keras_hub.models.BertTextClassifierPreprocessor.from_preset(
         str(directory), sequence_length=32, truncate="waterfall")
@@ -98,3 +98,46 @@ def test_minilm_weights_give_paraphrases_higher_similarity():
     # Random weights give both pairs about the same similarity; pretrained weights separate them widely.
     assert paraphrase > 0.6 and paraphrase - unrelated > 0.4
     assert record["source"]
+
+
+# A name is one checkpoint: the architecture a name builds without weights is its checkpoint's, and no source of a
+# name is another model's weights.
+_ARCHITECTURE_KEYS = {"num_layers": "num_hidden_layers", "hidden_dim": "hidden_size", "num_heads": "num_attention_heads"}
+
+
+@pytest.mark.parametrize("name", ["minilm_l6", "minilm_l3"])
+def test_a_bert_name_builds_its_checkpoints_architecture(name):
+    from zoo import backbones
+
+    _, record = pretrained.resolve_bert(name)
+    options = backbones.default_options(name)
+    architecture = record["architecture"]
+    assert {k: options[k] for k in _ARCHITECTURE_KEYS} == {
+        k: architecture.get(hf, architecture.get(k)) for k, hf in _ARCHITECTURE_KEYS.items()}
+
+
+@pytest.mark.parametrize("name, preset", [("bert_small", "bert_small_en_uncased"),
+                                          ("bert_base", "bert_base_en_uncased")])
+def test_a_keras_hub_name_is_its_preset_only(name, preset):
+    import keras_hub
+
+    from zoo import assets
+    from zoo import backbones
+
+    sources = pretrained.BERT_WEIGHTS[name].sources
+    assert [s.preset for s in sources if isinstance(s, assets.KerasHubPreset)] == [preset]
+    assert all(isinstance(s, (assets.KerasHubPreset, assets.Local)) for s in sources)
+    options = backbones.default_options(name)
+    network = keras_hub.models.BertBackbone(
+        vocabulary_size=30522, max_sequence_length=512,
+        **{k: options[k] for k in ("num_layers", "num_heads", "hidden_dim", "intermediate_dim")})
+    assert network.count_params() == keras_hub.models.BertBackbone.presets[preset]["metadata"]["params"]
+
+
+def test_bert_small_without_kaggle_is_missing_not_another_model(monkeypatch):
+    from zoo import backbones
+
+    monkeypatch.setenv("TEXTZOO_OFFLINE", "1")
+    reason = backbones.missing_weights("bert_small")
+    assert "bert_small_en_uncased" in reason and "$TEXTZOO_BERT_SMALL" in reason and "minilm" not in reason.lower()
+    assert backbones.missing_weights("minilm_l6") is None

@@ -9,7 +9,7 @@ import pytest
 from benchmarks import progress
 
 
-def recipe(name, dataset, backbone="bert_small", epochs=3, sequence_length=256, cap=5000):
+def recipe(name, dataset, backbone="minilm_l6", epochs=3, sequence_length=256, cap=5000):
     return {"recipe": name, "dataset": dataset, "backbone": backbone, "budget": "quick", "epochs": epochs,
             "sequence_length": sequence_length, "max_examples": {"train": cap} if cap else None}
 

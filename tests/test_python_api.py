@@ -35,7 +35,7 @@ def readme_block():
 @pytest.mark.parametrize("recipe", [
     pytest.param(README_RECIPE, id="bag_of_words"),
     pytest.param("glove_bilstm_bbc_news", id="recurrent"),
-    pytest.param("bert_small_bbc_news", id="bert", marks=pytest.mark.large),
+    pytest.param("minilm_l6_bbc_news", id="bert", marks=pytest.mark.large),
     pytest.param("mpnet_base_bbc_news", id="mpnet", marks=pytest.mark.large),
 ])
 def test_readme_python_api_block_runs_as_written(recipe, tmp_path, monkeypatch):
@@ -171,14 +171,14 @@ def test_too_few_texts_for_a_validation_split_say_how_many_are_needed():
 
 
 def test_make_classifier_takes_the_recipe_settings():
-    classifier = catalog.make_classifier("bert_small_reuters_r8", budget="quick", learning_rate=1e-4)
-    assert classifier.name == "bert_small_reuters_r8" and classifier.core is None  # Built by fit.
+    classifier = catalog.make_classifier("minilm_l6_reuters_r8", budget="quick", learning_rate=1e-4)
+    assert classifier.name == "minilm_l6_reuters_r8" and classifier.core is None  # Built by fit.
     assert classifier.training_settings == settings.TrainingSettings(
         batch_size=32, epochs=2, learning_rate=1e-4, warmup_fraction=0.1, weight_decay=0.01, patience=2,
         bucket_width=32)
     assert classifier.backbone_options == {"trainable_layers": 1} and classifier.sequence_length == 256
-    with pytest.raises(ValueError, match="Unknown recipe 'bert_small_tweets'"):
-        catalog.make_classifier("bert_small_tweets")
+    with pytest.raises(ValueError, match="Unknown recipe 'minilm_l6_tweets'"):
+        catalog.make_classifier("minilm_l6_tweets")
     assert os.environ["KERAS_BACKEND"] == "tensorflow"
 
 

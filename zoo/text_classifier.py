@@ -2,7 +2,7 @@
 
     from recipes import catalog
     from zoo import export
-    classifier = catalog.make_classifier("bert_small_bbc_news", budget="quick")
+    classifier = catalog.make_classifier("minilm_l6_bbc_news", budget="quick")
     classifier.fit(texts, labels, validation_data=(validation_texts, validation_labels))
     classifier.predict(["Shares rose after the results"])        # [1, num_classes] probabilities
     classifier.predict_labels(["Shares rose after the results"])  # ["business"]

@@ -127,6 +127,7 @@ class Backbone:
 
 # name -> "module:class" of its `Backbone`.
 BACKBONES = {
+    "minilm_l6": "zoo.backbones.bert:Bert",
     "bert_small": "zoo.backbones.bert:Bert",
     "bert_base": "zoo.backbones.bert:Bert",
     "minilm_l3": "zoo.backbones.bert:Bert",

@@ -1,5 +1,5 @@
-"""BERT backbones (keras-hub `BertBackbone`): `bert_small` (all-MiniLM-L6-v2 here), `minilm_l3`
-(paraphrase-MiniLM-L3-v2) and `bert_base`.
+"""BERT backbones (keras-hub `BertBackbone`): `bert_small` (keras-hub's `bert_small_en_uncased`), `minilm_l6`
+(all-MiniLM-L6-v2), `minilm_l3` (paraphrase-MiniLM-L3-v2) and `bert_base`.
 
 Weights come from `zoo.pretrained.BERT_WEIGHTS` (keras-hub preset, else the registry package, else a local
 checkpoint). `bert_base` without reachable weights falls back to random initialisation, flagged in the logs and in
@@ -24,6 +24,7 @@ from zoo.backbones.transformer import check_sequence_length
 # bert-base-uncased shapes, for random initialisation when no weights can be had.
 _RANDOM_ARCHITECTURES = {
     "bert_small": dict(num_layers=4, num_heads=8, hidden_dim=512, intermediate_dim=2048),
+    "minilm_l6": dict(num_layers=6, num_heads=12, hidden_dim=384, intermediate_dim=1536),
     "minilm_l3": dict(num_layers=3, num_heads=12, hidden_dim=384, intermediate_dim=1536),
     "bert_base": dict(num_layers=12, num_heads=12, hidden_dim=768, intermediate_dim=3072),
 }
@@ -33,7 +34,7 @@ _MAX_POSITIONS = 512
 
 def _vocabulary_file():
     """bert-base-uncased WordPiece vocabulary, for a randomly initialised model (the MiniLM package ships it)."""
-    directory, _ = pretrained.resolve_bert("bert_small")
+    directory, _ = pretrained.resolve_bert("minilm_l6")
     vocab = pathlib.Path(directory) / "vocab.txt"
     if not vocab.exists():
         vocab = next(iter(sorted(pathlib.Path(directory).rglob("vocabulary.txt"))))
@@ -91,10 +92,9 @@ class Bert(Transformer):
     # The recipe fields each BERT trains with by default, as in Devlin et al.'s fine-tuning (AdamW, warm-up 10 %,
     # 2-4 epochs; lr 2e-5 to 5e-5 for BERT-base, higher for the small ones). What a budget changes is recipes/'s.
     SETTINGS = {
-        "bert_small": {"sequence_length": 256, "batch_size": 32, "bucket_width": 32, "learning_rate": 1e-4,
-                       "epochs": 3, "warmup_fraction": 0.1, "weight_decay": 0.01, "patience": 2},
-        "minilm_l3": {"sequence_length": 256, "batch_size": 32, "bucket_width": 32, "learning_rate": 1e-4,
-                      "epochs": 3, "warmup_fraction": 0.1, "weight_decay": 0.01, "patience": 2},
+        **{name: {"sequence_length": 256, "batch_size": 32, "bucket_width": 32, "learning_rate": 1e-4, "epochs": 3,
+                  "warmup_fraction": 0.1, "weight_decay": 0.01, "patience": 2}
+           for name in ("bert_small", "minilm_l6", "minilm_l3")},
         "bert_base": {"sequence_length": 256, "batch_size": 16, "bucket_width": 32, "learning_rate": 3e-5,
                       "epochs": 3, "warmup_fraction": 0.1, "weight_decay": 0.01, "patience": 2},
     }
