@@ -5,7 +5,6 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 export KERAS_BACKEND := tensorflow
-export TF_CPP_MIN_LOG_LEVEL ?= 1
 
 .PHONY: setup browser benchmark test test-large clean
 
@@ -29,7 +28,7 @@ browser:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 benchmark: setup
-	$(PY) -m benchmarks.run
+	$(VENV)/bin/textzoo benchmark
 
 # One worker per core: most of a test's time is single-threaded (TensorFlow's import, tracing, the export checks'
 # fresh processes), so two workers on 2 cores take ~8 min where one took ~14. Each module stays on one worker,

@@ -38,6 +38,7 @@ from benchmarks import report  # noqa: E402
 from benchmarks import timing  # noqa: E402
 from recipes import budgets  # noqa: E402
 from recipes import catalog  # noqa: E402
+from recipes import console  # noqa: E402
 from recipes import tracking_flags  # noqa: E402
 from zoo import assets  # noqa: E402
 from zoo import backbones  # noqa: E402
@@ -485,4 +486,4 @@ def _run_recipes(runnable, done, record, progress, output_dir, run_id):
 if __name__ == "__main__":
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, _stop)
-    app.run(main)
+    console.run(main)

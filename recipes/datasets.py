@@ -12,6 +12,7 @@ from absl import app
 from absl import flags
 
 import zoo
+from recipes import console
 from zoo import datasets
 
 _DATASET = flags.DEFINE_string("dataset", None, f"Dataset name. One of: {', '.join(datasets.names())}.")
@@ -61,4 +62,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    console.run(main)

@@ -21,6 +21,8 @@ import zoo  # noqa: F401  Sets KERAS_BACKEND before keras is imported.
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
+from recipes import console  # noqa: E402
+
 _MODELS = flags.DEFINE_multi_string("models", ["exports"], "Export directories, exported models or run directories "
                                     "(repeatable).")
 _HOST = flags.DEFINE_string("host", "127.0.0.1", "Address to listen on (0.0.0.0 for other machines).")
@@ -107,4 +109,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    console.run(main)

@@ -12,6 +12,7 @@ import zoo  # noqa: F401  Sets KERAS_BACKEND before keras is imported.
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
+from recipes import console  # noqa: E402
 from recipes import export_flags  # noqa: E402
 
 _RUN_DIR = flags.DEFINE_string("run_dir", None, "A finished run directory (with model.keras and metrics.json).")
@@ -45,4 +46,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.mark_flag_as_required("run_dir")
-    app.run(main)
+    console.run(main)

@@ -14,6 +14,7 @@ import zoo  # noqa: F401  Sets KERAS_BACKEND before keras is imported.
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
+from recipes import console  # noqa: E402
 from recipes import text_flags  # noqa: E402
 
 _MODEL = flags.DEFINE_string("model", None, "An export (version dir or model dir) or a run directory.")
@@ -70,4 +71,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.mark_flag_as_required("model")
-    app.run(main)
+    console.run(main)

@@ -15,6 +15,7 @@ import zoo  # noqa: F401  Sets KERAS_BACKEND before anything imports keras.
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
+from recipes import console  # noqa: E402
 from recipes import tracking_flags  # noqa: E402
 
 _RUN_DIR = flags.DEFINE_multi_string("run_dir", None, "A finished run directory (repeatable).")
@@ -42,4 +43,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.mark_flag_as_required("run_dir")
-    app.run(main)
+    console.run(main)

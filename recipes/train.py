@@ -19,6 +19,7 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 
+from recipes import console  # noqa: E402
 from recipes import catalog  # noqa: E402
 from recipes import export_flags  # noqa: E402
 from recipes import tracking_flags  # noqa: E402
@@ -184,4 +185,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    console.run(main)

@@ -1,10 +1,8 @@
 """Every backbone's tiny BBC News recipe, trained, evaluated and exported for TF Serving, and the export checks."""
 
 import json
-import os
 import pathlib
-import subprocess
-import sys
+import re
 
 import numpy as np
 import pytest
@@ -13,6 +11,7 @@ import tensorflow as tf
 import zoo
 
 from tests import buildable
+from tests import commands
 
 from recipes import catalog
 from zoo import backbones
@@ -265,22 +264,20 @@ def test_op_set_check_fails_on_round_robin_trim(tmp_path):
         export.export_classifier(model, tmp_path / "exports", "round_robin", verify_texts=["a text"])
 
 
-def run_module(module, *args, stdin=None):
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=300, input=stdin)
-
-
-def test_predict_cli_from_export_and_run_dir(tiny_runs, exports):
+def test_predict_cli_from_export_and_run_dir(tiny_runs, exports, tmp_path):
     run, _ = tiny_runs["glove_bilstm"]
     texts = ["Shares rose after strong results", "The striker scored twice"]
     outputs = {}
     for model in (exports / "glove_bilstm_bbc_news", run):
         # As exported (float32), where the export and the run directory agree to 1e-5 (the bfloat16 rewrite at
         # load time: tests/test_float32_export.py).
-        result = run_module("recipes.predict", f"--model={model}", "--mixed_precision=none",
-                            *(f"--text={t}" for t in texts))
+        # Quiet by default (no TensorFlow start-up or C++ log line); TF_CPP_MIN_LOG_LEVEL=0 shows them.
+        verbose = model == run
+        result = commands.run("predict", f"--model={model}", "--mixed_precision=none",
+                              *(f"--text={t}" for t in texts), cwd=tmp_path,
+                              env={"TF_CPP_MIN_LOG_LEVEL": "0"} if verbose else None)
         assert result.returncode == 0, result.stderr[-2000:]
+        assert bool(re.search(commands.TF_LOG_LINE, result.stderr)) == verbose, result.stderr[-2000:]
         rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
         assert [r["text"] for r in rows] == texts
         for row in rows:
@@ -312,7 +309,7 @@ def test_explanations_run_on_every_backbones_export(tiny_runs, backbone):
 
 
 def test_predict_and_export_cli_errors(tmp_path):
-    result = run_module("recipes.predict", f"--model={tmp_path}", "--text=x")
+    result = commands.run("predict", f"--model={tmp_path}", "--text=x", cwd=tmp_path)
     assert result.returncode != 0 and "is neither a SavedModel" in result.stderr
-    result = run_module("recipes.export", f"--run_dir={tmp_path}")
+    result = commands.run("export", f"--run_dir={tmp_path}", cwd=tmp_path)
     assert result.returncode != 0 and "is not a finished run directory" in result.stderr

@@ -32,39 +32,66 @@ def readme_block():
     return blocks[0]
 
 
-@pytest.mark.parametrize("recipe", [
-    pytest.param(README_RECIPE, id="bag_of_words"),
-    pytest.param("glove_bilstm_bbc_news", id="recurrent"),
-    pytest.param("minilm_l6_bbc_news", id="bert", marks=pytest.mark.large),
-    pytest.param("mpnet_base_bbc_news", id="mpnet", marks=pytest.mark.large),
+# Run after the block, where it ran: what the checks below read, as files.
+OBSERVE = """
+import json as _json
+import numpy as _np
+import keras as _keras
+import zoo as _zoo
+_np.save("probabilities.npy", probabilities)
+_np.save("restored.npy", restored.predict(test.texts))
+_np.save("served.npy", outputs["probabilities"].numpy())
+_json.dump({"keras_model": isinstance(classifier, _keras.Model), "restored": isinstance(restored, _zoo.TextClassifier),
+            "class_names": classifier.class_names, "restored_class_names": restored.class_names,
+            "served_labels": [label.decode() for label in outputs["label"].numpy()],
+            "predicted_labels": classifier.predict_labels(test.texts), "texts": len(test.texts),
+            "path": str(path.resolve()), "val_losses": len(history.history["val_loss"]),
+            "epochs": classifier.training_settings.epochs}, open("observed.json", "w"))
+"""
+
+
+@pytest.mark.parametrize("recipe, installed", [
+    # As a user runs it: saved as a script in a directory outside the clone, run by the environment's interpreter
+    # without PYTHONPATH, so that `import zoo` is the installed package's.
+    pytest.param(README_RECIPE, True, id="bag_of_words-installed"),
+    pytest.param("glove_bilstm_bbc_news", False, id="recurrent"),
+    pytest.param("minilm_l6_bbc_news", False, id="bert", marks=pytest.mark.large),
+    pytest.param("mpnet_base_bbc_news", False, id="mpnet", marks=pytest.mark.large),
 ])
-def test_readme_python_api_block_runs_as_written(recipe, tmp_path, monkeypatch):
+def test_readme_python_api_block_runs_as_written(recipe, installed, tmp_path, monkeypatch):
     code = readme_block()
     assert f'"{README_RECIPE}"' in code
-    monkeypatch.chdir(tmp_path)  # The block writes news.keras and exports/ where it runs.
-    namespace = {"__name__": "readme"}
-    exec(compile(code.replace(README_RECIPE, recipe), str(README), "exec"), namespace)  # noqa: S102
+    code = code.replace(README_RECIPE, recipe) + OBSERVE
+    if installed:
+        script = tmp_path / "readme_block.py"
+        script.write_text(code)
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                                timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+    else:
+        monkeypatch.chdir(tmp_path)  # The block writes news.keras and exports/ where it runs.
+        exec(compile(code, str(README), "exec"), {"__name__": "readme"})  # noqa: S102
 
-    classifier, restored, test = namespace["classifier"], namespace["restored"], namespace["test"]
-    assert isinstance(classifier, keras.Model) and isinstance(restored, zoo.TextClassifier)
-    probabilities = namespace["probabilities"]
-    assert probabilities.shape == (len(test.texts), 5)
+    observed = json.loads((tmp_path / "observed.json").read_text())
+    assert observed["keras_model"] and observed["restored"]
+    probabilities = np.load(tmp_path / "probabilities.npy")
+    assert probabilities.shape == (observed["texts"], 5)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
-    assert classifier.class_names == restored.class_names and len(set(classifier.class_names)) == 5
+    assert observed["class_names"] == observed["restored_class_names"] and len(set(observed["class_names"])) == 5
     # Saved and loaded: the same outputs, to the bit.
-    np.testing.assert_array_equal(restored.predict(test.texts), probabilities)
+    np.testing.assert_array_equal(np.load(tmp_path / "restored.npy"), probabilities)
     # The export serves what the classifier predicts (the same function, float32 both).
-    outputs = namespace["outputs"]
-    np.testing.assert_allclose(outputs["probabilities"].numpy(), probabilities, atol=1e-5)
-    assert [label.decode() for label in outputs["label"].numpy()] == classifier.predict_labels(test.texts)
-    path = namespace["path"]
-    assert path.resolve() == tmp_path / "exports" / "news" / "1"
+    np.testing.assert_allclose(np.load(tmp_path / "served.npy"), probabilities, atol=1e-5)
+    assert observed["served_labels"] == observed["predicted_labels"]
+    path = pathlib.Path(observed["path"])
+    assert path == tmp_path / "exports" / "news" / "1"
     info = json.loads((path / "export_info.json").read_text())
-    assert info["verification"]["ok"] and info["class_names"] == classifier.class_names
+    assert info["verification"]["ok"] and info["class_names"] == observed["class_names"]
     assert info["backbone"] == recipe.split("_bbc_news")[0]
     assert (tmp_path / "exports" / "models.config").exists()
     # History as Keras gives it, over the epochs the recipe's tiny budget runs.
-    assert len(namespace["history"].history["val_loss"]) == classifier.training_settings.epochs
+    assert observed["val_losses"] == observed["epochs"]
 
 
 # Three separable topics, as words a bag of n-grams adapts to in a second.

@@ -19,6 +19,7 @@ from zoo import experiment
 from zoo import runs
 from zoo import training
 from zoo.training import callbacks as training_callbacks
+from tests import commands
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 RUN_FILES = ("config.json", "history.json", "history.jsonl", "metrics.json", "report.txt", "confusion_matrix.png",
@@ -158,10 +159,9 @@ def test_linear_warmup_then_linear_decay():
     assert values == pytest.approx([0.0, 0.5, 1.0, 0.5, 0.0, 0.0])
 
 
-def run_cli(*args, timeout=600):
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run([sys.executable, "-m", "recipes.train", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+def run_cli(*args, cwd, timeout=600):
+    """The installed `textzoo train`, run in `cwd` (a directory outside the clone)."""
+    return commands.run("train", *args, cwd=cwd, timeout=timeout)
 
 
 def test_ctrl_c_says_how_to_resume_instead_of_a_traceback(topic_csv, tmp_path):
@@ -169,9 +169,7 @@ def test_ctrl_c_says_how_to_resume_instead_of_a_traceback(topic_csv, tmp_path):
     epochs kept (resuming from them: test_interrupted_run_resumes_where_it_stopped)."""
     args = ["--recipe=ngram_linear_bbc_news", "--budget=tiny", "--dataset=custom", f"--dataset_path={topic_csv}",
             f"--output_dir={tmp_path / 'run'}", "--export_dir=", "--epochs=100000", "--patience=100000"]
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    process = subprocess.Popen([sys.executable, "-m", "recipes.train", *args], cwd=REPO, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = commands.start("train", *args, cwd=tmp_path)
     history = tmp_path / "run" / "history.jsonl"
     deadline = time.time() + 300
     while not (history.exists() and len(history.read_text().splitlines()) >= 2) and time.time() < deadline:
@@ -189,7 +187,7 @@ def test_ctrl_c_says_how_to_resume_instead_of_a_traceback(topic_csv, tmp_path):
 def test_mirrored_strategy_over_two_logical_cpus(topic_csv, tmp_path):
     result = run_cli("--recipe=ngram_linear_bbc_news", "--budget=tiny", "--dataset=custom",
                      f"--dataset_path={topic_csv}", "--strategy=mirrored", "--logical_cpu_devices=2",
-                     f"--output_dir={tmp_path / 'run'}", "--export_dir=", "--epochs=2")
+                     f"--output_dir={tmp_path / 'run'}", "--export_dir=", "--epochs=2", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["runtime"]["strategy"] == "MirroredStrategy"
@@ -207,15 +205,15 @@ def test_mirrored_strategy_over_two_logical_cpus(topic_csv, tmp_path):
     (["--recipe=glove_bilstm_bbc_news", "--backbone_options=cell"], "--backbone_options takes key=value items"),
     ([], "--recipe is required"),
 ])
-def test_bad_flags_give_clear_errors(args, message):
-    result = run_cli(*args, "--export_dir=", timeout=120)
+def test_bad_flags_give_clear_errors(args, message, tmp_path):
+    result = run_cli(*args, "--export_dir=", timeout=120, cwd=tmp_path)
     assert result.returncode != 0
     assert message in result.stderr + result.stdout
 
 
-def test_list_prints_every_recipe_with_its_settings_at_the_budget():
+def test_list_prints_every_recipe_with_its_settings_at_the_budget(tmp_path):
     budget = "quick"  # test_catalog.py lists the tiny budget.
-    result = run_cli("--list", f"--budget={budget}", timeout=120)
+    result = run_cli("--list", f"--budget={budget}", timeout=120, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     rows = [line.split() for line in result.stdout.splitlines()[1:] if line.strip()]
     assert [r[0] for r in rows] == catalog.names()
@@ -317,7 +315,7 @@ def test_bad_csv_is_one_clear_line_without_traceback(tmp_path):
     path = tmp_path / "tickets.csv"
     path.write_text('text,label\nfine,sport\n"never closed,money\nok,sport\n')
     result = run_cli("--recipe=ngram_linear_bbc_news", "--budget=tiny", "--dataset=custom", f"--dataset_path={path}",
-                     f"--output_dir={tmp_path / 'run'}", "--export_dir=", timeout=120)
+                     f"--output_dir={tmp_path / 'run'}", "--export_dir=", timeout=120, cwd=tmp_path)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
@@ -387,7 +385,7 @@ def test_multi_worker_training_only_the_chief_writes_and_matches_one_worker(topi
 
     # One worker with the same global batch (2 replicas x 8): the same training, step by step.
     single = tmp_path / "single"
-    result = run_cli(*multi_worker_args(topic_csv, single, batch_size=16, export_dir=""))
+    result = run_cli(*multi_worker_args(topic_csv, single, batch_size=16, export_dir=""), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     ours, reference = (json.loads((d / "run" / "history.json").read_text()) for d in (workers, single))
     assert len(ours) == len(reference) == 6

@@ -1,0 +1,30 @@
+"""The installed `textzoo` command: its subcommands and its errors (each subcommand's own flags are tested with the
+script it runs)."""
+
+import importlib.util
+
+from tests import commands
+from textzoo import cli
+
+
+def test_every_subcommand_runs_a_script_with_a_main():
+    for name, (module, summary) in cli.COMMANDS.items():
+        spec = importlib.util.find_spec(module)
+        assert spec is not None, (name, module)
+        source = spec.loader.get_source(module)
+        assert "def main(" in source and 'if __name__ == "__main__":' in source, module
+        assert summary
+
+
+def test_usage_lists_every_subcommand(tmp_path):
+    result = commands.run("--help", cwd=tmp_path, timeout=60)
+    assert result.returncode == 0
+    for name in cli.COMMANDS:
+        assert f"\n  {name} " in result.stdout
+
+
+def test_an_unknown_subcommand_names_what_is_allowed(tmp_path):
+    result = commands.run("trian", "--recipe=x", cwd=tmp_path, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.startswith("textzoo: unknown command 'trian'. Allowed: train, predict, explain, export, demo, "
+                                    "datasets, track, benchmark.")

@@ -1,0 +1,5 @@
+import sys
+
+from textzoo.cli import main
+
+sys.exit(main())
