@@ -1,7 +1,7 @@
 """The benchmark: trains, evaluates, exports and times every recipe whose data and weights resolve.
 
-    python -m benchmarks.run                                  # the default matrix, budget quick
-    python -m benchmarks.run --backbones=ngram_linear --datasets=bbc_news,reuters_r8 --budget=tiny
+    textzoo benchmark                                  # the default matrix, budget quick
+    textzoo benchmark --backbones=ngram_linear --datasets=bbc_news,reuters_r8 --budget=tiny
 
 Each recipe runs in its own process (its peak memory is its own; a failure is recorded and the run goes on).
 An interrupted run is resumed by the same command: the recipes it finished are kept (`run_state.json` says which run

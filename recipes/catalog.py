@@ -70,7 +70,7 @@ def recipe(name):
     """The catalog entry `name` (backbone, dataset and what the dataset changes), or a ValueError naming them all."""
     entries = recipes()
     if name not in entries:
-        raise ValueError(f"Unknown recipe {name!r}. Allowed: {sorted(entries)} (see `python -m recipes.train --list`).")
+        raise ValueError(f"Unknown recipe {name!r}. Allowed: {sorted(entries)} (see `textzoo train --list`).")
     return entries[name]
 
 
@@ -90,7 +90,22 @@ def resolve(name, budget="quick", overrides=None):
     Raises:
         ValueError: unknown recipe, budget or field, naming the allowed ones.
     """
-    entry = recipe(name)
+    return _resolve(name, recipe(name), budget, overrides)
+
+
+def for_data(backbone, dataset_path, budget="quick", overrides=None):
+    """The recipe of `backbone` on your own data (a CSV, TSV, JSON or JSONL file, or a directory of train /
+    validation / test files; `dataset_options` say which columns): named `<backbone>_<data name>` after the data
+    (`zoo.datasets.data_name`), as its run directory, export and MLflow run then are, and trained with the
+    backbone's settings at `budget`."""
+    if backbone not in backbones.names():
+        raise ValueError(f"Unknown backbone {backbone!r}. Allowed: {backbones.names()}.")
+    entry = {"backbone": backbone, "dataset": "custom", "dataset_path": str(dataset_path)}
+    return _resolve(_name(backbone, datasets.data_name(dataset_path)), entry, budget,
+                    {**(overrides or {}), "dataset_path": str(dataset_path)})
+
+
+def _resolve(name, entry, budget, overrides):
     if budget not in BUDGETS:
         raise ValueError(f"Unknown budget {budget!r}. Allowed: {list(BUDGETS)}.")
     overrides = dict(overrides or {})
@@ -120,7 +135,7 @@ def resolve(name, budget="quick", overrides=None):
 
 
 def make_classifier(name, budget="quick", class_names=None, **overrides):
-    """The `zoo.TextClassifier` of recipe `name` (`python -m recipes.train --list`) at `budget`, its fields
+    """The `zoo.TextClassifier` of recipe `name` (`textzoo train --list`) at `budget`, its fields
     (`FIELDS`) overridden by `overrides`. The recipe's dataset is not read: `fit` takes the data.
 
         classifier = catalog.make_classifier("ngram_linear_bbc_news", budget="tiny", epochs=5)

@@ -1,8 +1,8 @@
 """Resolves a dataset and prints, as JSON, its source, variant, split sizes and class counts.
 
-    python -m recipes.datasets --dataset=bbc_news
-    python -m recipes.datasets --dataset=custom --path=my.csv --text_columns=title,body --label_column=label
-    python -m recipes.datasets --all
+    textzoo datasets --dataset=bbc_news
+    textzoo datasets --dataset=custom --path=my.csv --text_columns=title,body --label_column=label
+    textzoo datasets --all
 """
 
 import json

@@ -1,8 +1,8 @@
 """A web page to try exported models: type a text, see the label, a probability bar per class and the words
 highlighted by their LIME weight.
 
-    python -m recipes.demo --models=exports                      # every model exported there
-    python -m recipes.demo --models=runs/minilm_l6_bbc_news-quick --models=exports/ngram_linear_bbc_news --port=8080
+    textzoo demo --models=exports                      # every model exported there
+    textzoo demo --models=runs/minilm_l6_bbc_news-quick --models=exports/ngram_linear_bbc_news --port=8080
 
 It reads the SavedModels (what TF Serving would serve), not the training side's objects. A demo for people, served
 by Flask's own server on one machine: serve the models themselves with TF Serving.

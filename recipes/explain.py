@@ -1,7 +1,7 @@
 """Explains predictions of an exported model with LIME: the words that drove each class's probability.
 
-    python -m recipes.explain --model=exports/ngram_linear_bbc_news --text="The striker scored twice"
-    python -m recipes.explain --model=runs/minilm_l6_bbc_news-quick --text=... --num_samples=2000 --seed=1
+    textzoo explain --model=exports/ngram_linear_bbc_news --text="The striker scored twice"
+    textzoo explain --model=runs/minilm_l6_bbc_news-quick --text=... --num_samples=2000 --seed=1
 
 Writes <output_dir>/explanation-<n>.json (probabilities, top words per class with their weights, the highlighted
 spans) and explanation-<n>.html (LIME's page), numbered after those already there (a later call never overwrites

@@ -1,7 +1,7 @@
 """Exports a finished run as a TF Serving SavedModel (<export_dir>/<model_name>/<version>/) and verifies it.
 
-    python -m recipes.export --run_dir=runs/minilm_l6_bbc_news-quick
-    python -m recipes.export --run_dir=runs/minilm_l6_bbc_news-quick --export_dir=/srv/models --model_name=news
+    textzoo export --run_dir=runs/minilm_l6_bbc_news-quick
+    textzoo export --run_dir=runs/minilm_l6_bbc_news-quick --export_dir=/srv/models --model_name=news
 """
 
 import json

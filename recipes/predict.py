@@ -1,13 +1,18 @@
-"""Prints the label and class probabilities for texts, from an exported SavedModel or a run directory.
+"""Classifies texts with an exported SavedModel or a run directory: given on the command line (printed as JSON
+lines), or a whole file (written as JSON lines or CSV, scored where the file has labels).
 
-    python -m recipes.predict --model=exports/minilm_l6_bbc_news --text="Shares rose after the results"
-    python -m recipes.predict --model=runs/ngram_linear_bbc_news-quick --text=one --text=two
+    textzoo predict --model=exports/minilm_l6_bbc_news --text="Shares rose after the results"
+    textzoo predict --model=runs/ngram_linear_bbc_news-quick --text=one --text=two
+    textzoo predict --model=exports/tickets --input=new_tickets.csv --output=scored.csv --top_k=3
 
 --model may be a SavedModel version directory, a model directory under an export dir (its latest version is used),
-or a run directory (its model.keras is loaded with the project's code).
+or a run directory (its model.keras is loaded with the project's code). --input is read as training reads a file
+(CSV, TSV, JSON or JSONL with the model's text columns; or .txt, one text per line); where it has the label column,
+the accuracy, macro-F1, a classification report and the confusion matrix are printed and written beside --output.
 """
 
 import json
+import sys
 
 import zoo  # noqa: F401  Sets KERAS_BACKEND before keras is imported.
 
@@ -18,6 +23,17 @@ from recipes import console  # noqa: E402
 from recipes import text_flags  # noqa: E402
 
 _MODEL = flags.DEFINE_string("model", None, "An export (version dir or model dir) or a run directory.")
+_INPUT = flags.DEFINE_string("input", None, "A file of texts to classify: CSV, TSV, JSON, JSONL (the text columns "
+                             "as in training) or .txt (one text per line). Needs --output.")
+_OUTPUT = flags.DEFINE_string("output", None, "Where --input's predictions go: .jsonl (one object per text) or .csv "
+                              "(a column per class probability).")
+_TOP_K = flags.DEFINE_integer("top_k", None, "Also write the k most probable labels of each text, with --output.")
+_TEXT_COLUMNS = flags.DEFINE_list("text_columns", None, "--input's text columns, joined with a blank line "
+                                  "(default: those the model was trained on, else text).")
+_LABEL_COLUMN = flags.DEFINE_string("label_column", None, "--input's label column, scored where present (default: "
+                                    "the one the model was trained on, else label).")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Texts per request to the model.", lower_bound=1)
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing --output (and its .metrics.json).")
 _MIXED_PRECISION = flags.DEFINE_enum(
     "mixed_precision", "auto", ["auto", "bfloat16", "none"],
     "Serving-time precision, as TF Serving's flag of the same name: bfloat16 rewrites the float32 model to compute "
@@ -37,36 +53,102 @@ def resolve_model(path):
 
 def load(kind, path):
     """The model at `path` (`resolve_model`): the export's serving_default, or a run's `zoo.TextClassifier`; with
-    its backbone's name (None where an export does not say)."""
+    its backbone's name and the recipe it was trained from (None where an export does not say)."""
     if kind == "saved_model":
         from zoo import served
 
         model = served.ServedModel(path)
-        return model, model.info.get("backbone")
+        return model, model.info.get("backbone"), model.info.get("recipe")
     from zoo import runs
     from zoo import text_classifier  # noqa: F401  Registers the classifier's Keras class for reading model.keras.
 
-    model = runs.RunDir(path).load_classifier()
-    return model, model.backbone_name
+    run = runs.RunDir(path)
+    model = run.load_classifier()
+    return model, model.backbone_name, run.config().get("recipe")
+
+
+def _columns(recipe):
+    """(text columns, label column) of --input: the flags, else the recipe's dataset options, else the defaults."""
+    options = (recipe or {}).get("dataset_options") or {}
+    text_columns = _TEXT_COLUMNS.value or options.get("text_columns") or ["text"]
+    if isinstance(text_columns, str):
+        text_columns = text_columns.split("+")
+    return list(text_columns), _LABEL_COLUMN.value or options.get("label_column") or "label"
+
+
+def _check_flags(argv):
+    """The flags that need no model, checked before TensorFlow is imported."""
+    if _INPUT.value is None:
+        for name, flag in (("output", _OUTPUT), ("top_k", _TOP_K), ("text_columns", _TEXT_COLUMNS),
+                           ("label_column", _LABEL_COLUMN)):
+            if flag.value is not None:
+                raise app.UsageError(f"--{name} goes with --input (a file of texts); received no --input.")
+        return text_flags.texts(argv)
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}. Flags take the form --name=value.")
+    if text_flags.TEXT.value:
+        raise app.UsageError("Pass texts with --text or a file with --input, not both.")
+    if not _OUTPUT.value:
+        raise app.UsageError(f"--input={_INPUT.value} needs --output=FILE (.jsonl or .csv).")
+    import pathlib
+
+    from zoo import predictions
+
+    if not pathlib.Path(_INPUT.value).is_file():
+        raise app.UsageError(f"--input={_INPUT.value}: no such file.")
+    try:
+        predictions.check_output(_INPUT.value, _OUTPUT.value, _OVERWRITE.value)
+    except predictions.PredictionsError as e:
+        raise app.UsageError(str(e))
+    return None
+
+
+def _print_texts(model, kind, texts):
+    class_names = model.class_names
+    probabilities = model.predict_proba(texts) if kind == "saved_model" else model.predict(texts, verbose=0)
+    for text, row in zip(texts, probabilities):
+        print(json.dumps({"text": text[:200], "label": class_names[int(row.argmax())],
+                          "probabilities": {c: round(float(p), 6) for c, p in zip(class_names, row)}},
+                         ensure_ascii=False))
+
+
+def _predict_file(model, kind, recipe):
+    from zoo import datasets
+    from zoo import predictions
+
+    text_columns, label_column = _columns(recipe)
+    if kind == "saved_model":
+        model.batch_size = _BATCH_SIZE.value
+        predict_proba = model.predict_proba
+    else:
+        predict_proba = lambda texts: model.predict(texts, batch_size=_BATCH_SIZE.value, verbose=0)  # noqa: E731
+    try:
+        summary = predictions.predict_file(predict_proba, model.class_names, _INPUT.value, _OUTPUT.value,
+                                           text_columns, label_column, top_k=_TOP_K.value, overwrite=_OVERWRITE.value)
+    except datasets.MissingColumnError as e:
+        sys.exit(f"Error: {e} Name the columns with --text_columns and --label_column.")
+    except (datasets.DatasetError, predictions.PredictionsError) as e:
+        sys.exit(f"Error: {e}")
+    if "report" in summary:
+        print(summary.pop("report"))
+        print(predictions.confusion_table(summary.pop("confusion_matrix"), model.class_names))
+    print(json.dumps(summary, indent=2))
 
 
 def main(argv):
-    texts = text_flags.texts(argv)
+    texts = _check_flags(argv)
     kind, path = resolve_model(_MODEL.value)
     from zoo import backbones
     from zoo import export
 
-    model, backbone = load(kind, path)
+    model, backbone, recipe = load(kind, path)
     # Set before the first prediction: graphs run after it follow it.
     export.serve_mixed_precision(_MIXED_PRECISION.value,
                                  backbones.family(backbone) if backbone in backbones.BACKBONES else None)
-    class_names = model.class_names
-    probabilities = model.predict_proba(texts) if kind == "saved_model" else model.predict(texts)
-    labels = [class_names[i] for i in probabilities.argmax(axis=1)]
-    for text, label, row in zip(texts, labels, probabilities):
-        print(json.dumps({"text": text[:200], "label": label,
-                          "probabilities": {c: round(float(p), 6) for c, p in zip(class_names, row)}},
-                         ensure_ascii=False))
+    if texts is None:
+        _predict_file(model, kind, recipe)
+    else:
+        _print_texts(model, kind, texts)
 
 
 if __name__ == "__main__":

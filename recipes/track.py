@@ -1,7 +1,7 @@
 """Logs finished run directories into MLflow: those trained without --mlflow, or whose tracking server was down.
 
-    python -m recipes.track --run_dir=runs/minilm_l6_bbc_news-quick
-    python -m recipes.track --run_dir=runs/a --run_dir=runs/b --mlflow_tracking_uri=http://127.0.0.1:5000
+    textzoo track --run_dir=runs/minilm_l6_bbc_news-quick
+    textzoo track --run_dir=runs/a --run_dir=runs/b --mlflow_tracking_uri=http://127.0.0.1:5000
 
 A run that logged to the same store before (its mlflow.json) is completed in place; otherwise a new MLflow run is
 made with the run's params, per-epoch metrics, test metrics, plots, report and export.

@@ -1,9 +1,12 @@
 """Trains, evaluates and exports one recipe.
 
-    python -m recipes.train --list
-    python -m recipes.train --recipe=minilm_l6_bbc_news --budget=quick
-    python -m recipes.train --recipe=ngram_linear_bbc_news --dataset=custom --dataset_path=my.csv \
-        --dataset_options=text_columns=title+body,label_column=label
+    textzoo train --list
+    textzoo train --recipe=minilm_l6_bbc_news --budget=quick
+    textzoo train --backbone=glove_bilstm --dataset_path=tickets.csv \
+        --dataset_options=text_columns=title+body,label_column=queue
+
+A backbone and your own file (--backbone, --dataset_path) make a recipe named after the data (glove_bilstm_tickets),
+as its run directory (runs/glove_bilstm_tickets-quick), export and MLflow run are.
 
 Every recipe field can be overridden by the flag of the same name. Running the same command again after an
 interruption resumes the run where it stopped.
@@ -11,6 +14,7 @@ interruption resumes the run where it stopped.
 
 import json
 import os
+import pathlib
 import sys
 
 import zoo  # Sets KERAS_BACKEND before keras is imported.
@@ -25,7 +29,8 @@ from recipes import export_flags  # noqa: E402
 from recipes import tracking_flags  # noqa: E402
 
 # === Required (or --list) ===
-_RECIPE = flags.DEFINE_string("recipe", None, "The recipe to run; `--list` prints them all.")
+_RECIPE = flags.DEFINE_string("recipe", None, "The recipe to run (`--list` prints them all); or none, with "
+                              "--backbone and --dataset_path: that backbone on your own file.")
 _LIST = flags.DEFINE_bool("list", False, "Print the recipes (with their settings at --budget) and exit.")
 
 # === Run ===
@@ -123,10 +128,19 @@ def main(argv):
     if _LIST.value:
         print_recipes(_BUDGET.value)
         return 0
-    if not _RECIPE.value:
-        raise app.UsageError("--recipe is required (or --list to see the recipes).")
+    overrides = overrides_from_flags()
+    backbone, dataset_path = overrides.get("backbone"), overrides.get("dataset_path")
+    if not _RECIPE.value and not (backbone and dataset_path):
+        raise app.UsageError("--recipe is required, or --backbone with --dataset_path to train on your own file "
+                             "(--list shows the recipes).")
+    if overrides.get("dataset") == "custom" and not dataset_path:
+        raise app.UsageError("--dataset=custom reads your own file: pass --dataset_path=FILE (CSV, TSV, JSON or "
+                             "JSONL; a directory of train/validation/test files).")
+    if dataset_path and not pathlib.Path(dataset_path).expanduser().exists():
+        raise app.UsageError(f"--dataset_path={dataset_path}: no such file or directory.")
     try:
-        recipe = catalog.resolve(_RECIPE.value, _BUDGET.value, overrides_from_flags())
+        recipe = (catalog.resolve(_RECIPE.value, _BUDGET.value, overrides) if _RECIPE.value
+                  else catalog.for_data(backbone, dataset_path, _BUDGET.value, overrides))
     except ValueError as e:
         raise app.UsageError(str(e))
     if _OFFLINE.value is not None:
@@ -167,6 +181,8 @@ def main(argv):
                                                     allow_dataset_change=export_flags.ALLOW_DATASET_CHANGE.value,
                                                     callbacks=tracked.callbacks)
             tracked.finish(metrics)
+    except datasets.MissingColumnError as e:
+        sys.exit(f"Error: {e} Name the columns with --dataset_options=text_columns=A+B,label_column=C.")
     except (datasets.DatasetError, assets.AssetError, export.ExportNameError) as e:
         # Bad input, not a bug: the message names the file, line, what was received and what is allowed.
         sys.exit(f"Error: {e}")

@@ -121,6 +121,20 @@ def run_registered(code):
                           env=env, capture_output=True, text=True, timeout=600)
 
 
+def test_a_backbone_and_your_file_are_a_recipe_named_after_the_data():
+    recipe = catalog.for_data("glove_bilstm", "/data/support/tickets.csv", "tiny",
+                              {"dataset_options": {"text_columns": ["title", "body"], "label_column": "queue"}})
+    assert recipe["recipe"] == "glove_bilstm_tickets" and recipe["dataset"] == "custom"
+    assert recipe["dataset_path"] == "/data/support/tickets.csv"
+    assert recipe["dataset_options"] == {"text_columns": ["title", "body"], "label_column": "queue"}
+    assert recipe["epochs"] == catalog.resolve("glove_bilstm_bbc_news", "tiny")["epochs"]  # The backbone's budget.
+    # A file named for its split says nothing of the data: its directory does.
+    assert catalog.for_data("ngram_linear", "/data/Support Tickets/train.csv")["recipe"] == (
+        "ngram_linear_support_tickets")
+    with pytest.raises(ValueError, match=r"Unknown backbone 'gpt'. Allowed: \['bert_base'"):
+        catalog.for_data("gpt", "tickets.csv")
+
+
 def test_a_new_backbone_is_one_module_and_one_registry_line(monkeypatch):
     """The throwaway backbone shows up in `recipes.train --list`, in the contract tests (which it passes) and in the
     benchmark's recipe selection, without touching any other file."""

@@ -203,12 +203,46 @@ def test_mirrored_strategy_over_two_logical_cpus(topic_csv, tmp_path):
     (["--recipe=ngram_linear_bbc_news", "--backbone=gpt"], "Unknown backbone 'gpt'. Allowed:"),
     (["--recipe=ngram_linear_bbc_news", "--budget=huge"], "value should be one of <tiny|quick|full>"),
     (["--recipe=glove_bilstm_bbc_news", "--backbone_options=cell"], "--backbone_options takes key=value items"),
-    ([], "--recipe is required"),
+    ([], "--recipe is required, or --backbone with --dataset_path"),
+    (["--backbone=ngram_linear"], "--recipe is required, or --backbone with --dataset_path"),
+    (["--recipe=ngram_linear_bbc_news", "--dataset=custom"], "--dataset=custom reads your own file: pass "
+                                                               "--dataset_path=FILE"),
+    (["--backbone=ngram_linear", "--dataset_path=missing.csv"], "--dataset_path=missing.csv: no such file"),
 ])
 def test_bad_flags_give_clear_errors(args, message, tmp_path):
     result = run_cli(*args, "--export_dir=", timeout=120, cwd=tmp_path)
     assert result.returncode != 0
     assert message in result.stderr + result.stdout
+
+
+def test_your_file_through_the_installed_commands_train_then_predict(topic_csv, tmp_path):
+    """`textzoo train --backbone --dataset_path`: a recipe named after the file, its run directory and export
+    under the working directory; then `textzoo predict --input --output` on the export scores the file."""
+    result = run_cli("--backbone=ngram_linear", f"--dataset_path={topic_csv}", "--budget=tiny", "--epochs=3",
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout[result.stdout.index("{"):])["recipe"] == "ngram_linear_topics"
+    assert (tmp_path / "runs" / "ngram_linear_topics-tiny" / "metrics.json").exists()
+    export = tmp_path / "exports" / "ngram_linear_topics"
+    assert (export / "1" / "saved_model.pb").exists()
+
+    result = commands.run("predict", f"--model={export}", f"--input={topic_csv}", "--output=scored.csv",
+                          "--top_k=2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = (tmp_path / "scored.csv").read_text().splitlines()
+    assert len(rows) == 121 and rows[0].startswith("line,label,probability:")
+    summary = json.loads(result.stdout[result.stdout.rindex("{\n"):])
+    assert summary["texts"] == 120 and 0 <= summary["accuracy"] <= 1
+    assert "true \\ predicted" in result.stdout  # The confusion matrix.
+    assert json.loads((tmp_path / "scored.metrics.json").read_text())["accuracy"] == summary["accuracy"]
+
+    # A column the file lacks: one line naming the columns present and the flag that chooses them.
+    result = commands.run("predict", f"--model={export}", f"--input={topic_csv}", "--output=again.csv",
+                          "--text_columns=body", cwd=tmp_path)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert result.returncode != 0 and len(errors) == 1, result.stderr[-2000:]
+    assert "missing column 'body'. Columns present: ['label', 'text']" in errors[0] and "--text_columns" in errors[0]
+    assert not (tmp_path / "again.csv").exists()
 
 
 def test_list_prints_every_recipe_with_its_settings_at_the_budget(tmp_path):

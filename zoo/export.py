@@ -34,6 +34,7 @@ import tensorflow as tf
 
 from zoo import backbones
 from zoo import compat
+from zoo import datasets
 from zoo import runs
 from zoo import text as text_lib
 from zoo import training
@@ -172,7 +173,6 @@ class ExportNameError(ValueError):
 # A TF Serving model name is a directory under the model base path and a URL path segment.
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 # File names that say nothing about the data: the directory holding them names it instead.
-_GENERIC_STEMS = {"train", "training", "data", "dataset", "all", "full", "labelled", "labeled"}
 
 
 def check_model_name(name):
@@ -188,11 +188,7 @@ def default_model_name(config):
     recipe, dataset = config["recipe"], config["dataset"]
     data = dataset["dataset"]
     if data == "custom":
-        path = pathlib.Path(dataset["source"].get("path") or recipe.get("dataset_path") or "custom")
-        stem = path.stem if path.suffix else path.name
-        if stem.lower() in _GENERIC_STEMS and path.parent.name:
-            stem = path.parent.name
-        data = re.sub(r"[^a-z0-9]+", "_", stem.lower()).strip("_") or "custom"
+        data = datasets.data_name(dataset["source"].get("path") or recipe.get("dataset_path") or "custom")
     return check_model_name(f"{recipe['backbone']}_{data}")
 
 

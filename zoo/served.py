@@ -44,7 +44,7 @@ def export_of(path):
     if exported and (pathlib.Path(exported) / "saved_model.pb").exists():
         return pathlib.Path(exported)
     raise ModelPathError(f"{path} is a run directory without an export (its metrics.json names none, or the export "
-                         "was moved): export it with `python -m recipes.export --run_dir=...` and pass the export.")
+                         "was moved): export it with `textzoo export --run_dir=...` and pass the export.")
 
 
 def find_exports(paths):

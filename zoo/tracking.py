@@ -4,7 +4,7 @@ Off unless a tracking URI is given: `tracked_run(None, ...)` changes nothing. Ev
 client (`mlflow.MlflowClient`), and every call is guarded: a tracking server that is down or goes away mid-run costs
 one warning, never the run. The run directory stays the record (MLflow gets copies of its files), and its
 `mlflow.json` says what was logged where, so a run whose tracking failed is logged afterwards from its files
-(`python -m recipes.track --run_dir=...`), and a resumed run goes on logging into the same MLflow run.
+(`textzoo track --run_dir=...`), and a resumed run goes on logging into the same MLflow run.
 
 Store layout by default (`default_tracking_uri`): `mlruns/mlflow.db` (SQLite, MLflow's recommended local store) and
 `mlruns/artifacts/`; `mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db` shows it.
@@ -133,7 +133,7 @@ class Tracker:
             self.failure = f"{what}: {type(e).__name__}: {str(e)[:500]}"
             logging.warning(
                 "MLflow tracking at %s failed (%s). Training goes on and everything is in %s; log it there later "
-                "with: python -m recipes.track --run_dir=%s --mlflow_tracking_uri=%s", self.tracking_uri,
+                "with: textzoo track --run_dir=%s --mlflow_tracking_uri=%s", self.tracking_uri,
                 self.failure, self.run_dir, self.run_dir, self.tracking_uri)
             self._save_state("failed")
             return None

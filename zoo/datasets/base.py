@@ -24,6 +24,10 @@ class DatasetError(ValueError):
     """Bad dataset input: names the file (and line) and what is allowed."""
 
 
+class MissingColumnError(DatasetError):
+    """A file lacks a column it was asked to read (the message lists the columns it has)."""
+
+
 @dataclasses.dataclass
 class Split:
     texts: list

@@ -9,6 +9,7 @@ import re
 
 from zoo import text as text_lib
 from zoo.datasets.base import DatasetError
+from zoo.datasets.base import MissingColumnError
 from zoo.datasets.base import READ_LIMIT_BYTES
 from zoo.datasets.base import RawData
 
@@ -87,7 +88,8 @@ def _column(row, name, path, line_number):
     lowered = {str(k).lower(): k for k in row}
     if name.lower() in lowered:
         return row[lowered[name.lower()]]
-    raise DatasetError(f"{path}:{line_number}: missing column {name!r}. Columns present: {sorted(map(str, row))}.")
+    raise MissingColumnError(f"{path}:{line_number}: missing column {name!r}. Columns present: "
+                             f"{sorted(map(str, row))}.")
 
 
 def _label_ids(values, class_names, path, origin=""):
@@ -116,6 +118,21 @@ def _label_ids(values, class_names, path, origin=""):
         if not key:
             raise DatasetError(f"{path}:{line_number}: empty label.")
     return names, [names.index(k) for k in keys]
+
+
+# File and directory names that say nothing of the data: the directory above names it.
+_GENERIC_STEMS = {"train", "training", "data", "dataset", "all", "full", "labelled", "labeled"}
+
+
+def data_name(path):
+    """A name for your data, from its file or directory name (the directory's, where the file is train.csv or the
+    like): lower-case letters, digits and '_'. Recipes, run directories, exports and MLflow runs of your data are
+    named with it."""
+    path = pathlib.Path(path)
+    stem = path.stem if path.suffix else path.name
+    if stem.lower() in _GENERIC_STEMS and path.parent.name:
+        stem = path.parent.name
+    return re.sub(r"[^a-z0-9]+", "_", stem.lower()).strip("_") or "custom"
 
 
 _SPLIT_FILE_STEMS = {"train": ("train", "training"), "validation": ("validation", "valid", "val", "dev"),
@@ -154,15 +171,23 @@ def _split_files(path, validation_path=None, test_path=None):
     return files
 
 
+def _joined_text(row, text_columns, path, line_number):
+    parts = [_column(row, c, path, line_number) for c in text_columns]
+    return "\n\n".join(str(p) for p in parts if p not in (None, ""))
+
+
+def _label_value(row, label_column, path, line_number):
+    value = _column(row, label_column, path, line_number)
+    if value is None or not str(value).strip():
+        raise DatasetError(f"{path}:{line_number}: empty label in column {label_column!r}.")
+    return value
+
+
 def _read_table_file(path, text_columns, label_column, decoder):
     texts, values = [], []
     for line_number, row in _records(path, decoder):
-        parts = [_column(row, c, path, line_number) for c in text_columns]
-        texts.append("\n\n".join(str(p) for p in parts if p not in (None, "")))
-        value = _column(row, label_column, path, line_number)
-        if value is None or not str(value).strip():
-            raise DatasetError(f"{path}:{line_number}: empty label in column {label_column!r}.")
-        values.append((line_number, value))
+        texts.append(_joined_text(row, text_columns, path, line_number))
+        values.append((line_number, _label_value(row, label_column, path, line_number)))
     if not texts:
         raise DatasetError(f"{path}: no records.")
     return texts, values
@@ -194,6 +219,43 @@ def read_table(path, text_columns=("text",), label_column="label", class_names=N
     if len(splits) == 1:
         splits = {"all": splits["train"]}
     return RawData(splits, names, variant or "file:" + "+".join(f.name for f in files.values()), decoder.report())
+
+
+_TEXT_SUFFIXES = (".txt",)
+
+
+def read_texts(path, text_columns=("text",), label_column="label", class_names=None):
+    """The texts of a file to classify, and their labels where it has them: (texts, label ids or None, line
+    numbers). A CSV, TSV, JSON or JSONL file is read as for training (several text columns joined with a blank
+    line); it is labelled where its first record has `label_column`, and then every record needs a label in
+    `class_names`. A .txt file holds one text per line (blank lines skipped) and no labels."""
+    path = pathlib.Path(path)
+    if isinstance(text_columns, str):
+        text_columns = [c for c in text_columns.split(",") if c]
+    decoder = text_lib.DecodeCounter()
+    suffix = path.suffix.lower()
+    if suffix in _TEXT_SUFFIXES:
+        raw = path.read_bytes()
+        lines = decoder.decode(raw, where=str(path)).splitlines()
+        numbered = [(i, line) for i, line in enumerate(lines, start=1) if line.strip()]
+        if not numbered:
+            raise DatasetError(f"{path}: no text (one text per line, blank lines skipped).")
+        return [t for _, t in numbered], None, [i for i, _ in numbered], decoder.report()
+    if suffix not in _TABLE_SUFFIXES:
+        raise DatasetError(f"{path}: unknown file type {suffix!r}. Allowed: "
+                           f"{', '.join(_TABLE_SUFFIXES + _TEXT_SUFFIXES)}.")
+    records = list(_records(path, decoder))
+    if not records:
+        raise DatasetError(f"{path}: no records.")
+    first = {str(k).lower() for k in records[0][1]}
+    labelled = label_column is not None and label_column.lower() in first
+    texts, values = [], []
+    for line_number, row in records:
+        texts.append(_joined_text(row, text_columns, path, line_number))
+        if labelled:
+            values.append((line_number, _label_value(row, label_column, path, line_number)))
+    ids = _label_ids(values, class_names, path, " (the model's classes)")[1] if labelled else None
+    return texts, ids, [n for n, _ in records], decoder.report()
 
 
 _GITHUB_CLASSES = ["bug", "feature", "question"]

@@ -1,0 +1,135 @@
+"""Predictions for a file of texts: read as for training (`zoo.datasets.read_texts`), classified in chunks with a
+progress bar, written as JSON lines or CSV, and scored (`zoo.evaluation`) where the file has labels."""
+
+import csv
+import json
+import os
+import pathlib
+import sys
+
+import numpy as np
+
+from zoo import datasets
+from zoo import evaluation
+
+OUTPUT_FORMATS = (".jsonl", ".csv")
+
+
+class PredictionsError(ValueError):
+    """An output the predictions cannot be written to; the message names it and what is allowed."""
+
+
+def metrics_file(output_path):
+    """Where the metrics of a labelled input go: beside the predictions, <name>.metrics.json."""
+    output_path = pathlib.Path(output_path)
+    return output_path.with_name(output_path.stem + ".metrics.json")
+
+
+def confusion_table(matrix, class_names):
+    """The confusion matrix as text: a row per true class, a column per predicted class."""
+    corner = "true \\ predicted"
+    width = max(len(c) for c in [*class_names, corner])
+    cell = max(6, *(len(c) for c in class_names))
+    lines = [corner.ljust(width) + "  " + " ".join(c.rjust(cell) for c in class_names)]
+    lines += [name.ljust(width) + "  " + " ".join(str(n).rjust(cell) for n in row)
+              for name, row in zip(class_names, matrix)]
+    return "\n".join(lines)
+
+
+def check_output(input_path, output_path, overwrite=False):
+    """Refuses an output that would lose data or cannot be written: the input itself, an existing file (unless
+    `overwrite`), a format other than OUTPUT_FORMATS, a missing directory."""
+    output_path = pathlib.Path(output_path)
+    if output_path.suffix.lower() not in OUTPUT_FORMATS:
+        raise PredictionsError(f"--output={output_path}: unknown format {output_path.suffix!r}. Allowed: "
+                               f"{', '.join(OUTPUT_FORMATS)}.")
+    if output_path.exists() and output_path.resolve() == pathlib.Path(input_path).resolve():
+        raise PredictionsError(f"--output={output_path} is the input file; write the predictions elsewhere.")
+    for existing in (output_path, metrics_file(output_path)):
+        if existing.exists() and not overwrite:
+            raise PredictionsError(f"--output={output_path}: {existing} exists; pass --overwrite to replace it.")
+    if not output_path.parent.is_dir():
+        raise PredictionsError(f"--output={output_path}: the directory {output_path.parent} does not exist.")
+    return output_path
+
+
+def _rows(probabilities, class_names, lines, labels, top_k):
+    for i, row in enumerate(probabilities):
+        ranked = np.argsort(-row, kind="stable")
+        record = {"line": int(lines[i]), "label": class_names[int(ranked[0])],
+                  "probabilities": {c: round(float(p), 6) for c, p in zip(class_names, row)}}
+        if top_k:
+            record["top_k"] = [{"label": class_names[int(j)], "probability": round(float(row[j]), 6)}
+                               for j in ranked[:top_k]]
+        if labels is not None:
+            record["true_label"] = class_names[int(labels[i])]
+        yield record
+
+
+class _Writer:
+    """JSON lines (one object per text), or CSV (a column per class probability, `top<k>_label` and
+    `top<k>_probability` columns for the top k)."""
+
+    def __init__(self, file, suffix, class_names, top_k, labelled):
+        self._file, self._csv = file, None
+        if suffix == ".csv":
+            columns = (["line", "label"] + [f"probability:{c}" for c in class_names]
+                       + [f"top{k}_{part}" for k in range(1, (top_k or 0) + 1) for part in ("label", "probability")]
+                       + (["true_label"] if labelled else []))
+            self._csv = csv.DictWriter(file, fieldnames=columns)
+            self._csv.writeheader()
+
+    def write(self, record):
+        if self._csv is None:
+            self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+            return
+        flat = {"line": record["line"], "label": record["label"]}
+        flat.update({f"probability:{c}": p for c, p in record["probabilities"].items()})
+        for k, entry in enumerate(record.get("top_k", ()), start=1):
+            flat[f"top{k}_label"], flat[f"top{k}_probability"] = entry["label"], entry["probability"]
+        if "true_label" in record:
+            flat["true_label"] = record["true_label"]
+        self._csv.writerow(flat)
+
+
+def predict_file(predict_proba, class_names, input_path, output_path, text_columns=("text",), label_column="label",
+                 top_k=None, chunk_size=1024, verbose="auto", overwrite=False):
+    """Classifies every text of `input_path` with `predict_proba` (texts -> [n, classes] probabilities, in
+    `class_names` order) and writes one row per text to `output_path` (.jsonl or .csv), replaced only when
+    complete. Returns a summary: the counts, the output, and where the file has labels, the metrics (also written
+    beside the output as <name>.metrics.json)."""
+    output_path = check_output(input_path, output_path, overwrite)
+    texts, labels, lines, decoding = datasets.read_texts(input_path, text_columns, label_column, class_names)
+    if top_k is not None and not 1 <= top_k <= len(class_names):
+        raise PredictionsError(f"--top_k={top_k}: allowed 1 to {len(class_names)} (the model's classes).")
+    import keras  # Deferred: the reader above fails fast on a bad file.
+
+    shown = (1 if sys.stdout.isatty() else 0) if verbose == "auto" else verbose
+    progress = keras.utils.Progbar(len(texts), verbose=shown, unit_name="text") if shown else None
+    # Written beside the output and renamed when complete: an interrupted run leaves no partial predictions file.
+    partial = output_path.with_name(f".{output_path.name}.partial")
+    probabilities = []
+    try:
+        with open(partial, "w", encoding="utf-8", newline="") as f:
+            writer = _Writer(f, output_path.suffix.lower(), class_names, top_k, labels is not None)
+            for start in range(0, len(texts), chunk_size):
+                chunk = np.asarray(predict_proba(texts[start:start + chunk_size]), dtype=np.float32)
+                chunk_labels = None if labels is None else labels[start:start + chunk_size]
+                for record in _rows(chunk, class_names, lines[start:start + chunk_size], chunk_labels, top_k):
+                    writer.write(record)
+                probabilities.append(chunk)
+                if progress:
+                    progress.update(min(start + chunk_size, len(texts)))
+        os.replace(partial, output_path)
+    finally:
+        partial.unlink(missing_ok=True)
+    summary = {"input": str(input_path), "output": str(output_path), "texts": len(texts),
+               "texts_with_undecodable_bytes": decoding["texts_with_undecodable_bytes"]}
+    if labels is not None:
+        metrics = evaluation.compute_metrics(labels, np.concatenate(probabilities), class_names)
+        metrics_path = metrics_file(output_path)
+        metrics_path.write_text(json.dumps({"class_names": class_names, **metrics}, indent=2))
+        summary.update(accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"], metrics=str(metrics_path),
+                       report=evaluation.report_text(labels, np.concatenate(probabilities), class_names, metrics),
+                       confusion_matrix=metrics["confusion_matrix"])
+    return summary
