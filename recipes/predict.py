@@ -32,6 +32,8 @@ _TEXT_COLUMNS = flags.DEFINE_list("text_columns", None, "--input's text columns,
                                   "(default: those the model was trained on, else text).")
 _LABEL_COLUMN = flags.DEFINE_string("label_column", None, "--input's label column, scored where present (default: "
                                     "the one the model was trained on, else label).")
+_ENCODING = flags.DEFINE_string("encoding", "utf-8", "--input's text encoding (a Python codec name, e.g. cp1252); "
+                                "bytes it cannot read become U+FFFD, counted and warned about.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Texts per request to the model.", lower_bound=1)
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing --output (and its .metrics.json).")
 _MIXED_PRECISION = flags.DEFINE_enum(
@@ -124,11 +126,16 @@ def _predict_file(model, kind, recipe):
         predict_proba = lambda texts: model.predict(texts, batch_size=_BATCH_SIZE.value, verbose=0)  # noqa: E731
     try:
         summary = predictions.predict_file(predict_proba, model.class_names, _INPUT.value, _OUTPUT.value,
-                                           text_columns, label_column, top_k=_TOP_K.value, overwrite=_OVERWRITE.value)
+                                           text_columns, label_column, top_k=_TOP_K.value, overwrite=_OVERWRITE.value,
+                                           encoding=_ENCODING.value)
     except datasets.MissingColumnError as e:
         sys.exit(f"Error: {e} Name the columns with --text_columns and --label_column.")
     except (datasets.DatasetError, predictions.PredictionsError) as e:
         sys.exit(f"Error: {e}")
+    if summary["texts_with_undecodable_bytes"]:
+        print(f"Warning: {summary['texts_with_undecodable_bytes']} texts of {_INPUT.value} held bytes that are not "
+              f"{_ENCODING.value}, each replaced by U+FFFD; if the file is in another encoding, pass --encoding "
+              f"(e.g. --encoding=cp1252).", file=sys.stderr)
     if "report" in summary:
         print(summary.pop("report"))
         print(predictions.confusion_table(summary.pop("confusion_matrix"), model.class_names))

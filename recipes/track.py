@@ -26,7 +26,10 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}. Pass run directories with --run_dir=...")
     from zoo import tracking
 
-    uri = tracking_flags.MLFLOW_TRACKING_URI.value or tracking.default_tracking_uri()
+    try:
+        uri = tracking.check_tracking_uri(tracking_flags.MLFLOW_TRACKING_URI.value or tracking.default_tracking_uri())
+    except ValueError as e:
+        raise app.UsageError(str(e))
     failed = False
     for run_dir in _RUN_DIR.value:
         try:

@@ -1,5 +1,6 @@
 """MLflow flags shared by the training script, the benchmark and `recipes.track`."""
 
+from absl import app
 from absl import flags
 
 MLFLOW = flags.DEFINE_bool("mlflow", False, "Track the run in MLflow (at --mlflow_tracking_uri; default "
@@ -12,9 +13,17 @@ MLFLOW_PARENT_RUN_ID = flags.DEFINE_string("mlflow_parent_run_id", None, "Nest t
 
 
 def tracking_uri():
-    """The tracking URI the flags ask for, or None where tracking is off."""
+    """The tracking URI the flags ask for, or None where tracking is off; a store MLflow cannot log to is a usage
+    error naming the flag or variable it came from."""
     from zoo import tracking
 
     if MLFLOW_TRACKING_URI.value:
-        return MLFLOW_TRACKING_URI.value
-    return tracking.default_tracking_uri() if MLFLOW.value else None
+        uri, origin = MLFLOW_TRACKING_URI.value, "--mlflow_tracking_uri"
+    elif MLFLOW.value:
+        uri, origin = tracking.default_tracking_uri(), "$MLFLOW_TRACKING_URI"
+    else:
+        return None
+    try:
+        return tracking.check_tracking_uri(uri)
+    except ValueError as e:
+        raise app.UsageError(f"{origin}: {e}")

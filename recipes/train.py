@@ -128,7 +128,10 @@ def main(argv):
     if _LIST.value:
         print_recipes(_BUDGET.value)
         return 0
-    overrides = overrides_from_flags()
+    try:
+        overrides = overrides_from_flags()
+    except ValueError as e:
+        raise app.UsageError(str(e))
     backbone, dataset_path = overrides.get("backbone"), overrides.get("dataset_path")
     if not _RECIPE.value and not (backbone and dataset_path):
         raise app.UsageError("--recipe is required, or --backbone with --dataset_path to train on your own file "
@@ -143,6 +146,7 @@ def main(argv):
                   else catalog.for_data(backbone, dataset_path, _BUDGET.value, overrides))
     except ValueError as e:
         raise app.UsageError(str(e))
+    tracking_uri = tracking_flags.tracking_uri()  # Checked before anything is imported or written.
     if _OFFLINE.value is not None:
         os.environ["TEXTZOO_OFFLINE"] = "1" if _OFFLINE.value else "0"
 
@@ -172,7 +176,7 @@ def main(argv):
     from zoo import tracking
 
     # Only the chief tracks: the other tasks of a multi-worker run train in step with it and write nothing.
-    uri = tracking_flags.tracking_uri() if runtime.is_chief else None
+    uri = tracking_uri if runtime.is_chief else None
     try:
         with tracking.tracked_run(uri, run_dir, experiment=tracking_flags.MLFLOW_EXPERIMENT.value) as tracked:
             metrics = experiment.train_and_evaluate({**recipe, "seed": _SEED.value}, run_dir, runtime,

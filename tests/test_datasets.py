@@ -382,3 +382,20 @@ def test_undecodable_bytes_in_a_custom_file_are_counted(tmp_path):
     path.write_bytes(b"text,label\n" + rows + b"caf\xe9,a\n")
     dataset = datasets.load("custom", path=str(path))
     assert dataset.summary()["decoding"]["texts_with_undecodable_bytes"] == 1
+
+
+def test_a_latin1_file_is_warned_about_counted_by_text_and_read_with_its_encoding(tmp_path, caplog):
+    import logging
+
+    path = tmp_path / "tickets.csv"
+    rows = [f"ticket {i}: caf\xe9 cr\xe8me,{'a' if i % 2 else 'b'}" for i in range(20)]
+    path.write_bytes(("text,label\n" + "\n".join(rows) + "\n").encode("latin-1"))
+    with caplog.at_level(logging.WARNING):
+        dataset = datasets.load("custom", path=str(path))
+    assert dataset.summary()["decoding"]["texts_with_undecodable_bytes"] == 20  # Every text, not the one file.
+    assert "20 texts held bytes that are not utf-8" in caplog.text and "encoding=cp1252" in caplog.text
+    again = datasets.load("custom", path=str(path), encoding="latin-1")
+    assert again.summary()["decoding"] == {"encoding": "latin-1", "texts_with_undecodable_bytes": 0, "examples": []}
+    assert any("caf\xe9 cr\xe8me" in t for s in again.splits.values() for t in s.texts)
+    with pytest.raises(datasets.DatasetError, match=r"Unknown encoding 'klingon'. Allowed: a Python codec name"):
+        datasets.load("custom", path=str(path), encoding="klingon")

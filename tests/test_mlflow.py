@@ -170,3 +170,18 @@ def test_flatten_and_metrics_keep_what_mlflow_takes():
         "a": 1.0, "b.c": 0.5}
     long = tracking.params_of({"recipe": {"x": "y" * 10000}})
     assert len(long["x"]) == tracking.MAX_PARAM_LENGTH
+
+
+@pytest.mark.parametrize("uri", ["file:///srv/mlruns", "./mlruns", "/srv/mlruns", "~/mlruns"])
+def test_a_file_store_is_refused_with_what_to_use_instead(uri):
+    with pytest.raises(ValueError) as error:
+        tracking.check_tracking_uri(uri)
+    message = str(error.value)
+    assert message.startswith(f"MLflow tracking URI {uri!r} is a file store")
+    assert "sqlite:///" in message and "mlflow.db" in message and "mlflow migrate-filestore" in message
+
+
+@pytest.mark.parametrize("uri", ["sqlite:///srv/mlflow.db", "http://127.0.0.1:5000", "https://mlflow.example.com",
+                                 "databricks"])
+def test_stores_mlflow_logs_to_are_accepted(uri):
+    assert tracking.check_tracking_uri(uri) == uri

@@ -110,3 +110,13 @@ def test_an_interrupted_run_leaves_the_previous_output_and_no_partial_file(tmp_p
         predictions.predict_file(interrupted, CLASSES, source, output, chunk_size=4, overwrite=True, verbose=0)
     assert output.read_text() == "previous\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new.txt", "scored.jsonl"]
+
+
+def test_a_file_in_another_encoding_is_counted_by_text_and_read_with_its_encoding(tmp_path):
+    source = tmp_path / "texts.txt"
+    source.write_bytes("un but \xe0 la fin\nsans accent\nd\xe9j\xe0 vu\n".encode("latin-1"))
+    summary = predictions.predict_file(keyword_model, CLASSES, source, tmp_path / "a.jsonl", verbose=0)
+    assert summary["texts_with_undecodable_bytes"] == 2
+    summary = predictions.predict_file(keyword_model, CLASSES, source, tmp_path / "b.jsonl", verbose=0,
+                                       encoding="latin-1")
+    assert summary["texts_with_undecodable_bytes"] == 0

@@ -109,7 +109,8 @@ def _train_and_evaluate(run):
                             class_weight=dataset.class_weight, callbacks=run.callbacks, run_dir=run.run_dir,
                             seed=runtime.seed, jit_compile=runtime.jit_compile, stages=stages,
                             shared_run_dir=run.shared_run_dir)
-    fit_seconds = time.time() - fit_started  # Caching included.
+    # Caching included, and the epochs an interrupted process ran before this one resumed.
+    fit_seconds = time.time() - fit_started + fitted.resumed_seconds
     if not runtime.is_chief:
         logging.info("Task %s %s finished training; the chief evaluates, saves and exports.", *runtime.task)
         return Outcome(None, None)

@@ -93,13 +93,14 @@ class _Writer:
 
 
 def predict_file(predict_proba, class_names, input_path, output_path, text_columns=("text",), label_column="label",
-                 top_k=None, chunk_size=1024, verbose="auto", overwrite=False):
+                 top_k=None, chunk_size=1024, verbose="auto", overwrite=False, encoding="utf-8"):
     """Classifies every text of `input_path` with `predict_proba` (texts -> [n, classes] probabilities, in
     `class_names` order) and writes one row per text to `output_path` (.jsonl or .csv), replaced only when
-    complete. Returns a summary: the counts, the output, and where the file has labels, the metrics (also written
+    complete; `encoding` is the file's (bytes it cannot read become U+FFFD, counted in the summary). Returns a summary: the counts, the output, and where the file has labels, the metrics (also written
     beside the output as <name>.metrics.json)."""
     output_path = check_output(input_path, output_path, overwrite)
-    texts, labels, lines, decoding = datasets.read_texts(input_path, text_columns, label_column, class_names)
+    texts, labels, lines, decoding = datasets.read_texts(input_path, text_columns, label_column, class_names,
+                                                         encoding)
     if top_k is not None and not 1 <= top_k <= len(class_names):
         raise PredictionsError(f"--top_k={top_k}: allowed 1 to {len(class_names)} (the model's classes).")
     import keras  # Deferred: the reader above fails fast on a bad file.

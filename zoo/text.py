@@ -1,5 +1,6 @@
 """Text helpers shared by the dataset loaders: decoding, whitespace keys, cleaning."""
 
+import codecs
 import html
 import re
 
@@ -25,23 +26,51 @@ def cut_to_input_limit(texts):
 
 
 class DecodeCounter:
-    """Decodes bytes as UTF-8, replacing bad bytes, and counts how many texts needed it (reported, never fatal)."""
+    """Decodes bytes (UTF-8 unless told otherwise), replacing bytes the encoding cannot read with U+FFFD, and counts
+    the texts that needed it (reported, and warned about by `zoo.datasets.load`; never fatal)."""
 
-    def __init__(self):
+    def __init__(self, encoding="utf-8"):
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise ValueError(f"Unknown encoding {encoding!r}. Allowed: a Python codec name, e.g. utf-8, cp1252, "
+                             f"latin-1, utf-16.")
+        self.encoding = encoding
         self.texts_with_replacements = 0
         self.examples = []
 
-    def decode(self, data, where=""):
+    def _decode(self, data):
         try:
-            return data.decode("utf-8")
+            return data.decode(self.encoding), False
         except UnicodeDecodeError:
-            self.texts_with_replacements += 1
-            if len(self.examples) < 5:
-                self.examples.append(where)
-            return data.decode("utf-8", errors="replace")
+            return data.decode(self.encoding, errors="replace"), True
+
+    def _count(self, texts, where):
+        self.texts_with_replacements += texts
+        if len(self.examples) < 5:
+            self.examples.append(where)
+
+    def decode(self, data, where=""):
+        """One text's bytes."""
+        text, replaced = self._decode(data)
+        if replaced:
+            self._count(1, where)
+        return text
+
+    def decode_file(self, data, where=""):
+        """A file of many texts, decoded whole: (its text, whether bytes were replaced); `count_texts` then counts
+        its texts that hold a replacement."""
+        del where
+        return self._decode(data)
+
+    def count_texts(self, texts, where=""):
+        affected = sum("\ufffd" in t for t in texts)
+        if affected:
+            self._count(affected, where)
 
     def report(self):
-        return {"texts_with_undecodable_bytes": self.texts_with_replacements, "examples": self.examples}
+        return {"encoding": self.encoding, "texts_with_undecodable_bytes": self.texts_with_replacements,
+                "examples": self.examples}
 
 
 def whitespace_key(text):

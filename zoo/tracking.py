@@ -16,6 +16,7 @@ import math
 import os
 import pathlib
 import time
+import urllib.parse
 
 from zoo import runs
 
@@ -36,6 +37,18 @@ def default_tracking_uri(root="."):
     store = pathlib.Path(root).resolve() / "mlruns"
     store.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{store / 'mlflow.db'}"
+
+
+def check_tracking_uri(uri):
+    """`uri` where MLflow can log new runs to it; a file store (`file:///.../mlruns` or a plain path, what MLflow 2
+    made by default) is refused with what to use instead, as MLflow 3 refuses it only when the first run starts."""
+    scheme = urllib.parse.urlparse(uri).scheme
+    if scheme not in ("", "file") or (scheme == "" and uri in ("databricks",)):
+        return uri
+    path = pathlib.Path(urllib.parse.urlparse(uri).path if scheme == "file" else uri).expanduser()
+    raise ValueError(f"MLflow tracking URI {uri!r} is a file store, which MLflow 3 no longer opens for new runs. Use "
+                     f"a database store (sqlite:///{path.resolve() / 'mlflow.db'}) or a tracking server "
+                     f"(http://host:5000); `mlflow migrate-filestore` moves the runs already in {path}.")
 
 
 def _quick_failures():

@@ -9,6 +9,7 @@ Adding a dataset is one reader function and one `DATASETS` entry.
 """
 
 import inspect
+import logging
 
 import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
@@ -150,6 +151,7 @@ def load(name, path=None, offline=None, seed=seeds.DEFAULT_SEED, validation_frac
     _check_arguments(spec, name, validation_fraction, test_fraction, balance, options)
     resolved = spec.asset.resolve(local_path=path, offline=offline)
     raw = spec.reader(resolved.path, **{**spec.default_options, **options})
+    _warn_undecodable(name, raw.decode)
     found = {s: {"size": len(t), "class_counts": _class_counts(y, raw.class_names)} for s, (t, y) in raw.splits.items()}
     splits = raw.splits
     if clean:
@@ -180,6 +182,16 @@ def load(name, path=None, offline=None, seed=seeds.DEFAULT_SEED, validation_frac
         },
         class_weight=class_weight,
     )
+
+
+def _warn_undecodable(name, decoding):
+    """Said once per load: a file in another encoding than the one read (a Latin-1 or cp1252 export read as UTF-8)
+    would otherwise train on U+FFFD in place of each accented letter."""
+    count = (decoding or {}).get("texts_with_undecodable_bytes", 0)
+    if count:
+        logging.warning("Dataset %s: %d texts held bytes that are not %s (first in %s); each became U+FFFD. If the "
+                        "data is in another encoding, give the dataset option encoding (e.g. encoding=cp1252).",
+                        name, count, decoding.get("encoding", "utf-8"), ", ".join(decoding.get("examples", [])[:2]))
 
 
 def _check_arguments(spec, name, validation_fraction, test_fraction, balance, options):

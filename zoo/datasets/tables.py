@@ -19,8 +19,9 @@ _CSV_RULES = ("a field holding the delimiter, a quote or a line break is wrapped
               "inside it is doubled (\"\")")
 
 
-def _records(path, decoder):
-    """Yields (line_number, dict) from a CSV, TSV, JSON (list of objects) or JSONL file."""
+def _read_records(path, decoder):
+    """[(line_number, dict)] from a CSV, TSV, JSON (list of objects) or JSONL file, and whether bytes of it were
+    replaced in decoding (its texts are counted then: `DecodeCounter.count_texts`)."""
     path = pathlib.Path(path)
     suffix = path.suffix.lower()
     if suffix not in _TABLE_SUFFIXES:
@@ -28,7 +29,12 @@ def _records(path, decoder):
     raw = path.read_bytes()
     if not raw.strip():
         raise DatasetError(f"{path}: the file is empty.")
-    content = decoder.decode(raw, where=str(path))
+    content, replaced = decoder.decode_file(raw, where=str(path))
+    return list(_records(path, suffix, content)), replaced
+
+
+def _records(path, suffix, content):
+    """Yields (line_number, dict) from a table file's decoded content."""
     if suffix in (".csv", ".tsv"):
         yield from _csv_records(path, content, "," if suffix == ".csv" else "\t")
         return
@@ -171,6 +177,13 @@ def _split_files(path, validation_path=None, test_path=None):
     return files
 
 
+def _decoder(encoding):
+    try:
+        return text_lib.DecodeCounter(encoding)
+    except ValueError as e:
+        raise DatasetError(str(e))
+
+
 def _joined_text(row, text_columns, path, line_number):
     parts = [_column(row, c, path, line_number) for c in text_columns]
     return "\n\n".join(str(p) for p in parts if p not in (None, ""))
@@ -185,16 +198,19 @@ def _label_value(row, label_column, path, line_number):
 
 def _read_table_file(path, text_columns, label_column, decoder):
     texts, values = [], []
-    for line_number, row in _records(path, decoder):
+    records, replaced = _read_records(path, decoder)
+    for line_number, row in records:
         texts.append(_joined_text(row, text_columns, path, line_number))
         values.append((line_number, _label_value(row, label_column, path, line_number)))
+    if replaced:
+        decoder.count_texts(texts, where=str(path))
     if not texts:
         raise DatasetError(f"{path}: no records.")
     return texts, values
 
 
 def read_table(path, text_columns=("text",), label_column="label", class_names=None, variant=None,
-               validation_path=None, test_path=None):
+               validation_path=None, test_path=None, encoding="utf-8"):
     """CSV/TSV/JSON/JSONL data: several text columns are joined with a blank line; labels strings or ints.
 
     Args:
@@ -203,11 +219,12 @@ def read_table(path, text_columns=("text",), label_column="label", class_names=N
         validation_path, test_path: files to use as those splits instead of splitting them off the train data.
         class_names: the class set, in order; default: the labels of the train data, in order of first appearance
             (sorted numerically if all are integers). Validation and test labels must be in it.
+        encoding: the files' text encoding (a Python codec name); bytes it cannot read become U+FFFD, counted.
     """
     if isinstance(text_columns, str):
         text_columns = [c for c in text_columns.split(",") if c]
     files = _split_files(path, validation_path, test_path)
-    decoder = text_lib.DecodeCounter()
+    decoder = _decoder(encoding)
     read = {split: _read_table_file(file, text_columns, label_column, decoder) for split, file in files.items()}
     names, train_ids = _label_ids(read["train"][1], class_names, files["train"])
     splits = {"train": (read["train"][0], train_ids)}
@@ -224,7 +241,7 @@ def read_table(path, text_columns=("text",), label_column="label", class_names=N
 _TEXT_SUFFIXES = (".txt",)
 
 
-def read_texts(path, text_columns=("text",), label_column="label", class_names=None):
+def read_texts(path, text_columns=("text",), label_column="label", class_names=None, encoding="utf-8"):
     """The texts of a file to classify, and their labels where it has them: (texts, label ids or None, line
     numbers). A CSV, TSV, JSON or JSONL file is read as for training (several text columns joined with a blank
     line); it is labelled where its first record has `label_column`, and then every record needs a label in
@@ -232,19 +249,21 @@ def read_texts(path, text_columns=("text",), label_column="label", class_names=N
     path = pathlib.Path(path)
     if isinstance(text_columns, str):
         text_columns = [c for c in text_columns.split(",") if c]
-    decoder = text_lib.DecodeCounter()
+    decoder = _decoder(encoding)
     suffix = path.suffix.lower()
     if suffix in _TEXT_SUFFIXES:
-        raw = path.read_bytes()
-        lines = decoder.decode(raw, where=str(path)).splitlines()
-        numbered = [(i, line) for i, line in enumerate(lines, start=1) if line.strip()]
+        content, replaced = decoder.decode_file(path.read_bytes(), where=str(path))
+        numbered = [(i, line) for i, line in enumerate(content.splitlines(), start=1) if line.strip()]
         if not numbered:
             raise DatasetError(f"{path}: no text (one text per line, blank lines skipped).")
-        return [t for _, t in numbered], None, [i for i, _ in numbered], decoder.report()
+        texts = [t for _, t in numbered]
+        if replaced:
+            decoder.count_texts(texts, where=str(path))
+        return texts, None, [i for i, _ in numbered], decoder.report()
     if suffix not in _TABLE_SUFFIXES:
         raise DatasetError(f"{path}: unknown file type {suffix!r}. Allowed: "
                            f"{', '.join(_TABLE_SUFFIXES + _TEXT_SUFFIXES)}.")
-    records = list(_records(path, decoder))
+    records, replaced = _read_records(path, decoder)
     if not records:
         raise DatasetError(f"{path}: no records.")
     first = {str(k).lower() for k in records[0][1]}
@@ -255,6 +274,8 @@ def read_texts(path, text_columns=("text",), label_column="label", class_names=N
         if labelled:
             values.append((line_number, _label_value(row, label_column, path, line_number)))
     ids = _label_ids(values, class_names, path, " (the model's classes)")[1] if labelled else None
+    if replaced:
+        decoder.count_texts(texts, where=str(path))
     return texts, ids, [n for n, _ in records], decoder.report()
 
 

@@ -43,12 +43,14 @@ class FitRun:
 
 class FitHistory(keras.callbacks.History):
     """What `TextClassifier.fit` returns: Keras' History (`history["val_loss"]`, ...) over every epoch, those run
-    before a resume included, with `rows` (history.jsonl's records), `best_epoch` (whose weights were kept) and
-    `caching_seconds` (computing the frozen prefix's features; None without one)."""
+    before a resume included, with `rows` (history.jsonl's records), `best_epoch` (whose weights were kept),
+    `caching_seconds` (computing the frozen prefix's features; None without one) and `resumed_seconds` (the training
+    seconds of the epochs run before a resume, in an earlier process; 0 for a fresh fit)."""
 
-    def __init__(self, rows, best_epoch, caching_seconds):
+    def __init__(self, rows, best_epoch, caching_seconds, resumed_seconds=0.0):
         super().__init__()
         self.rows, self.best_epoch, self.caching_seconds = rows, best_epoch, caching_seconds
+        self.resumed_seconds = resumed_seconds
         self.epoch = [row["epoch"] - 1 for row in rows]
         self.history = {key: [row[key] for row in rows if key in row]
                         for key in dict.fromkeys(k for row in rows for k in row if k not in ("epoch", "seconds"))}
@@ -101,14 +103,15 @@ def fit_classifier(classifier, train, validation, run_dir, run):
     started = time.time()
     train_ds, caching_seconds = _training_batches(classifier, prefix, batching, texts, labels, run)
     run.stages("training", epochs=run.epochs, steps=steps)
-    rows, best_epoch = resumable.fit(
+    rows, best_epoch, resumed_seconds = resumable.fit(
         trainee, train_ds, _pipeline(classifier, batching, *validation, run.seed, False), run_dir, run.epochs,
         classifier.training_settings.patience, run.class_weight, run.callbacks, shared_run_dir=run.shared_run_dir,
         validation_model=None if prefix is None else classifier.core, started=started, verbose=run.verbose)
     # What ships computes in float32 (`classifier.computing_in_float32`): predictions from here on are the
     # export's. A copy (same weights) without the optimizer and compile state, which a saved classifier would
     # otherwise carry (each fit compiles afresh).
-    return FitHistory(rows, best_epoch, caching_seconds), classifier_lib.computing_in(classifier.core, "float32")
+    return (FitHistory(rows, best_epoch, caching_seconds, resumed_seconds),
+            classifier_lib.computing_in(classifier.core, "float32"))
 
 
 def _training_batches(classifier, prefix, batching, texts, labels, run):

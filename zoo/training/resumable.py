@@ -21,7 +21,8 @@ def fit(core, train_ds, validation_ds, run_dir, epochs, patience, class_weight=N
     """Keras fit with early stopping, best-weights checkpoint, BackupAndRestore, TensorBoard and history files.
 
     A killed run started again with the same run_dir resumes after the last finished epoch. Returns the
-    per-epoch history (all epochs, including those before a resume) and the epoch of the best weights.
+    per-epoch history (all epochs, including those before a resume), the epoch of the best weights and the training
+    seconds of the epochs run before this resume (0 for a fresh run).
     `shared_run_dir`: for a multi-worker task other than the chief, the chief's run directory, where the backup
     and history it resumes from are read; this task writes only into `run_dir` (a temporary directory).
     `validation_model`: where `core` is a part of a model (the top of a network, on cached features), the whole
@@ -41,12 +42,13 @@ def fit(core, train_ds, validation_ds, run_dir, epochs, patience, class_weight=N
     best_file = run.best_weights
     best_file.parent.mkdir(parents=True, exist_ok=True)
     best_so_far = min((r["val_loss"] for r in previous if "val_loss" in r), default=None)
+    resumed_seconds = previous[-1].get("seconds", 0.0) if previous else 0.0
     validation = [WholeModelValidation(validation_model, validation_ds)] if validation_model is not None else []
     callbacks = [
         *extra_callbacks,  # First: a timer's epoch ends before the whole-model validation.
         *validation,  # Before the rest: they read its val_ metrics.
         # Before the backup: an epoch in the backup is always in the history.
-        HistoryWriter(history_file, started, previous[-1].get("seconds", 0.0) if previous else 0.0),
+        HistoryWriter(history_file, started, resumed_seconds),
         keras.callbacks.ModelCheckpoint(str(best_file), monitor="val_loss", save_best_only=True,
                                         save_weights_only=True, initial_value_threshold=best_so_far),
         ResumableEarlyStopping(previous, patience=patience, restore_best_weights=False),
@@ -62,4 +64,4 @@ def fit(core, train_ds, validation_ds, run_dir, epochs, patience, class_weight=N
         core.load_weights(str(best_file))
     history = run.history()
     best_epoch = min(history, key=lambda r: r.get("val_loss", float("inf")))["epoch"] if history else None
-    return history, best_epoch
+    return history, best_epoch, resumed_seconds
