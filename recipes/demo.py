@@ -9,7 +9,9 @@ by Flask's own server on one machine: serve the models themselves with TF Servin
 
 API (JSON): GET /api/models -> [{name, version, class_names, backbone, dataset, test_accuracy}];
 POST /api/predict {model, text, explain: bool, num_samples, seed} -> {model, label, probabilities: [{name,
-probability}], explanation: {spans, classes, num_samples, seed, seconds} or null, seconds}.
+probability}], explanation: {spans, classes, num_samples, seed, seconds} or null, seconds}. `model` may be left out
+only where one model is served; `explain` defaults to false (LIME scores `num_samples` variants of the text). Every
+error, an oversized request's included, is JSON: {error}.
 """
 
 import pathlib
@@ -55,6 +57,11 @@ def create_app(paths, num_samples=500):
     def error(message, status=400):
         return flask.jsonify({"error": message}), status
 
+    @web.errorhandler(413)
+    def too_large(_):
+        return error(f"The request is {flask.request.content_length} bytes; the demo takes at most "
+                     f"{MAX_REQUEST_BYTES} (and a model reads the first 1,000,000 bytes of a text).", 413)
+
     @web.get("/")
     def page():
         return flask.send_file(STATIC / "index.html")
@@ -68,7 +75,10 @@ def create_app(paths, num_samples=500):
         request = flask.request.get_json(silent=True)
         if not isinstance(request, dict):
             return error("Expected a JSON object {model, text, explain, num_samples}.")
-        name, text = request.get("model", next(iter(sorted(exports)))), request.get("text")
+        name, text = request.get("model"), request.get("text")
+        if name is None and len(exports) > 1:
+            return error(f"Expected 'model', one of {sorted(exports)} (several are served).")
+        name = next(iter(exports)) if name is None else name
         if name not in exports:
             return error(f"Unknown model {name!r}; available: {sorted(exports)}.", 404)
         if not isinstance(text, str):
@@ -81,7 +91,7 @@ def create_app(paths, num_samples=500):
         probabilities = chosen.predict_proba([text])[0]
         label = chosen.class_names[int(probabilities.argmax())]
         explanation = None
-        if request.get("explain", True):
+        if request.get("explain", False):
             explanation = explain.as_json(explain.explain(chosen, text, samples, int(request.get("seed", 0))))
         return flask.jsonify({
             "model": chosen.describe(), "label": label,

@@ -101,6 +101,31 @@ def chromium():
     return found
 
 
+def test_demo_api_names_what_it_needs_and_answers_every_error_in_json(bbc_export, tmp_path):
+    from recipes import demo as demo_lib
+
+    exports = bbc_export[0] / "exports"
+    one = demo_lib.create_app([exports]).test_client()
+    # One model served: it answers without being named, and explains only when asked.
+    answer = one.post("/api/predict", json={"text": SPORT_TEXT})
+    assert answer.status_code == 200 and answer.json["label"] == "sport" and answer.json["explanation"] is None
+    assert one.post("/api/predict", json={"text": SPORT_TEXT, "explain": True, "num_samples": 20}
+                    ).json["explanation"]["num_samples"] == 20
+    too_large = one.post("/api/predict", data="x" * (demo_lib.MAX_REQUEST_BYTES + 1), content_type="application/json")
+    assert too_large.status_code == 413 and too_large.is_json
+    assert f"at most {demo_lib.MAX_REQUEST_BYTES}" in too_large.json["error"]
+    assert one.post("/api/predict", json={"text": 3}).json["error"] == "Expected 'text' to be a string, received int."
+
+    # Two models: a request must say which.
+    shutil.copytree(exports / "ngram_linear_bbc_news", tmp_path / "news_copy")
+    two = demo_lib.create_app([exports, tmp_path / "news_copy"]).test_client()
+    unnamed = two.post("/api/predict", json={"text": SPORT_TEXT})
+    assert unnamed.status_code == 400 and unnamed.json["error"] == (
+        "Expected 'model', one of ['news_copy', 'ngram_linear_bbc_news'] (several are served).")
+    unknown = two.post("/api/predict", json={"model": "nope", "text": "x"})
+    assert unknown.status_code == 404 and "available: ['news_copy', 'ngram_linear_bbc_news']" in unknown.json["error"]
+
+
 @pytest.fixture(scope="module")
 def demo(bbc_export, tmp_path_factory):
     """`python -m recipes.demo` over an export directory and a run directory, as a user starts it."""
@@ -167,5 +192,11 @@ def test_demo_page_in_a_real_browser(demo, bbc_export):
         page.click("#classify")
         page.wait_for_function("document.querySelectorAll('#bars .bar').length == 2")
         assert page.inner_text("#label") in ("ham", "spam")
+        # A request over the demo's limit: its error, in words, and no earlier answer left standing under it.
+        page.evaluate("text => { document.querySelector('#text').value = text; }", "x" * (3 << 20))
+        page.click("#classify")
+        page.wait_for_function("document.querySelector('#error').textContent.length > 0")
+        assert "bytes; the demo takes at most" in page.inner_text("#error")
+        assert page.inner_text("#label") == "-" and page.eval_on_selector_all("#bars .bar", "b => b.length") == 0
         browser.close()
     assert screenshot.stat().st_size > 10_000

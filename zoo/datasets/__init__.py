@@ -151,7 +151,7 @@ def load(name, path=None, offline=None, seed=seeds.DEFAULT_SEED, validation_frac
     _check_arguments(spec, name, validation_fraction, test_fraction, balance, options)
     resolved = spec.asset.resolve(local_path=path, offline=offline)
     raw = spec.reader(resolved.path, **{**spec.default_options, **options})
-    _warn_undecodable(name, raw.decode)
+    _warn_undecodable(name, raw.decode, "encoding" in inspect.signature(spec.reader).parameters)
     found = {s: {"size": len(t), "class_counts": _class_counts(y, raw.class_names)} for s, (t, y) in raw.splits.items()}
     splits = raw.splits
     if clean:
@@ -184,14 +184,20 @@ def load(name, path=None, offline=None, seed=seeds.DEFAULT_SEED, validation_frac
     )
 
 
-def _warn_undecodable(name, decoding):
-    """Said once per load: a file in another encoding than the one read (a Latin-1 or cp1252 export read as UTF-8)
-    would otherwise train on U+FFFD in place of each accented letter."""
+def _warn_undecodable(name, decoding, takes_encoding):
+    """Said once per load where the reader takes an encoding (your files): a file in another encoding than the one
+    read (a Latin-1 or cp1252 export read as UTF-8) would otherwise train on U+FFFD in place of each accented letter.
+    A registered corpus's few bad bytes are the corpus's: logged, and counted in its summary."""
     count = (decoding or {}).get("texts_with_undecodable_bytes", 0)
-    if count:
-        logging.warning("Dataset %s: %d texts held bytes that are not %s (first in %s); each became U+FFFD. If the "
-                        "data is in another encoding, give the dataset option encoding (e.g. encoding=cp1252).",
-                        name, count, decoding.get("encoding", "utf-8"), ", ".join(decoding.get("examples", [])[:2]))
+    if not count:
+        return
+    message = (f"Dataset {name}: {count} texts held bytes that are not {decoding.get('encoding', 'utf-8')} (first in "
+               f"{', '.join(decoding.get('examples', [])[:2])}); each became U+FFFD.")
+    if takes_encoding:
+        logging.warning("%s If the data is in another encoding, give the dataset option encoding (e.g. "
+                        "encoding=cp1252).", message)
+    else:
+        logging.info("%s", message)
 
 
 def _check_arguments(spec, name, validation_fraction, test_fraction, balance, options):
