@@ -270,7 +270,7 @@ def main(argv):
     started = time.time()
     from recipes import catalog
     from zoo import backbones
-    from zoo import experiment
+    from zoo import datasets
     from zoo import runs
     from zoo import tracking
     from zoo import training
@@ -288,7 +288,7 @@ def main(argv):
     suffix += "" if _DTYPE_POLICY.value == "auto" else f"-{_DTYPE_POLICY.value}"
     run_dir = runs.choose(output / "runs" / f"{recipe['recipe']}-{recipe['budget']}{suffix}", recipe).path
     stages("data")
-    dataset = experiment.load_data(recipe, _SEED.value)
+    dataset = datasets.for_recipe(recipe, _SEED.value)
     timer = timing.StepTimer(warmup_steps=_WARMUP_STEPS.value)
 
     # One MLflow run per recipe, nested under the benchmark's (--mlflow_parent_run_id); off without a URI.

@@ -128,10 +128,10 @@ def sklearn_reference(dataset_name, budget, seed):
     from sklearn.metrics import accuracy_score
     from sklearn.metrics import f1_score
 
-    from zoo import experiment
+    from zoo import datasets
 
     recipe = catalog.resolve(f"ngram_linear_{dataset_name}", budget)
-    dataset = experiment.load_data(recipe, seed)
+    dataset = datasets.for_recipe(recipe, seed)
     started = time.time()
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, max_features=200000)
     train = dataset.splits["train"]
@@ -396,7 +396,7 @@ def main(argv):
         progress.close()
         print(f"\nInterrupted. Run the same command again to resume run {run_id} (finished recipes are kept); "
               "--fresh starts a new run.", file=sys.stderr)
-        raise
+        sys.exit(130)
     progress.close()
     took = time.time() - started
     print(f"Took {progress_lib.minutes(took)}; estimated {progress_lib.minutes(estimated)} at the start "

@@ -1,6 +1,6 @@
 """How the scripts meet a terminal: quiet by default, one line per usage error.
 
-`run(main)` is `absl.app.run(main)` with two differences (the `textzoo` command makes the first for every
+`run(main)` is `absl.app.run(main)` with three differences (the `textzoo` command makes the first for every
 subcommand, before the script is imported):
 - `quiet()`: TensorFlow's start-up lines are dropped: the lines its C++ libraries write to the process's stderr
   while it is imported (the absl banner, oneDNN, CUDA stubs, CPU features), and its Python INFO lines;
@@ -8,6 +8,7 @@ subcommand, before the script is imported):
   written during the import is passed on. `TF_CPP_MIN_LOG_LEVEL` set by you (0 shows everything) turns this off.
 - A usage error (`app.UsageError`: an unknown recipe, a missing path) is one line naming the flag, not the
   flags' help first (`--help` shows that).
+- Ctrl-C is one line saying what was kept, not a traceback.
 """
 
 import contextlib
@@ -102,14 +103,18 @@ def quiet():
         sys.meta_path.insert(0, _QuietTensorFlowImport())
 
 
-def run(main):
-    """`app.run(main)`, quiet, its usage errors one line each."""
+def run(main, interrupted=lambda: "Interrupted."):
+    """`app.run(main)`, quiet, its usage errors one line each; Ctrl-C prints `interrupted()` (what was kept, how
+    to go on) instead of a traceback, and exits with status 130 as a shell does."""
 
     def quiet_main(argv):
         try:
             return main(argv)
         except app.UsageError as e:
             sys.exit(f"Error: {e} (--help lists the flags)")
+        except KeyboardInterrupt:
+            print(f"\n{interrupted()}", file=sys.stderr)
+            sys.exit(130)
 
     quiet()
     app.run(quiet_main)

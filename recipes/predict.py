@@ -70,12 +70,12 @@ def load(kind, path):
 
 
 def _columns(recipe):
-    """(text columns, label column) of --input: the flags, else the recipe's dataset options, else the defaults."""
-    options = (recipe or {}).get("dataset_options") or {}
-    text_columns = _TEXT_COLUMNS.value or options.get("text_columns") or ["text"]
-    if isinstance(text_columns, str):
-        text_columns = text_columns.split("+")
-    return list(text_columns), _LABEL_COLUMN.value or options.get("label_column") or "label"
+    """(text columns, label column) of --input: the flags, else the recipe's dataset options, else a file's
+    defaults (`zoo.datasets`' custom reader's)."""
+    from zoo import datasets
+
+    options = {**datasets.get_spec("custom").default_options, **((recipe or {}).get("dataset_options") or {})}
+    return _TEXT_COLUMNS.value or options["text_columns"], _LABEL_COLUMN.value or options["label_column"]
 
 
 def _check_flags(argv):
@@ -98,7 +98,7 @@ def _check_flags(argv):
 
     if not pathlib.Path(_INPUT.value).is_file():
         raise app.UsageError(f"--input={_INPUT.value}: no such file.")
-    try:
+    try:  # Here before the model is loaded; `predict_file` checks again, as the Python API's entry.
         predictions.check_output(_INPUT.value, _OUTPUT.value, _OVERWRITE.value)
     except predictions.PredictionsError as e:
         raise app.UsageError(str(e))
@@ -106,12 +106,18 @@ def _check_flags(argv):
 
 
 def _print_texts(model, kind, texts):
-    class_names = model.class_names
+    from zoo import predictions
+
     probabilities = model.predict_proba(texts) if kind == "saved_model" else model.predict(texts, verbose=0)
-    for text, row in zip(texts, probabilities):
-        print(json.dumps({"text": text[:200], "label": class_names[int(row.argmax())],
-                          "probabilities": {c: round(float(p), 6) for c, p in zip(class_names, row)}},
+    for text, record in zip(texts, predictions.records(probabilities, model.class_names)):
+        print(json.dumps({"text": text[:200], "label": record["label"], "probabilities": record["probabilities"]},
                          ensure_ascii=False))
+
+
+def _interrupted():
+    if _INPUT.value:
+        return f"Interrupted: {_OUTPUT.value} was not written (an earlier file there is kept, no partial one)."
+    return "Interrupted."
 
 
 def _predict_file(model, kind, recipe):
@@ -160,4 +166,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.mark_flag_as_required("model")
-    console.run(main)
+    console.run(main, interrupted=_interrupted)

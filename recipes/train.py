@@ -12,6 +12,7 @@ Every recipe field can be overridden by the flag of the same name. Running the s
 interruption resumes the run where it stopped.
 """
 
+import contextlib
 import json
 import os
 import pathlib
@@ -122,6 +123,21 @@ def print_recipes(budget):
               f"{r['batch_size']:>5d} {r['learning_rate']:>8.0e} {r['epochs']:>6d}")
 
 
+@contextlib.contextmanager
+def _input_errors(*more):
+    """Bad input, not a bug: one line (the message names the file, line, what was received and what is allowed).
+    `more`: other exception classes meaning bad input."""
+    from zoo import assets
+    from zoo import datasets
+
+    try:
+        yield
+    except datasets.MissingColumnError as e:
+        sys.exit(f"Error: {e} Name the columns with --dataset_options=text_columns=A+B,label_column=C.")
+    except (datasets.DatasetError, assets.AssetError, *more) as e:
+        sys.exit(f"Error: {e}")
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}. Flags take the form --name=value.")
@@ -141,6 +157,12 @@ def main(argv):
                              "JSONL; a directory of train/validation/test files).")
     if dataset_path and not pathlib.Path(dataset_path).expanduser().exists():
         raise app.UsageError(f"--dataset_path={dataset_path}: no such file or directory.")
+    if dataset_path and (not _RECIPE.value or overrides.get("dataset") == "custom"):
+        # Your file is read and checked before TensorFlow is imported (resolving a recipe imports its backbone's
+        # code): a mistyped column or label costs seconds, not the import. Training reuses this read.
+        from zoo import datasets
+        with _input_errors():
+            datasets.read("custom", dataset_path, **overrides.get("dataset_options", {}))
     try:
         recipe = (catalog.resolve(_RECIPE.value, _BUDGET.value, overrides) if _RECIPE.value
                   else catalog.for_data(backbone, dataset_path, _BUDGET.value, overrides))
@@ -169,27 +191,20 @@ def main(argv):
     except runs.RunDirError as e:
         raise app.UsageError(str(e))
     logging.info("Run directory: %s", run_dir)
-    from zoo import assets
-    from zoo import datasets
     from zoo import export
-
     from zoo import tracking
 
     # Only the chief tracks: the other tasks of a multi-worker run train in step with it and write nothing.
     uri = tracking_uri if runtime.is_chief else None
     try:
-        with tracking.tracked_run(uri, run_dir, experiment=tracking_flags.MLFLOW_EXPERIMENT.value) as tracked:
+        tracked_run = tracking.tracked_run(uri, run_dir, experiment=tracking_flags.MLFLOW_EXPERIMENT.value)
+        with _input_errors(export.ExportNameError), tracked_run as tracked:
             metrics = experiment.train_and_evaluate({**recipe, "seed": _SEED.value}, run_dir, runtime,
                                                     export_dir=_EXPORT_DIR.value or None,
                                                     model_name=export_flags.MODEL_NAME.value,
                                                     allow_dataset_change=export_flags.ALLOW_DATASET_CHANGE.value,
                                                     callbacks=tracked.callbacks)
             tracked.finish(metrics)
-    except datasets.MissingColumnError as e:
-        sys.exit(f"Error: {e} Name the columns with --dataset_options=text_columns=A+B,label_column=C.")
-    except (datasets.DatasetError, assets.AssetError, export.ExportNameError) as e:
-        # Bad input, not a bug: the message names the file, line, what was received and what is allowed.
-        sys.exit(f"Error: {e}")
     except KeyboardInterrupt:
         # Not a failure to debug: every finished epoch is backed up in the run directory (`zoo.training.resumable`).
         print(f"\nInterrupted. Run the same command again to resume {run_dir} after its last finished epoch.",

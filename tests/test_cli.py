@@ -2,6 +2,11 @@
 script it runs)."""
 
 import importlib.util
+import signal
+import subprocess
+import time
+
+import pytest
 
 from tests import commands
 from textzoo import cli
@@ -28,3 +33,17 @@ def test_an_unknown_subcommand_names_what_is_allowed(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("textzoo: unknown command 'trian'. Allowed: train, predict, explain, export, demo, "
                                     "datasets, track, benchmark.")
+
+
+@pytest.mark.parametrize("wait", [0.5, 6])
+def test_ctrl_c_is_one_line_and_status_130(tmp_path, wait):
+    """SIGINT while the script is imported (0.5 s) or while it runs (6 s: `textzoo predict` waiting for texts on
+    standard input): no traceback, "Interrupted." as the last line, exit status 130 as a shell gives."""
+    process = subprocess.Popen(commands.command("predict", "--model=anything"), cwd=tmp_path,
+                               env=commands.environment(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    time.sleep(wait)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr[-3000:]
+    assert "Traceback" not in stderr and stderr.strip().splitlines()[-1] == "Interrupted.", stderr[-3000:]

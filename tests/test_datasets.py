@@ -165,6 +165,18 @@ def test_missing_column_names_file_line_and_columns(tmp_path):
         datasets.load("custom", path=str(path))
 
 
+def test_a_read_is_kept_until_the_file_changes(tmp_path):
+    """`textzoo train` reads your file before TensorFlow is imported to check it; `load` then reuses that read,
+    unless the file changed in between."""
+    path = tmp_path / "data.csv"
+    path.write_text("text,label\nfirst,x\nsecond,y\n")
+    raw = datasets.read("custom", path, label_column="label")[1]
+    assert datasets.read("custom", path, label_column="label")[1] is raw
+    assert datasets.read("custom", path, label_column="label", encoding="latin-1")[1] is not raw
+    path.write_text("text,label\nfirst,x\nsecond,y\nthird,y\n")
+    assert len(datasets.read("custom", path, label_column="label")[1].splits["all"][0]) == 3
+
+
 def test_empty_file(tmp_path):
     path = tmp_path / "data.jsonl"
     path.write_text("  \n")

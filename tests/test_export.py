@@ -17,6 +17,7 @@ from recipes import catalog
 from zoo import backbones
 from zoo import classifier
 from zoo.text_classifier import TextClassifier
+from zoo import datasets
 from zoo import evaluation
 from zoo import experiment
 from zoo import runs
@@ -70,7 +71,7 @@ def test_test_metrics_are_those_of_the_exported_model(tiny_runs, backbone):
     export serves for the same texts."""
     run, metrics = tiny_runs[backbone]
     config = json.loads((run / "config.json").read_text())
-    texts = experiment.load_data(config["recipe"], seed=config["runtime"]["seed"]).splits["test"].texts
+    texts = datasets.for_recipe(config["recipe"], seed=config["runtime"]["seed"]).splits["test"].texts
     rows = [json.loads(line) for line in (run / "test_predictions.jsonl").read_text().splitlines()]
     assert len(rows) == len(texts) == metrics["num_examples"]
     serve = tf.saved_model.load(metrics["export"]).signatures["serving_default"]

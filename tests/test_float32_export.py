@@ -15,6 +15,7 @@ import zoo
 from recipes import catalog
 from zoo import backbones
 from zoo import classifier
+from zoo import datasets
 from zoo import experiment
 from zoo import export
 from zoo import serving_check
@@ -55,7 +56,7 @@ def test_bf16_trained_test_metrics_are_the_float32_exports(bf16_run):
     run, metrics = bf16_run
     rows = [json.loads(line) for line in (run / "test_predictions.jsonl").read_text().splitlines()]
     config = json.loads((run / "config.json").read_text())
-    texts = experiment.load_data(config["recipe"], seed=config["runtime"]["seed"]).splits["test"].texts
+    texts = datasets.for_recipe(config["recipe"], seed=config["runtime"]["seed"]).splits["test"].texts
     served = tf.saved_model.load(metrics["export"]).signatures["serving_default"](text=tf.constant(texts))
     np.testing.assert_allclose(served["probabilities"].numpy(), [r["probabilities"] for r in rows], atol=1e-5)
 

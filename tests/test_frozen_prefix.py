@@ -14,6 +14,7 @@ import zoo
 from recipes import catalog
 from zoo import backbones
 from zoo import classifier
+from zoo import datasets
 from zoo import experiment
 from zoo import heads
 from zoo import pretrained
@@ -149,7 +150,7 @@ def test_frozen_prefix_run_resumes_and_its_export_is_the_whole_model(tmp_path):
     assert config["provenance"]["pooling"] == "mean"
     assert 0 < config["parameters"]["trainable"] < config["parameters"]["total"] / 3
 
-    texts = experiment.load_data(recipe, seed=zoo.DEFAULT_SEED).splits["test"].texts
+    texts = datasets.for_recipe(recipe, seed=zoo.DEFAULT_SEED).splits["test"].texts
     rows = [json.loads(line) for line in (run / "test_predictions.jsonl").read_text().splitlines()]
     served = tf.saved_model.load(metrics["export"]).signatures["serving_default"]
     probabilities = served(text=tf.constant(texts))["probabilities"].numpy()

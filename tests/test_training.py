@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from recipes import catalog
-from zoo.text_classifier import TextClassifier
+from zoo import datasets
 from zoo import evaluation
 from zoo import experiment
 from zoo import runs
@@ -82,7 +82,7 @@ def test_recipe_end_to_end_writes_every_file_with_real_metrics(topic_csv, runtim
     assert recomputed["macro_f1"] == pytest.approx(saved["macro_f1"])
     assert sum(c["support"] for c in saved["per_class"].values()) == len(rows) == saved["num_examples"]
     # ... and the predictions are those of the saved model on the test texts.
-    dataset = experiment.load_data(recipe, seed=7)
+    dataset = datasets.for_recipe(recipe, seed=7)
     model = runs.RunDir(run).load_classifier()
     np.testing.assert_allclose(model.predict(dataset.splits["test"].texts), probabilities, atol=1e-5)
     assert np.array_equal(dataset.splits["test"].labels, labels)
@@ -351,6 +351,24 @@ def test_bad_csv_is_one_clear_line_without_traceback(tmp_path):
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
     assert len(errors) == 1 and "tickets.csv:3: a quoted field" in errors[0]
+
+
+def test_your_file_is_checked_before_tensorflow_is_imported(tmp_path):
+    """A mistyped column is one line within the import time of the data code: a `tensorflow` that fails to import
+    stands first on the path, so the command would fail differently had it been imported first."""
+    fake = tmp_path / "fake" / "tensorflow"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text('raise ImportError("tensorflow was imported")\n')
+    path = tmp_path / "tickets.csv"
+    path.write_text("title,body,queue\nprinter,jammed again,hardware\nlogin,password expired,accounts\n")
+    result = commands.run("train", "--backbone=ngram_linear", f"--dataset_path={path}",
+                          "--dataset_options=text_columns=title+bodyy,label_column=queue", timeout=120, cwd=tmp_path,
+                          env={"PYTHONPATH": str(fake.parent)})
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1, result.stderr[-2000:]
+    assert "tickets.csv:2: missing column 'bodyy'" in errors[0] and "--dataset_options=text_columns=" in errors[0]
+    assert "tensorflow was imported" not in result.stderr and not (tmp_path / "runs").exists()
 
 
 def free_ports(n):

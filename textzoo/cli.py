@@ -42,6 +42,10 @@ def main(argv=None):
 
     console.quiet()  # Before the script's imports, some of which import TensorFlow.
     sys.argv = [f"textzoo {command}"] + argv[2:]
-    # As `python -m`: the module runs as __main__, so absl's --help shows its docstring and its flags.
-    runpy.run_module(COMMANDS[command][0], run_name="__main__", alter_sys=True)
+    try:
+        # As `python -m`: the module runs as __main__, so absl's --help shows its docstring and its flags.
+        runpy.run_module(COMMANDS[command][0], run_name="__main__", alter_sys=True)
+    except KeyboardInterrupt:  # While the script is imported (once it runs, `console.run` says what was kept).
+        sys.stderr.write("\nInterrupted.\n")
+        return 130
     return 0

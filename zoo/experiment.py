@@ -22,13 +22,6 @@ from zoo import training
 HELD_OUT_TEXTS = 32
 
 
-def load_data(recipe, seed, offline=None):
-    return datasets.load(
-        recipe["dataset"], path=recipe["dataset_path"], offline=offline, seed=seed,
-        max_examples=recipe["max_examples"], balance=recipe["balance"], clean=recipe["clean"],
-        **recipe["dataset_options"])
-
-
 @dataclasses.dataclass
 class _Run:
     """One recipe's run: `run_recipe`'s arguments, and where this process writes (`run_dir`) and resumes
@@ -87,7 +80,7 @@ def _train_and_evaluate(run):
     recipe, runtime, stages = run.recipe, run.runtime, run.stages
     run.run_dir.mkdir(parents=True, exist_ok=True)
     stages("data")
-    dataset = run.dataset or load_data(recipe, runtime.seed)
+    dataset = run.dataset or datasets.for_recipe(recipe, runtime.seed)
     print(f"Dataset {dataset.name} ({dataset.variant}, from {dataset.source['source']}): "
           + ", ".join(f"{s} {len(dataset.splits[s])}" for s in datasets.SPLITS)
           + f" examples, {dataset.num_classes} classes.")

@@ -53,11 +53,15 @@ def check_output(input_path, output_path, overwrite=False):
     return output_path
 
 
-def _rows(probabilities, class_names, lines, labels, top_k):
-    for i, row in enumerate(probabilities):
+def records(probabilities, class_names, lines=None, labels=None, top_k=None):
+    """One prediction record per row of `probabilities` ([n, classes]): its label and class probabilities, with
+    its source line, top k and true label where given (what `predict_file` writes, `textzoo predict` prints)."""
+    for i, row in enumerate(np.asarray(probabilities)):
         ranked = np.argsort(-row, kind="stable")
-        record = {"line": int(lines[i]), "label": class_names[int(ranked[0])],
+        record = {"label": class_names[int(ranked[0])],
                   "probabilities": {c: round(float(p), 6) for c, p in zip(class_names, row)}}
+        if lines is not None:
+            record = {"line": int(lines[i]), **record}
         if top_k:
             record["top_k"] = [{"label": class_names[int(j)], "probability": round(float(row[j]), 6)}
                                for j in ranked[:top_k]]
@@ -96,8 +100,9 @@ def predict_file(predict_proba, class_names, input_path, output_path, text_colum
                  top_k=None, chunk_size=1024, verbose="auto", overwrite=False, encoding="utf-8"):
     """Classifies every text of `input_path` with `predict_proba` (texts -> [n, classes] probabilities, in
     `class_names` order) and writes one row per text to `output_path` (.jsonl or .csv), replaced only when
-    complete; `encoding` is the file's (bytes it cannot read become U+FFFD, counted in the summary). Returns a summary: the counts, the output, and where the file has labels, the metrics (also written
-    beside the output as <name>.metrics.json)."""
+    complete; `encoding` is the file's (bytes it cannot read become U+FFFD, counted in the summary). Returns a
+    summary: the counts, the output, and where the file has labels, the metrics (also written beside the output
+    as <name>.metrics.json)."""
     output_path = check_output(input_path, output_path, overwrite)
     texts, labels, lines, decoding = datasets.read_texts(input_path, text_columns, label_column, class_names,
                                                          encoding)
@@ -116,7 +121,7 @@ def predict_file(predict_proba, class_names, input_path, output_path, text_colum
             for start in range(0, len(texts), chunk_size):
                 chunk = np.asarray(predict_proba(texts[start:start + chunk_size]), dtype=np.float32)
                 chunk_labels = None if labels is None else labels[start:start + chunk_size]
-                for record in _rows(chunk, class_names, lines[start:start + chunk_size], chunk_labels, top_k):
+                for record in records(chunk, class_names, lines[start:start + chunk_size], chunk_labels, top_k):
                     writer.write(record)
                 probabilities.append(chunk)
                 if progress:
@@ -127,10 +132,11 @@ def predict_file(predict_proba, class_names, input_path, output_path, text_colum
     summary = {"input": str(input_path), "output": str(output_path), "texts": len(texts),
                "texts_with_undecodable_bytes": decoding["texts_with_undecodable_bytes"]}
     if labels is not None:
-        metrics = evaluation.compute_metrics(labels, np.concatenate(probabilities), class_names)
+        probabilities = np.concatenate(probabilities)
+        metrics = evaluation.compute_metrics(labels, probabilities, class_names)
         metrics_path = metrics_file(output_path)
         metrics_path.write_text(json.dumps({"class_names": class_names, **metrics}, indent=2))
         summary.update(accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"], metrics=str(metrics_path),
-                       report=evaluation.report_text(labels, np.concatenate(probabilities), class_names, metrics),
+                       report=evaluation.report_text(labels, probabilities, class_names, metrics),
                        confusion_matrix=metrics["confusion_matrix"])
     return summary

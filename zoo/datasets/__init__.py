@@ -8,8 +8,11 @@ Every `TextDataset` carries the source and the variant it came from: they go int
 Adding a dataset is one reader function and one `DATASETS` entry.
 """
 
+import functools
 import inspect
+import json
 import logging
+import pathlib
 
 import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
@@ -149,8 +152,7 @@ def load(name, path=None, offline=None, seed=seeds.DEFAULT_SEED, validation_frac
     """
     spec = get_spec(name)
     _check_arguments(spec, name, validation_fraction, test_fraction, balance, options)
-    resolved = spec.asset.resolve(local_path=path, offline=offline)
-    raw = spec.reader(resolved.path, **{**spec.default_options, **options})
+    resolved, raw = read(name, path, offline, **options)
     _warn_undecodable(name, raw.decode, "encoding" in inspect.signature(spec.reader).parameters)
     found = {s: {"size": len(t), "class_counts": _class_counts(y, raw.class_names)} for s, (t, y) in raw.splits.items()}
     splits = raw.splits
@@ -182,6 +184,35 @@ def load(name, path=None, offline=None, seed=seeds.DEFAULT_SEED, validation_frac
         },
         class_weight=class_weight,
     )
+
+
+def read(name, path=None, offline=None, **options):
+    """Dataset `name` as its source holds it, before de-duplication, splits and caps: (`assets.Resolved`,
+    `RawData`). Reading checks a file's columns, labels and encoding. The last read of a local `path` is kept
+    while its files are unchanged, so that a check before TensorFlow is imported costs `load` no second read."""
+    if path is None:
+        return _read(name, None, offline, json.dumps(options, sort_keys=True))
+    return _read(name, str(path), offline, json.dumps(options, sort_keys=True), _stamp(pathlib.Path(path)))
+
+
+@functools.lru_cache(maxsize=1)
+def _read(name, path, offline, options, stamp=None):
+    spec = get_spec(name)
+    resolved = spec.asset.resolve(local_path=path, offline=offline)
+    return resolved, spec.reader(resolved.path, **{**spec.default_options, **json.loads(options)})
+
+
+def _stamp(path):
+    """What changes when a file or a directory's files change: (name, size, modification time) of each."""
+    files = sorted(path.expanduser().rglob("*")) if path.expanduser().is_dir() else [path.expanduser()]
+    return tuple((str(f), s.st_size, s.st_mtime_ns) for f in files if f.exists() for s in [f.stat()])
+
+
+def for_recipe(recipe, seed, offline=None):
+    """The data of a resolved recipe (`recipes.catalog`): its dataset, path, options, caps, balancing and cleaning."""
+    return load(recipe["dataset"], path=recipe["dataset_path"], offline=offline, seed=seed,
+                max_examples=recipe["max_examples"], balance=recipe["balance"], clean=recipe["clean"],
+                **recipe["dataset_options"])
 
 
 def _warn_undecodable(name, decoding, takes_encoding):
