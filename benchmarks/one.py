@@ -17,6 +17,8 @@ from absl import flags  # noqa: E402
 from recipes import tracking_flags  # noqa: E402
 
 _RECIPE = flags.DEFINE_string("recipe", None, "Recipe to benchmark.")
+_DATASET_PATH = flags.DEFINE_string("dataset_path", None, "Your data: --recipe is then of catalog.recipes(this path).")
+_DATASET_OPTIONS = flags.DEFINE_list("dataset_options", None, "With --dataset_path: its reader options, key=value.")
 _BUDGET = flags.DEFINE_enum("budget", "quick", ["tiny", "quick", "full"], "Recipe budget.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "benchmarks/results", "Results directory (runs/ and exports/ "
                                   "go under it).")
@@ -41,6 +43,11 @@ _STAGE_FILE = flags.DEFINE_string("stage_file", None, "Where to write the runnin
 _STOCK_CACHE = flags.DEFINE_string("stock_cache", None, "A JSON file of keras-hub stock pipeline timings shared by "
                                    "the recipes of one run (the runner gives one per run): a recipe whose weights, "
                                    "sequence length, batch size and dtype policy were timed already reuses them.")
+_DEEP = flags.DEFINE_bool("deep", False, "Also what depends on the backbone and the sequence length rather than the "
+                          "data: served at batch 256 and in memory, the served precisions (bfloat16 at load, oneDNN "
+                          "off, the bfloat16 export), keras-hub's stock pipeline with its parity, full fine-tuning "
+                          "and its profile, the FLOP rates. Without it: training, evaluation, the verified export, "
+                          "served examples/s at batch 32 and latency at batch 1.")
 _ACCURACY_ONLY = flags.DEFINE_bool("accuracy_only", False, "Train and evaluate only: no export, no timings (the "
                                    "float32 reference of the bf16 parity check).")
 
@@ -57,9 +64,9 @@ def served_batches(texts, size, count):
     return chunks(texts * (-(-size * 2 // max(len(texts), 1))), size, count)
 
 
-def inference_timings(export_path, model, texts, batches):
-    """Served SavedModel (end to end from raw strings, computing in float32 as exported) and in-memory predict, on
-    the same batches."""
+def inference_timings(export_path, model, texts, batches, deep=False):
+    """Served SavedModel (end to end from raw strings, computing in float32 as exported) at batch 32 and its latency
+    at batch 1; with `deep`, also served at batch 256 and in-memory predict at batch 32, on the same batches."""
     import tensorflow as tf
 
     from benchmarks import timing
@@ -69,14 +76,14 @@ def inference_timings(export_path, model, texts, batches):
     served_fn = timing.served(export_path)
     in_memory = model.probabilities_fn()
     memory_fn = lambda batch: in_memory(tf.constant(batch, dtype=tf.string)).numpy()  # noqa: E731
-    row = {"inference_examples_per_second": {}, "in_memory_examples_per_second": {}}
+    row = {"inference_examples_per_second": {}, **({"in_memory_examples_per_second": {}} if deep else {})}
     # Batch 256 is timed on one batch (8x the work of one of 32; 12 s for BERT at 512 tokens) with no warm-up of
     # its own: the served graph runs any batch as length-sorted chunks of 8, which the batches of 32 have warmed up.
     # In-memory predict is timed at batch 32 only, the size the served-vs-in-memory comparison uses.
-    for size, count, warmup in ((32, batches, 2), (256, 1, 0)):
+    for size, count, warmup in ((32, batches, 2), (256, 1, 0))[:2 if deep else 1]:
         sized = served_batches(texts, size, count)
         row["inference_examples_per_second"][str(size)] = timing.time_batches(served_fn, sized, warmup=warmup)
-        if size == 32:
+        if size == 32 and deep:
             row["in_memory_examples_per_second"][str(size)] = timing.time_batches(memory_fn, sized, warmup=warmup)
     row["latency_batch_1"] = timing.latency_percentiles(served_fn, [[t] for t in texts[:60]])
     return row
@@ -278,7 +285,10 @@ def main(argv):
     from benchmarks import timing
 
     options = catalog.parse_key_values(_BACKBONE_OPTIONS.value or [], "backbone_options")
-    recipe = {**catalog.resolve(_RECIPE.value, _BUDGET.value, {"backbone_options": options}), "seed": _SEED.value}
+    overrides = {"backbone_options": options}
+    if _DATASET_PATH.value:
+        overrides["dataset_options"] = catalog.parse_key_values(_DATASET_OPTIONS.value or [], "dataset_options")
+    recipe = {**catalog.resolve(_RECIPE.value, _BUDGET.value, overrides, _DATASET_PATH.value), "seed": _SEED.value}
     family = backbones.family(recipe["backbone"])
     stages = progress.StageFile(_STAGE_FILE.value)
     stages("starting TensorFlow")
@@ -362,6 +372,19 @@ def _against_stock(row, trained):
     matmul_rates.mark("full_finetuning")
 
 
+def _test_record(run_dir, dataset):
+    """The row's test texts' identity, labels and predictions (`benchmarks.stats`), from the predictions the
+    evaluation wrote (those of the classifier that was exported)."""
+    from benchmarks import stats
+    from zoo import runs
+
+    ids = {name: i for i, name in enumerate(dataset.class_names)}
+    lines = runs.RunDir(run_dir).file(runs.PREDICTIONS).read_text().splitlines()
+    test = dataset.splits["test"]
+    return stats.test_record(test.texts, test.labels, [ids[json.loads(line)["predicted"]] for line in lines],
+                             dataset.num_classes)
+
+
 def _how_it_trained(recipe, config, metrics):
     """How training went, whole run: caching the frozen prefix's features (if any) and validation included."""
     from zoo import training
@@ -377,13 +400,14 @@ def _how_it_trained(recipe, config, metrics):
 
 
 def _benchmark(tracked, recipe, run_dir, runtime, dataset, timer, stages, output, family, started):
+    from recipes import catalog
     from zoo import experiment
     from zoo import runs
     from benchmarks import progress
     from benchmarks import timing
 
-    # The transformer rows' FLOP rates are reported as shares of the matmul rate measured around them.
-    matmul_rates = timing.MatmulRates(enabled=family == "transformer" and not _ACCURACY_ONLY.value)
+    # The transformer rows' FLOP rates (--deep) are reported as shares of the matmul rate measured around them.
+    matmul_rates = timing.MatmulRates(enabled=family == "transformer" and _DEEP.value and not _ACCURACY_ONLY.value)
     matmul_rates.mark()
     outcome = experiment.run_recipe(recipe, run_dir, runtime, dataset=dataset,
                                     export_dir=None if _ACCURACY_ONLY.value else output / "exports",
@@ -395,7 +419,7 @@ def _benchmark(tracked, recipe, run_dir, runtime, dataset, timer, stages, output
     relative = lambda path: pathlib.Path(path).resolve().relative_to(output.resolve()).as_posix()  # noqa: E731
     trained = _how_it_trained(recipe, config, metrics)
     if _ACCURACY_ONLY.value:
-        row = {"recipe": recipe["recipe"], "dataset": recipe["dataset"], "backbone": recipe["backbone"],
+        row = {"recipe": recipe["recipe"], "dataset": catalog.data_label(recipe), "backbone": recipe["backbone"],
                "examples": metrics["examples"], "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
                "dtype_policy": runtime.dtype_policy, "run_dir": relative(run_dir), **trained,
                "wall_seconds": round(time.time() - started, 1)}
@@ -406,12 +430,12 @@ def _benchmark(tracked, recipe, run_dir, runtime, dataset, timer, stages, output
     export_path = pathlib.Path(metrics["export"])
     export_info = json.loads((export_path / "export_info.json").read_text())
     row = {
-        "recipe": recipe["recipe"], "budget": recipe["budget"], "dataset": dataset.name,
+        "recipe": recipe["recipe"], "budget": recipe["budget"], "dataset": catalog.data_label(recipe),
         "dataset_variant": dataset.variant, "dataset_source": dataset.source["source"],
         "backbone": recipe["backbone"], "weights_source": config["provenance"].get("source"),
         "pretrained": config["provenance"].get("pretrained"), "head": metrics["head_type"],
         "examples": metrics["examples"], "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
-        **trained,
+        "test": _test_record(run_dir, dataset), **trained,
         "batch_size": batch_size, "bucket_width": config["input"]["bucket_width"],
         **timer.summary(batch_size, len(dataset.splits["train"])),
         "export": relative(export_path), "export_size_bytes": export_info["size_bytes"],
@@ -421,7 +445,31 @@ def _benchmark(tracked, recipe, run_dir, runtime, dataset, timer, stages, output
     }
     matmul_rates.mark("training")
     stages("timing served inference")
-    row.update(inference_timings(export_path, model, dataset.splits["test"].texts, _INFERENCE_BATCHES.value))
+    row.update(inference_timings(export_path, model, dataset.splits["test"].texts, _INFERENCE_BATCHES.value,
+                                 _DEEP.value))
+    row["deep"] = _DEEP.value
+    if _DEEP.value:
+        deep_started = time.time()
+        _deep(row, _Trained(recipe, config, metrics, dataset, runtime, run_dir, stages, model, matmul_rates),
+              export_path, export_info, family)
+        row["deep_seconds"] = round(time.time() - deep_started, 1)
+    if matmul_rates.stages:
+        row["matmul_rate_gflops"] = matmul_rates.stages
+    row["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    row["wall_seconds"] = round(time.time() - started, 1)
+    pathlib.Path(_RESULT_FILE.value).write_text(json.dumps(row, indent=2, default=str))
+    if tracked.tracker:  # The benchmark's own measurements beside the run's (served rates, training rates, memory).
+        tracked.tracker.log_metrics({k: v for k, v in row.items() if k not in ("examples", "parameters", "test")},
+                                    "benchmark.")
+    tracked.finish(metrics)
+
+
+def _deep(row, trained, export_path, export_info, family):
+    """--deep's measurements into `row`: the served precisions, and for pretrained keras-hub BERTs the comparison
+    with keras-hub's stock pipeline (`_against_stock`)."""
+    from benchmarks import progress
+
+    model, dataset, stages, matmul_rates = trained.model, trained.dataset, trained.stages, trained.matmul_rates
     stages("timing served precisions")
     precisions = served_precisions(export_path, model, dataset.splits["test"].texts, _INFERENCE_BATCHES.value,
                                    row["inference_examples_per_second"]["32"], bf16_export=family == "transformer")
@@ -431,17 +479,8 @@ def _benchmark(tracked, recipe, run_dir, runtime, dataset, timer, stages, output
     progress.write_json(export_path / "export_info.json", {**export_info, "served_rates": precisions}, indent=2)
     # keras-hub's stock pipeline is the reference of the BERT transformers; the others (MPNet, which keras-hub
     # lacks) have none, and their rows no FLOPs or full fine-tuning timings yet.
-    if family == "transformer" and config["provenance"].get("pretrained") and _keras_hub_bert(model):
-        _against_stock(row, _Trained(recipe, config, metrics, dataset, runtime, run_dir, stages, model,
-                                     matmul_rates))
-    if matmul_rates.stages:
-        row["matmul_rate_gflops"] = matmul_rates.stages
-    row["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    row["wall_seconds"] = round(time.time() - started, 1)
-    pathlib.Path(_RESULT_FILE.value).write_text(json.dumps(row, indent=2, default=str))
-    if tracked.tracker:  # The benchmark's own measurements beside the run's (served rates, training rates, memory).
-        tracked.tracker.log_metrics({k: v for k, v in row.items() if k not in ("examples", "parameters")}, "benchmark.")
-    tracked.finish(metrics)
+    if family == "transformer" and trained.config["provenance"].get("pretrained") and _keras_hub_bert(model):
+        _against_stock(row, trained)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ import time
 import keras
 from tqdm import tqdm
 
+from recipes import catalog
+
 HEARTBEAT_SECONDS = 60
 # Seconds a recipe's process spends outside its own wall time (interpreter start, imports) and the runner between
 # recipes; measured on the 2-core machine: 9-12 s.
@@ -206,15 +208,16 @@ def train_examples(recipe, full_sizes):
     from the TF-IDF reference rows, which use whole splits), None where unknown."""
     cap = recipe.get("max_examples")
     cap = cap.get("train") if isinstance(cap, dict) else cap
-    full = full_sizes.get(recipe["dataset"])
+    full = full_sizes.get(catalog.data_label(recipe))
     return min(c for c in (cap, full) if c) if (cap or full) else None
 
 
-def estimate(names, settings, rows, peak_gflops, parity=()):
+def estimate(names, settings, rows, peak_gflops, parity=(), deep=False):
     """({name: estimated seconds}, {basis: count}) for the recipes `names` and the TF-IDF reference of each of
     their datasets (`reference_sklearn_tfidf_lr_<dataset>`), from earlier rows (`rows`, oldest first).
 
-    `settings`: {recipe: resolved recipe} of this run; `parity`: recipes also trained in float32.
+    `settings`: {recipe: resolved recipe} of this run; `parity`: recipes also trained in float32; `deep`: whether
+    the run times the deep measurements (`benchmarks.run --deep`).
     """
     last, full_sizes = {}, {}
     for row in rows:
@@ -223,13 +226,15 @@ def estimate(names, settings, rows, peak_gflops, parity=()):
             if row["recipe"].startswith("reference_") and row.get("examples"):
                 full_sizes[row["dataset"]] = row["examples"]["train"]
     budget = next(iter(settings.values()))["budget"] if settings else None
-    references = [f"reference_sklearn_tfidf_lr_{d}" for d in sorted({settings[n]["dataset"] for n in names})]
+    references = [f"reference_sklearn_tfidf_lr_{d}" for d in sorted({catalog.data_label(settings[n]) for n in names})]
     estimates, basis, known = {}, {"as last run": 0, "scaled": 0, "family median": 0}, {}
     for name in references + list(names):
         row = last.get((name, budget))
         if row is None:
             continue
-        seconds = row["wall_seconds"]
+        # A --deep row's own deep measurements, left out of a run without them (rows from before --deep: all deep,
+        # their share unrecorded).
+        seconds = row["wall_seconds"] - (0.0 if deep else row.get("deep_seconds") or 0.0)
         parity_seconds = (row.get("bf16_parity") or {}).get("float32_wall_seconds", 0.0) * (name in parity)
         recipe = settings.get(name)
         if recipe is not None:

@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 
+from benchmarks import stats  # noqa: E402
 from zoo import runs  # noqa: E402
 
 # Published test accuracies on the same datasets (their own splits and variants), for orientation only.
@@ -278,7 +279,133 @@ def freezing_table(rows):
     return ["## Frozen-prefix fine-tuning against full fine-tuning"] + _table(caption, done, cells, key=order) + [""]
 
 
-def markdown(rows, run_id, freezing=()):
+RECOMMENDATIONS = "recommendations"  # The recipe name of a run's recommendations row in results.jsonl.
+
+
+def judge(rows):
+    """{recipe: its 95 % intervals, and its paired comparisons with its dataset's best row (`best`) and with the
+    TF-IDF reference (`reference`)} for the rows that hold their test predictions (`benchmarks.stats`). A dataset's
+    best row is the most accurate of the zoo's; a comparison of rows tested on different texts is None."""
+    judged = {}
+    for dataset in sorted({r["dataset"] for r in rows if r.get("test")}):
+        ours = [r for r in rows if r["dataset"] == dataset and r.get("test") and not r.get("reference")]
+        reference = next((r for r in rows if r["dataset"] == dataset and r.get("test") and r.get("reference")), None)
+        best = max(ours, key=lambda r: r["accuracy"], default=None)
+        for r in ours + ([reference] if reference else []):
+            judged[r["recipe"]] = {
+                "intervals": stats.intervals(r["test"]), "best": best and best["recipe"],
+                "vs_best": None if r is best or best is None else stats.compare(r["test"], best["test"]),
+                "vs_reference": None if r is reference or reference is None
+                else stats.compare(r["test"], reference["test"])}
+    return judged
+
+
+def recommendations(rows, max_latency_ms=None):
+    """Per dataset, from the measured rows: the most accurate; the fastest served (examples/s at batch 32) and the
+    smallest export among the rows not significantly worse than it (paired bootstrap on the same test texts); with
+    `max_latency_ms`, the most accurate whose p95 latency at batch 1 is within it."""
+    judged = judge(rows)
+    out = {}
+    for dataset in sorted({r["dataset"] for r in rows if r["recipe"] in judged and not r.get("reference")}):
+        ours = [r for r in rows if r["dataset"] == dataset and r["recipe"] in judged and not r.get("reference")]
+        best = next(r for r in ours if r["recipe"] == judged[ours[0]["recipe"]]["best"])
+        as_good = [r for r in ours if r is best or (judged[r["recipe"]]["vs_best"] or {}).get("verdict") != "worse"]
+        served = lambda r: (r.get("inference_examples_per_second") or {}).get("32") or 0  # noqa: E731
+        fastest = max(as_good, key=served)
+        smallest = min(as_good, key=lambda r: r.get("export_size_bytes") or float("inf"))
+        entry = {
+            "test_texts": best["test"]["texts"],
+            "most_accurate": {"recipe": best["recipe"], "accuracy": best["accuracy"]},
+            "not_worse_than_it": sorted(r["recipe"] for r in as_good),
+            "fastest_not_worse": {"recipe": fastest["recipe"], "served_examples_per_second_32": served(fastest)},
+            "smallest_not_worse": {"recipe": smallest["recipe"], "export_size_bytes": smallest.get("export_size_bytes")},
+        }
+        if max_latency_ms is not None:
+            within = [r for r in ours if ((r.get("latency_batch_1") or {}).get("p95_ms") or float("inf"))
+                      <= max_latency_ms]
+            pick = max(within, key=lambda r: r["accuracy"], default=None)
+            entry["within_latency"] = {"max_latency_ms": max_latency_ms, "recipe": pick and pick["recipe"],
+                                       "p95_ms": pick and pick["latency_batch_1"]["p95_ms"],
+                                       "accuracy": pick and pick["accuracy"]}
+        out[dataset] = entry
+    return out
+
+
+def _interval_text(value, interval):
+    return f"{value:.4f} ({interval[0]:.3f}-{interval[1]:.3f})"
+
+
+def _comparison_text(comparison):
+    if comparison is None:
+        return "-"
+    low, high = comparison["interval"]
+    return f"{comparison['points']:+.2f} [{low:+.2f}, {high:+.2f}] {comparison['verdict']}"
+
+
+def _decision_cells(r, judged):
+    j = judged[r["recipe"]]
+    latency = r.get("latency_batch_1") or {}
+    return {
+        "recipe": r["recipe"] + (" (reference)" if r.get("reference") else ""),
+        "accuracy (95 % interval)": _interval_text(r["accuracy"], j["intervals"]["accuracy"]),
+        "macro-F1 (95 % interval)": _interval_text(r["macro_f1"], j["intervals"]["macro_f1"]),
+        "vs best, points": "best" if j["best"] == r["recipe"] else _comparison_text(j["vs_best"]),
+        "vs TF-IDF+LR, points": "-" if r.get("reference") else _comparison_text(j["vs_reference"]),
+        "served ex/s @32": _fmt((r.get("inference_examples_per_second") or {}).get("32"), ".1f"),
+        "p95 ms @1": _fmt(latency.get("p95_ms"), ".1f"),
+        "export MB": _fmt(r["export_size_bytes"] / 1e6, ".1f") if r.get("export_size_bytes") else "-",
+    }
+
+
+def decision_section(rows, recommended=None):
+    """Per dataset: each row's accuracy and macro-F1 with 95 % intervals, its paired comparison with the best row
+    and with TF-IDF+LR, and the recommendation (`recommended`: a run's stored one, else computed here)."""
+    judged = judge(rows)
+    if not judged:
+        return []
+    recommended = recommended if recommended is not None else recommendations(rows)
+    lines = ["", "## Which backbone, per dataset", "",
+             "Intervals: 95 % bootstrap over the test texts. \"vs\" columns: the accuracy difference in points with "
+             "its 95 % paired-bootstrap interval on the same texts: better or worse where the interval excludes 0, "
+             "no difference otherwise."]
+    for dataset in sorted({r["dataset"] for r in rows if r["recipe"] in judged}):
+        judged_rows = [r for r in rows if r["dataset"] == dataset and r["recipe"] in judged]
+        texts = judged_rows[0]["test"]["texts"]
+        lines += ["", f"### {dataset}", "", f"Test: {texts} texts (one text is {100 / texts:.2f} points)."]
+        lines += _table(None, judged_rows, lambda r: _decision_cells(r, judged),
+                        key=lambda r: (bool(r.get("reference")), -r["accuracy"], r["recipe"]))
+        rec = recommended.get(dataset)
+        if rec:
+            lines += ["", f"- Most accurate: `{rec['most_accurate']['recipe']}`; not significantly worse than it: "
+                      + ", ".join(f"`{n}`" for n in rec["not_worse_than_it"]) + ".",
+                      f"- Fastest of those: `{rec['fastest_not_worse']['recipe']}` "
+                      f"({rec['fastest_not_worse']['served_examples_per_second_32']:.1f} served ex/s at batch 32); "
+                      f"smallest: `{rec['smallest_not_worse']['recipe']}` "
+                      f"({(rec['smallest_not_worse']['export_size_bytes'] or 0) / 1e6:.1f} MB)."]
+            if "within_latency" in rec:
+                w = rec["within_latency"]
+                lines.append(f"- Within {w['max_latency_ms']:g} ms p95 at batch 1: " + (
+                    f"`{w['recipe']}` ({w['p95_ms']:.1f} ms, accuracy {w['accuracy']:.4f})." if w["recipe"]
+                    else "none of them."))
+    return lines
+
+
+def recommendation_lines(recommended):
+    """The recommendations as printed at the end of a run."""
+    lines = []
+    for dataset, rec in recommended.items():
+        line = (f"{dataset}: most accurate {rec['most_accurate']['recipe']} ({rec['most_accurate']['accuracy']:.4f}); "
+                f"fastest not worse {rec['fastest_not_worse']['recipe']}; smallest not worse "
+                f"{rec['smallest_not_worse']['recipe']}")
+        if "within_latency" in rec:
+            line += f"; within {rec['within_latency']['max_latency_ms']:g} ms: {rec['within_latency']['recipe']}"
+        lines.append(line + ".")
+    return lines
+
+
+def markdown(rows, run_id, freezing=(), deep=None):
+    """RESULTS.md of run `run_id`'s `rows`; `deep`: (rows, run id) of the last run with `--deep` measurements, shown
+    where this run has none (default: this run's)."""
     done = [r for r in rows if "accuracy" in r and "reference" not in r]
     references = {r["dataset"]: r for r in rows if r.get("reference")}
     failed = [r for r in rows if "error" in r]
@@ -310,12 +437,20 @@ def markdown(rows, run_id, freezing=()):
         "[frontier.png](frontier.png).",
         "",
     ]
+    stored = next((r["recommendations"] for r in rows if r["recipe"] == RECOMMENDATIONS), None)
+    lines += decision_section(done + list(references.values()), stored)
+    lines += ["", "## Measurements", ""]
     lines += _table(None, done, lambda r: _main_cells(r, references.get(r["dataset"], {})),
                     key=lambda r: (r["dataset"], r["backbone"]))
     lines += size_table(done)
-    lines += served_precision_table(done)
-    lines += arithmetic_table(done)
-    lines += full_finetuning_table(done)
+    deep_rows, deep_run = deep or (rows, run_id)
+    deep_done = [r for r in deep_rows if "accuracy" in r and "reference" not in r]
+    if deep_run != run_id and deep_done:
+        lines += ["", f"The tables below are `--deep` measurements (they depend on the backbone and the sequence "
+                      f"length, not on the data) of run `{deep_run}`, the last that had them."]
+    lines += served_precision_table(deep_done)
+    lines += arithmetic_table(deep_done)
+    lines += full_finetuning_table(deep_done)
     lines += _notes(done, references, failed, skipped)
     frozen = freezing_table(freezing)
     if frozen:
@@ -479,6 +614,15 @@ README_START = "<!-- benchmark results: generated by `python -m benchmarks.repor
 README_END = "<!-- end of benchmark results -->"
 
 
+def _last_deep(results_file, rows, run_id):
+    """(rows, run id) of the last run with --deep measurements: this one's if it has them."""
+    deep = lambda r: bool(r.get("served_precision_examples_per_second_32"))  # noqa: E731
+    if any(map(deep, rows)):
+        return rows, run_id
+    last = next((r["run_id"] for r in reversed(read_all_rows(results_file)) if deep(r)), None)
+    return read_rows(results_file, last) if last else (rows, run_id)
+
+
 def write(output_dir, run_id=None, readme=None):
     """Writes RESULTS.md and the plot for `run_id` (default: the last run); with `readme`, also replaces the README
     section between the two markers with the same table."""
@@ -489,7 +633,7 @@ def write(output_dir, run_id=None, readme=None):
     last = {r["recipe"]: r["run_id"] for r in freezing}
     freezing = list({(r["recipe"], str(r["trainable_layers"])): r for r in freezing
                      if r["run_id"] == last[r["recipe"]]}.values())
-    text = markdown(rows, run_id, freezing)
+    text = markdown(rows, run_id, freezing, _last_deep(output_dir / "results.jsonl", rows, run_id))
     (output_dir / "RESULTS.md").write_text(text)
     plot(rows, output_dir / "accuracy_vs_throughput.png")
     plot_validation_curves(rows, output_dir / "validation_curves.png", output_dir)
@@ -501,7 +645,8 @@ def write(output_dir, run_id=None, readme=None):
             raise ValueError(f"{readme} has no benchmark section markers ({README_START!r} ... {README_END!r}).")
         before, rest = content.split(README_START, 1)
         _, after = rest.split(README_END, 1)
-        body = text.split("\n", 2)[2]  # Without the "# Benchmark results" title.
+        body = text.split("\n", 2)[2]  # Without the "# Benchmark results" title; its sections one level down.
+        body = "\n".join("#" + line if line.startswith("##") else line for line in body.split("\n"))
         # Links are relative to RESULTS.md; from the README they go through the output directory.
         relative = pathlib.Path(os.path.relpath(output_dir, readme.resolve().parent)).as_posix()
         for picture in ("validation_curves.png", "frontier.png"):

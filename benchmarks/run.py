@@ -2,6 +2,11 @@
 
     textzoo benchmark                                  # the default matrix, budget quick
     textzoo benchmark --backbones=ngram_linear --datasets=bbc_news,reuters_r8 --budget=tiny
+    textzoo benchmark --dataset_path=tickets.csv --dataset_options=text_columns=title+body,label_column=queue
+
+With --dataset_path, every backbone of the default matrix (or --backbones) runs on your data instead, named after
+it (recipes <backbone>_<data name>, their exports and the report's section), beside the TF-IDF reference on the
+same splits.
 
 Each recipe runs in its own process (its peak memory is its own; a failure is recorded and the run goes on).
 An interrupted run is resumed by the same command: the recipes it finished are kept (`run_state.json` says which run
@@ -13,6 +18,7 @@ keras-hub's stock BertTextClassifier pipeline on the same weights and batches.
 """
 
 import contextlib
+import dataclasses
 import datetime
 import json
 import os
@@ -21,6 +27,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Optional
 
 # Recipes run with the environment this process started with. Importing TensorFlow (below) sets variables in
 # os.environ (TF2_BEHAVIOR, KMP_INIT_AT_FORK, TPU_ML_PLATFORM, ENABLE_RUNTIME_UPTIME_TELEMETRY, ...) that every child
@@ -35,6 +42,7 @@ from absl import flags  # noqa: E402
 
 from benchmarks import progress as progress_lib  # noqa: E402
 from benchmarks import report  # noqa: E402
+from benchmarks import stats  # noqa: E402
 from benchmarks import timing  # noqa: E402
 from recipes import budgets  # noqa: E402
 from recipes import catalog  # noqa: E402
@@ -46,6 +54,10 @@ from zoo import training  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
+_DATASET_PATH = flags.DEFINE_string("dataset_path", None, "Your data instead of the registered datasets: a CSV, TSV, "
+                                    "JSON or JSONL file, or a directory of train/validation/test files.")
+_DATASET_OPTIONS = flags.DEFINE_list("dataset_options", None, "With --dataset_path: its reader options as key=value "
+                                     "(lists with +), as for training, e.g. text_columns=title+body,label_column=y.")
 _RECIPES = flags.DEFINE_list("recipes", None, "Recipes to run (default: every recipe whose data and weights "
                              "resolve, filtered by --backbones and --datasets).")
 _BACKBONES = flags.DEFINE_list("backbones", None, "Only recipes of these backbones.")
@@ -53,7 +65,8 @@ _DATASETS = flags.DEFINE_list("datasets", None, "Only recipes of these datasets.
 _BUDGET = flags.DEFINE_enum("budget", "quick", list(catalog.BUDGETS), "quick: the whole default matrix aimed at "
                             "60 minutes on a 2-core CPU; full: the published settings, for a "
                             "GPU; tiny: smoke test.")
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", "benchmarks/results", "Where results, runs and exports go.")
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where results, runs and exports go (default: "
+                                  "benchmarks/results; with --dataset_path, benchmarks/results-<data name>).")
 _INCLUDE_RANDOM_INIT = flags.DEFINE_bool("include_random_init", False, "Also run BERT recipes whose pretrained "
                                          "weights cannot be found, randomly initialised (flagged in the results).")
 _SEED = flags.DEFINE_integer("seed", zoo.DEFAULT_SEED, "Seed of every recipe.")
@@ -68,6 +81,13 @@ _BF16_PARITY = flags.DEFINE_list("bf16_parity", ["none"], "Recipes that, trained
                                  "in float32 to record the test accuracy difference; 'all' for every one, 'none' for "
                                  "none (e.g. --run_id=RUN --recipes=minilm_l6_reuters_r8 "
                                  "--bf16_parity=minilm_l6_reuters_r8 adds it to a run).")
+_DEEP = flags.DEFINE_bool("deep", False, "Also time, in every row, what depends on the backbone and the sequence "
+                          "length rather than the data: served at batch 256 and in memory, the served precisions, "
+                          "keras-hub's stock pipeline with its parity, full fine-tuning and its profile, the FLOP "
+                          "rates (a transformer row takes about 40 % longer).")
+_MAX_LATENCY_MS = flags.DEFINE_float("max_latency_ms", None, "Also recommend, per dataset, the most accurate recipe "
+                                     "whose p95 latency at batch 1 (served export) is within this many ms.",
+                                     lower_bound=0)
 _TIMEOUT = flags.DEFINE_integer("timeout", 3600, "Seconds after which one recipe is stopped and recorded as failed.")
 _FRESH = flags.DEFINE_bool("fresh", False, "Start a new run even if the last run in --output_dir was interrupted "
                            "(by default the same command resumes it: finished recipes are kept, the rest run).")
@@ -75,15 +95,42 @@ _FRESH = flags.DEFINE_bool("fresh", False, "Start a new run even if the last run
 STATE_FILE = "run_state.json"
 
 
-def plan(recipes=None, backbone_names=None, dataset_names=None, include_random_init=False):
-    """Returns (runnable recipe names, {skipped recipe: reason}) for the filters given."""
+@dataclasses.dataclass(frozen=True)
+class Data:
+    """What a run benchmarks on: the registered datasets (no `path`), or your data at `path`, read with the reader
+    options `options` (the flag's key=value items)."""
+    path: Optional[str] = None
+    options: tuple = ()
+
+    def entries(self):
+        return catalog.recipes(self.path)
+
+    def entry(self, name):
+        return catalog.recipe(name, self.path)
+
+    def resolve(self, name, budget):
+        overrides = {"dataset_options": catalog.parse_key_values(self.options, "dataset_options")} if self.path else {}
+        return catalog.resolve(name, budget, overrides, self.path)
+
+    def recipe_flags(self):
+        """What a recipe's process (`benchmarks.one`) is told of the data besides the recipe's name."""
+        return [f"--dataset_path={self.path}", f"--dataset_options={','.join(self.options)}"] if self.path else []
+
+    def label(self, name):
+        """The dataset recipe `name`'s results are grouped under (`catalog.data_label`)."""
+        return catalog.data_label(self.entry(name))
+
+
+
+def plan(recipes=None, backbone_names=None, dataset_names=None, include_random_init=False, data=Data()):
+    """Returns (runnable recipe names, {skipped recipe: reason}) for the filters given, on `data`."""
     from zoo import datasets
 
-    entries = catalog.recipes()
+    entries = data.entries()
     names = recipes or sorted(entries)
     unknown = sorted(set(names) - set(entries))
     if unknown:
-        raise app.UsageError(f"Unknown recipes {unknown}. Allowed: {catalog.names()}.")
+        raise app.UsageError(f"Unknown recipes {unknown}. Allowed: {sorted(entries)}.")
     for label, given, allowed in (("backbones", backbone_names, backbones.names()),
                                   ("datasets", dataset_names, catalog.dataset_names())):
         bad = sorted(set(given or []) - set(allowed))
@@ -103,7 +150,7 @@ def plan(recipes=None, backbone_names=None, dataset_names=None, include_random_i
             continue
         if dataset not in data_problems:
             try:
-                datasets.get_spec(dataset).asset.resolve()
+                datasets.get_spec(dataset).asset.resolve(local_path=entries[name].get("dataset_path"))
                 data_problems[dataset] = None
             except Exception as e:  # Reported as the reason the recipe is skipped.
                 data_problems[dataset] = f"dataset {dataset} not found (tried: {assets.tried(e)})"
@@ -120,9 +167,9 @@ def plan(recipes=None, backbone_names=None, dataset_names=None, include_random_i
     return runnable, skipped
 
 
-def sklearn_reference(dataset_name, budget, seed):
+def sklearn_reference(dataset_name, budget, seed, data=Data()):
     """TF-IDF (uni+bi-grams, sublinear tf) + LogisticRegression (C=10, newton-cg) on the ngram_linear recipe's
-    splits."""
+    splits of `dataset_name` (a registered dataset, or the name of `data`'s)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score
@@ -130,7 +177,7 @@ def sklearn_reference(dataset_name, budget, seed):
 
     from zoo import datasets
 
-    recipe = catalog.resolve(f"ngram_linear_{dataset_name}", budget)
+    recipe = data.resolve(f"ngram_linear_{dataset_name}", budget)
     dataset = datasets.for_recipe(recipe, seed)
     started = time.time()
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, max_features=200000)
@@ -144,13 +191,15 @@ def sklearn_reference(dataset_name, budget, seed):
     model.fit(features, train.labels)
     test = dataset.splits["test"]
     predicted = model.predict(vectorizer.transform(test.texts))
+    classes = list(range(dataset.num_classes))
     return {
         "recipe": f"reference_sklearn_tfidf_lr_{dataset_name}",
         "reference": "sklearn TF-IDF + LogisticRegression (C=10, newton-cg)",
         "dataset": dataset_name, "dataset_variant": dataset.variant, "budget": budget,
         "examples": {s: len(dataset.splits[s]) for s in dataset.splits},
         "accuracy": float(accuracy_score(test.labels, predicted)),
-        "macro_f1": float(f1_score(test.labels, predicted, average="macro")),
+        "macro_f1": float(f1_score(test.labels, predicted, labels=classes, average="macro", zero_division=0)),
+        "test": stats.test_record(test.texts, test.labels, predicted, dataset.num_classes),
         "wall_seconds": round(time.time() - started, 1),
     }
 
@@ -200,8 +249,7 @@ def run_recipe(name, budget, output_dir, seed, timeout, log_file, extra_flags=()
     tail = pathlib.Path(log_file).read_text(errors="replace").strip().splitlines()[-15:]
     tail = without_local_paths(" | ".join(tail), output_dir)
     return {"recipe": name, "budget": budget, "error": f"exit {code}: " + tail[-3000:],
-            "wall_seconds": round(time.time() - started, 1), **machine,
-            **{k: catalog.recipe(name)[k] for k in ("backbone", "dataset")}}
+            "wall_seconds": round(time.time() - started, 1), **machine}
 
 
 def without_local_paths(text, output_dir):
@@ -237,11 +285,11 @@ def parity_recipes(names):
     return set(names) if parity == ["all"] else set(names) & set(parity)
 
 
-def benchmark_recipe(name, output_dir, progress=None, run_id=None):
+def benchmark_recipe(name, output_dir, progress=None, run_id=None, data=Data()):
     """One recipe's row: trained, exported and timed in its own process, plus its bf16 parity check; errors become
     the row's `error`. The recipes of run `run_id` share one file of keras-hub stock pipeline timings (each
     sequence length is timed once)."""
-    flags_ = [f"--dtype_policy={_DTYPE_POLICY.value}", *_MLFLOW_FLAGS]
+    flags_ = [f"--dtype_policy={_DTYPE_POLICY.value}", f"--deep={_DEEP.value}", *data.recipe_flags(), *_MLFLOW_FLAGS]
     if run_id:
         flags_.append(f"--stock_cache={output_dir / 'rows' / f'stock-{run_id}.json'}")
     try:
@@ -253,8 +301,9 @@ def benchmark_recipe(name, output_dir, progress=None, run_id=None):
             row["bf16_parity"] = bf16_parity(row, _BUDGET.value, output_dir, _SEED.value, _TIMEOUT.value, progress)
     except Exception as e:  # Recorded; the benchmark goes on with the next recipe.
         row = {"recipe": name, "budget": _BUDGET.value,
-               "error": without_local_paths(f"{type(e).__name__}: {e}", output_dir),
-               **{k: catalog.recipe(name)[k] for k in ("backbone", "dataset")}}
+               "error": without_local_paths(f"{type(e).__name__}: {e}", output_dir)}
+    if "error" in row:
+        row.update(backbone=data.entry(name)["backbone"], dataset=data.label(name))
     return row
 
 
@@ -279,11 +328,13 @@ def start_tracking(output_dir, run_id):
     return parent
 
 
-def run_settings():
-    """The flags that define a run: an interrupted run is resumed only by a command with the same ones."""
+def run_settings(data):
+    """The flags that define a run (and its `data`): an interrupted run is resumed only by a command with the same
+    ones."""
     return {"recipes": _RECIPES.value, "backbones": _BACKBONES.value, "datasets": _DATASETS.value,
-            "budget": _BUDGET.value, "include_random_init": _INCLUDE_RANDOM_INIT.value, "seed": _SEED.value,
-            "dtype_policy": _DTYPE_POLICY.value, "bf16_parity": _BF16_PARITY.value}
+            "dataset_path": data.path, "dataset_options": list(data.options),
+            "budget": _BUDGET.value, "deep": _DEEP.value, "include_random_init": _INCLUDE_RANDOM_INIT.value,
+            "seed": _SEED.value, "dtype_policy": _DTYPE_POLICY.value, "bf16_parity": _BF16_PARITY.value}
 
 
 def choose_run(output_dir, settings, run_id=None, fresh=False):
@@ -359,13 +410,43 @@ def _stop_deferred():
         raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _data_from_flags():
+    """The run's `Data`, its file read and checked (columns, labels, encoding) before anything runs."""
+    if not _DATASET_PATH.value:
+        if _DATASET_OPTIONS.value:
+            raise app.UsageError("--dataset_options reads your file: pass --dataset_path=FILE with it.")
+        return Data()
+    if _DATASETS.value:
+        raise app.UsageError("--datasets chooses registered datasets; --dataset_path benchmarks your file instead: "
+                             "pass one of them.")
+    path = pathlib.Path(_DATASET_PATH.value).expanduser()
+    if not path.exists():
+        raise app.UsageError(f"--dataset_path={_DATASET_PATH.value}: no such file or directory.")
+    data = Data(str(path), tuple(_DATASET_OPTIONS.value or ()))
+    from zoo import assets
+    from zoo import datasets
+
+    try:
+        datasets.read("custom", data.path, **catalog.parse_key_values(data.options, "dataset_options"))
+    except ValueError as e:  # Malformed options.
+        raise app.UsageError(str(e))
+    except datasets.MissingColumnError as e:
+        sys.exit(f"Error: {e} Name the columns with --dataset_options=text_columns=A+B,label_column=C.")
+    except (datasets.DatasetError, assets.AssetError) as e:
+        sys.exit(f"Error: {e}")
+    return data
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}.")
-    output_dir = pathlib.Path(_OUTPUT_DIR.value)
+    data = _data_from_flags()
+    output_dir = pathlib.Path(_OUTPUT_DIR.value or (
+        f"benchmarks/results-{catalog.data_label({'dataset': 'custom', 'dataset_path': data.path})}" if data.path
+        else "benchmarks/results"))
     (output_dir / "logs").mkdir(parents=True, exist_ok=True)
-    runnable, skipped = plan(_RECIPES.value, _BACKBONES.value, _DATASETS.value, _INCLUDE_RANDOM_INIT.value)
-    settings = run_settings()
+    runnable, skipped = plan(_RECIPES.value, _BACKBONES.value, _DATASETS.value, _INCLUDE_RANDOM_INIT.value, data)
+    settings = run_settings(data)
     run_id, resumed = choose_run(output_dir, settings, _RUN_ID.value, _FRESH.value)
     results_file = output_dir / "results.jsonl"
     done = finished_recipes(results_file, run_id) if resumed else set()  # --run_id re-runs what it is given.
@@ -383,13 +464,13 @@ def main(argv):
     for name, reason in skipped.items():
         if name not in recorded:
             record({"recipe": name, "budget": _BUDGET.value, "skipped": reason,
-                    **{k: catalog.recipe(name)[k] for k in ("backbone", "dataset")}})
-    estimated, progress = _estimate(runnable, done, results_file, peaks)
+                    "backbone": data.entry(name)["backbone"], "dataset": data.label(name)})
+    estimated, progress = _estimate(runnable, done, results_file, peaks, data)
     parent = start_tracking(output_dir, run_id)
     started = time.time()
     try:
-        _run_references(runnable, done, record, progress)
-        _run_recipes(runnable, done, record, progress, output_dir, run_id)
+        _run_references(runnable, done, record, progress, data)
+        _run_recipes(runnable, done, record, progress, output_dir, run_id, data)
     except KeyboardInterrupt:
         if parent:
             parent.end("KILLED")
@@ -403,7 +484,15 @@ def main(argv):
           f"({took / estimated if estimated else float('nan'):.2f}x the estimate).")
     state_file.write_text(json.dumps({"run_id": run_id, "settings": settings, "finished": True,
                                       "estimated_seconds": round(estimated), "seconds": round(took)}, indent=2))
+    rows, _ = report.read_rows(results_file, run_id)
+    recommended = report.recommendations(rows, _MAX_LATENCY_MS.value)
+    record({"recipe": report.RECOMMENDATIONS, "max_latency_ms": _MAX_LATENCY_MS.value,
+            "recommendations": recommended})
     report.write(output_dir, run_id)
+    if recommended:
+        print("Recommendations (intervals and comparisons in RESULTS.md):")
+        for line in report.recommendation_lines(recommended):
+            print(f"  {line}")
     if parent:
         parent.log_metrics({"seconds": took, "estimated_seconds": estimated, "recipes": len(runnable)}, "benchmark.")
         for name in ("RESULTS.md", "accuracy_vs_throughput.png", "frontier.png", "results.jsonl"):
@@ -431,12 +520,12 @@ def _machine():
     return cpu, peaks
 
 
-def _estimate(runnable, done, results_file, peaks):
+def _estimate(runnable, done, results_file, peaks, data):
     """(the estimated seconds of what is not `done`, the progress display over it), said as it is estimated."""
     to_run = [n for n in runnable if n not in done]
     estimates, basis = progress_lib.estimate(
-        to_run, {n: catalog.resolve(n, _BUDGET.value) for n in to_run}, report.read_all_rows(results_file),
-        peaks["float32"], parity_recipes(to_run))
+        to_run, {n: data.resolve(n, _BUDGET.value) for n in to_run}, report.read_all_rows(results_file),
+        peaks["float32"], parity_recipes(to_run), _DEEP.value)
     estimates = {n: s for n, s in estimates.items() if n not in done}  # The references finished before too.
     estimated = sum(estimates.values())
     print(f"Estimated duration: {progress_lib.minutes(estimated)} (each recipe as long as in the last run here of "
@@ -446,24 +535,24 @@ def _estimate(runnable, done, results_file, peaks):
     return estimated, progress_lib.RunProgress(estimates)
 
 
-def _run_references(runnable, done, record, progress):
+def _run_references(runnable, done, record, progress, data):
     """The TF-IDF + LogisticRegression reference of every dataset the recipes use; a failed one is recorded and
     the benchmark goes on."""
-    for dataset_name in sorted({catalog.recipe(n)["dataset"] for n in runnable}):
+    for dataset_name in sorted({data.label(n) for n in runnable}):
         name = f"reference_sklearn_tfidf_lr_{dataset_name}"
         if name in done:
             continue
         progress.start(name, f"  reference {dataset_name}: TF-IDF + LogisticRegression")
         reference_started = time.time()
         try:
-            row = record(sklearn_reference(dataset_name, _BUDGET.value, _SEED.value))
+            row = record(sklearn_reference(dataset_name, _BUDGET.value, _SEED.value, data))
             progress.write(f"    accuracy {row['accuracy']:.4f}")
         except Exception as e:  # A failed reference is recorded; the benchmark goes on.
             record({"recipe": name, "dataset": dataset_name, "error": f"{type(e).__name__}: {e}"})
         progress.finish(name, time.time() - reference_started)
 
 
-def _run_recipes(runnable, done, record, progress, output_dir, run_id):
+def _run_recipes(runnable, done, record, progress, output_dir, run_id, data):
     """Every recipe not `done`, each in its own process (`benchmark_recipe`), its row recorded as it ends."""
     for i, name in enumerate(runnable, start=1):
         if name in done:
@@ -471,7 +560,7 @@ def _run_recipes(runnable, done, record, progress, output_dir, run_id):
             continue
         progress.start(name, f"[{i}/{len(runnable)}] {name}")
         recipe_started = time.time()
-        row = record(benchmark_recipe(name, output_dir, progress, run_id))
+        row = record(benchmark_recipe(name, output_dir, progress, run_id, data))
         progress.finish(name, time.time() - recipe_started)
         if "error" in row:
             progress.write(f"    FAILED: {row['error'][-300:]}")

@@ -55,23 +55,35 @@ def _name(backbone, dataset):
     return f"{backbone}_{dataset}"
 
 
-def recipes():
-    """Every recipe: each registered backbone (`zoo.backbones.names()`) with each dataset, by name. Built from the
-    registries on each call, so a backbone added there is in the catalog, the tests and the benchmark."""
+def recipes(dataset_path=None):
+    """{recipe name: catalog entry}: every registered backbone with every registered dataset (a backbone added to
+    the registries is in the catalog, the tests and the benchmark); with `dataset_path`, every backbone with your
+    data instead (a CSV, TSV, JSON or JSONL file, or a directory of train / validation / test files), named
+    `<backbone>_<data name>` after it (`zoo.datasets.data_name`), as its run directory, export and MLflow run then
+    are."""
+    if dataset_path is not None:
+        data = datasets.data_name(dataset_path)
+        return {_name(backbone, data): {"backbone": backbone, "dataset": "custom", "dataset_path": str(dataset_path)}
+                for backbone in backbones.names()}
     return {_name(backbone, dataset): {"backbone": backbone, "dataset": dataset, **DATASET_SETTINGS.get(dataset, {})}
             for backbone in backbones.names() for dataset in dataset_names()}
 
 
-def names():
-    return sorted(recipes())
+def names(dataset_path=None):
+    return sorted(recipes(dataset_path))
 
 
-def recipe(name):
+def recipe(name, dataset_path=None):
     """The catalog entry `name` (backbone, dataset and what the dataset changes), or a ValueError naming them all."""
-    entries = recipes()
+    entries = recipes(dataset_path)
     if name not in entries:
         raise ValueError(f"Unknown recipe {name!r}. Allowed: {sorted(entries)} (see `textzoo train --list`).")
     return entries[name]
+
+
+def data_label(recipe):
+    """What a recipe's results are grouped and named under: its registered dataset, or your data's name."""
+    return datasets.data_name(recipe["dataset_path"]) if recipe["dataset"] == "custom" else recipe["dataset"]
 
 
 def _merge(base, update):
@@ -84,25 +96,22 @@ def _merge(base, update):
     return out
 
 
-def resolve(name, budget="quick", overrides=None):
-    """The full recipe `name` at `budget`, with `overrides` (field -> value) applied last.
+def resolve(name, budget="quick", overrides=None, dataset_path=None):
+    """The full recipe `name` (of `recipes(dataset_path)`) at `budget`, with `overrides` (field -> value) applied
+    last.
 
     Raises:
         ValueError: unknown recipe, budget or field, naming the allowed ones.
     """
-    return _resolve(name, recipe(name), budget, overrides)
+    return _resolve(name, recipe(name, dataset_path), budget, overrides)
 
 
 def for_data(backbone, dataset_path, budget="quick", overrides=None):
-    """The recipe of `backbone` on your own data (a CSV, TSV, JSON or JSONL file, or a directory of train /
-    validation / test files; `dataset_options` say which columns): named `<backbone>_<data name>` after the data
-    (`zoo.datasets.data_name`), as its run directory, export and MLflow run then are, and trained with the
-    backbone's settings at `budget`."""
+    """The recipe of `backbone` on your own data (`recipes(dataset_path)`; `dataset_options` say which columns),
+    trained with the backbone's settings at `budget`."""
     if backbone not in backbones.names():
         raise ValueError(f"Unknown backbone {backbone!r}. Allowed: {backbones.names()}.")
-    entry = {"backbone": backbone, "dataset": "custom", "dataset_path": str(dataset_path)}
-    return _resolve(_name(backbone, datasets.data_name(dataset_path)), entry, budget,
-                    {**(overrides or {}), "dataset_path": str(dataset_path)})
+    return resolve(_name(backbone, datasets.data_name(dataset_path)), budget, overrides, dataset_path)
 
 
 def _resolve(name, entry, budget, overrides):
@@ -124,14 +133,25 @@ def _resolve(name, entry, budget, overrides):
     if unknown:
         raise ValueError(f"Backbone {backbone!r}, budget {budget!r}: settings for unknown datasets {unknown}. "
                          f"Allowed: {sorted(dataset_names())}.")
-    resolved = _merge(resolved, budget_settings)
-    resolved = _merge(resolved, per_dataset.get(entry["dataset"], {}))
+    for changes in (budget_settings, per_dataset.get(entry["dataset"], {})):
+        _check_test_uncapped(backbone, budget, changes.get("max_examples"))
+        resolved = _merge(resolved, changes)
+    if budgets.TEST_EXAMPLES[budget] is not None:
+        resolved["max_examples"] = {**(resolved["max_examples"] or {}), "test": budgets.TEST_EXAMPLES[budget]}
     resolved = _merge(resolved, overrides)
     resolved["backbone"] = backbone
     resolved["recipe"] = name
     resolved["budget"] = budget
     validate(resolved)
     return resolved
+
+
+def _check_test_uncapped(backbone, budget, max_examples):
+    """A budget's caps leave the test split alone (`budgets.TEST_EXAMPLES` sizes it for every backbone alike)."""
+    if max_examples is not None and not (isinstance(max_examples, dict) and "test" not in max_examples):
+        raise ValueError(f"Backbone {backbone!r}, budget {budget!r}: max_examples={max_examples!r} caps the test "
+                         "split; a budget caps train and validation only (budgets.TEST_EXAMPLES sizes every "
+                         "backbone's test split alike).")
 
 
 def make_classifier(name, budget="quick", class_names=None, **overrides):

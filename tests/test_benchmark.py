@@ -13,8 +13,10 @@ from absl import flags
 
 from benchmarks import report
 from benchmarks import run
+from benchmarks import stats
 from benchmarks import timing
 from recipes import budgets
+from tests import commands
 from zoo import export
 from zoo import training
 
@@ -153,7 +155,7 @@ def test_real_tiny_run_interrupted_then_resumed_with_well_formed_rows(tmp_path):
     import signal
 
     command = [sys.executable, "-m", "benchmarks.run", "--recipes=ngram_linear_bbc_news,ngram_linear_reuters_r8",
-               "--budget=tiny", f"--output_dir={tmp_path}"]
+               "--budget=tiny", "--deep", f"--output_dir={tmp_path}"]
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
     results = tmp_path / "results.jsonl"
 
@@ -200,7 +202,7 @@ def test_real_tiny_run_interrupted_then_resumed_with_well_formed_rows(tmp_path):
         config = json.loads((run_dir / "config.json").read_text())
         assert (row["accuracy"], row["macro_f1"]) == (metrics["accuracy"], metrics["macro_f1"])
         assert row["head"] == metrics["head_type"] == "softmax"
-        assert row["examples"] == metrics["examples"] == budgets.TINY_DATA
+        assert row["examples"] == metrics["examples"] == {**budgets.TINY_DATA, "test": budgets.TEST_EXAMPLES["tiny"]}
         assert row["dataset_variant"] == config["dataset"]["variant"] and row["dataset"] == config["dataset"]["dataset"]
         assert row["weights_source"] == config["provenance"]["source"] and row["pretrained"] is False
         info_file = export_dir / "export_info.json"  # Written after the size is taken.
@@ -225,6 +227,71 @@ def test_real_tiny_run_interrupted_then_resumed_with_well_formed_rows(tmp_path):
         assert "bfloat16_export" not in precisions  # Only transformers are timed exported in bfloat16.
         served_rates = json.loads(info_file.read_text())["served_rates"]
         assert served_rates == {"served_precision_examples_per_second_32": precisions, "cpu": row["cpu"]}
+
+
+def tickets_csv(path, n=240):
+    """A user's file: title, body and queue columns, three queues told apart by their words."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    words = {"hardware": ["printer", "screen", "laptop", "cable"], "accounts": ["password", "login", "locked", "reset"],
+             "billing": ["invoice", "refund", "charge", "payment"]}
+    filler = ["please", "help", "again", "today", "broken", "the"]
+    rows = []
+    for i in range(n):
+        queue = list(words)[i % 3]
+        body = " ".join([*rng.choice(words[queue], 4), *rng.choice(filler, 4), f"ticket{i}"])
+        rows.append(f"{rng.choice(words[queue])} issue,{body},{queue}")
+    path.write_text("title,body,queue\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_your_file_every_backbone_on_the_same_test_texts_with_intervals_and_a_recommendation(tmp_path):
+    """`textzoo benchmark --dataset_path=FILE --dataset_options=...`: every backbone asked for and the TF-IDF
+    reference on your file, named after it, each scored on the very same test texts; the report gives intervals,
+    paired comparisons and the recommendation, which the run prints and records."""
+    data = tickets_csv(tmp_path / "tickets.csv")
+    out = tmp_path / "out"
+    result = commands.run("benchmark", f"--dataset_path={data}", "--dataset_options=text_columns=title+body,"
+                          "label_column=queue", "--backbones=ngram_linear,glove_bilstm", "--budget=tiny",
+                          f"--output_dir={out}", "--max_latency_ms=10000", cwd=tmp_path, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = {r["recipe"]: r for r in map(json.loads, (out / "results.jsonl").read_text().splitlines())}
+    scored = {name: rows[name] for name in ("ngram_linear_tickets", "glove_bilstm_tickets",
+                                             "reference_sklearn_tfidf_lr_tickets")}
+    assert {r["dataset"] for r in scored.values()} == {"tickets"}
+    tests = [r["test"] for r in scored.values()]
+    assert len({(t["identity"], t["labels"], t["texts"]) for t in tests}) == 1  # The same texts, for every one.
+    assert tests[0]["texts"] == budgets.TEST_EXAMPLES["tiny"] and tests[0]["classes"] == 3
+    for r in scored.values():
+        labels, predicted = stats.decode(r["test"]["labels"]), stats.decode(r["test"]["predicted"])
+        assert r["accuracy"] == pytest.approx(float((labels == predicted).mean()))
+    assert (out / "exports" / "ngram_linear_tickets").is_dir() and (out / "exports" / "glove_bilstm_tickets").is_dir()
+    recommended = rows[report.RECOMMENDATIONS]["recommendations"]["tickets"]
+    best = max(("ngram_linear_tickets", "glove_bilstm_tickets"), key=lambda n: rows[n]["accuracy"])
+    assert recommended["most_accurate"]["recipe"] == best and recommended["within_latency"]["recipe"] == best
+    text = (out / "RESULTS.md").read_text()
+    assert "### tickets" in text and "| best |" in text
+    assert f"- Most accurate: `{best}`" in text
+    for r in (rows["ngram_linear_tickets"], rows["glove_bilstm_tickets"]):  # Without --deep: the rates that compare.
+        assert set(r["inference_examples_per_second"]) == {"32"} and r["latency_batch_1"]["p95_ms"] > 0
+        assert r["deep"] is False and "served_precision_examples_per_second_32" not in r
+    assert "Recommendations (intervals and comparisons in RESULTS.md):" in result.stdout
+    assert f"tickets: most accurate {best}" in result.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--dataset_options=label_column=queue"], "--dataset_options reads your file: pass --dataset_path=FILE"),
+    (["--dataset_path=missing.csv"], "--dataset_path=missing.csv: no such file or directory."),
+    (["--dataset_path=tickets.csv", "--datasets=bbc_news"], "--datasets chooses registered datasets"),
+    (["--dataset_path=tickets.csv", "--dataset_options=text_columns=title+bodyy,label_column=queue"],
+     "tickets.csv:2: missing column 'bodyy'. Columns present: ['body', 'queue', 'title']. Name the columns with"),
+])
+def test_your_file_errors_are_one_line_before_anything_runs(tmp_path, args, message):
+    tickets_csv(tmp_path / "tickets.csv", n=12)
+    result = commands.run("benchmark", *args, f"--output_dir={tmp_path / 'out'}", cwd=tmp_path, timeout=300)
+    assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and not (tmp_path / "out" / "results.jsonl").exists()
 
 
 def _stopped_recipe_process(tmp_path, monkeypatch, popen):
@@ -450,6 +517,23 @@ def test_bf16_parity_trains_a_float32_reference_only_for_bf16_rows(tmp_path, mon
     (tmp_path / "results.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     report.write(tmp_path, "r")
     assert "bfloat16 parity: not checked in this run" in (tmp_path / "RESULTS.md").read_text()
+
+
+def test_deep_tables_come_from_the_last_run_that_had_them(tmp_path):
+    precisions = {"float32": 10.0, "bfloat16_at_load": None, "onednn_off": 5.0}
+    rows = [{"run_id": "r1", "recipe": "a_bbc_news", "dataset": "bbc_news", "backbone": "a", "accuracy": 0.9,
+             "macro_f1": 0.9, "served_precision_examples_per_second_32": precisions},
+            {"run_id": "r2", "recipe": "a_bbc_news", "dataset": "bbc_news", "backbone": "a", "accuracy": 0.91,
+             "macro_f1": 0.9, "deep": False}]
+    (tmp_path / "results.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    report.write(tmp_path)
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "run `r2`" in text and "of run `r1`, the last that had them" in text
+    assert "Served precision:" in text
+    rows.append({**rows[0], "run_id": "r3"})
+    (tmp_path / "results.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    report.write(tmp_path)
+    assert "the last that had them" not in (tmp_path / "RESULTS.md").read_text()  # Its own.
 
 
 def test_report_keeps_the_last_row_of_a_rerun_recipe(tmp_path):

@@ -1,3 +1,4 @@
+import json
 import pathlib
 
 import pytest
@@ -65,6 +66,34 @@ def test_a_budget_can_change_one_dataset_of_one_backbone(monkeypatch):
     settings["quick"]["datasets"] = {"bbc": {"epochs": 1}}
     with pytest.raises(ValueError, match=r"unknown datasets \['bbc'\]. Allowed: \['bbc_news'"):
         catalog.resolve("minilm_l6_reuters_r8", "quick")
+
+
+@pytest.mark.parametrize("budget", catalog.BUDGETS)
+def test_every_backbone_of_a_dataset_is_tested_on_the_same_split(budget):
+    """What decides a recipe's test texts (the data, its options and cleaning, the test cap) is the same for every
+    backbone of a dataset at a budget: budgets cap training, never one backbone's test."""
+    deciding = ("dataset", "dataset_path", "dataset_options", "clean")
+    for dataset in catalog.dataset_names():
+        tests = {name: (*(json.dumps(recipe[k]) for k in deciding), _test_cap(recipe["max_examples"]))
+                 for name, recipe in ((b, catalog.resolve(f"{b}_{dataset}", budget)) for b in backbones.names())}
+        assert len(set(tests.values())) == 1, (dataset, budget, tests)
+        assert set(tests.values()).pop()[-1] == budgets.TEST_EXAMPLES[budget]
+
+
+def _test_cap(caps):
+    return caps if isinstance(caps, int) else (caps or {}).get("test")
+
+
+@pytest.mark.parametrize("caps", [{"train": 100, "test": 50}, 500])
+def test_a_budget_that_caps_one_backbones_test_is_refused(monkeypatch, caps):
+    capped = catalog.resolve("glove_bilstm_bbc_news", "quick", {"max_examples": {"test": 10}})
+    assert capped["max_examples"] == {"test": 10}  # Your own choice, on the command line, is yours.
+    settings = budgets.of("glove_bilstm")
+    settings["quick"]["max_examples"] = caps
+    monkeypatch.setitem(budgets.BACKBONES, "glove_bilstm", settings)
+    with pytest.raises(ValueError, match=r"Backbone 'glove_bilstm', budget 'quick': max_examples=.* caps the test "
+                                         r"split; a budget caps train and validation only"):
+        catalog.resolve("glove_bilstm_bbc_news", "quick")
 
 
 def test_budgets_are_recipe_data_and_the_library_holds_none():
