@@ -121,7 +121,6 @@ class Data:
         return catalog.data_label(self.entry(name))
 
 
-
 def plan(recipes=None, backbone_names=None, dataset_names=None, include_random_init=False, data=Data()):
     """Returns (runnable recipe names, {skipped recipe: reason}) for the filters given, on `data`."""
     from zoo import datasets
@@ -422,14 +421,17 @@ def _data_from_flags():
     path = pathlib.Path(_DATASET_PATH.value).expanduser()
     if not path.exists():
         raise app.UsageError(f"--dataset_path={_DATASET_PATH.value}: no such file or directory.")
-    data = Data(str(path), tuple(_DATASET_OPTIONS.value or ()))
+    # Absolute: each recipe's process runs in the clone, not where you are.
+    data = Data(str(path.resolve()), tuple(_DATASET_OPTIONS.value or ()))
     from zoo import assets
     from zoo import datasets
 
     try:
-        datasets.read("custom", data.path, **catalog.parse_key_values(data.options, "dataset_options"))
-    except ValueError as e:  # Malformed options.
+        options = catalog.parse_key_values(data.options, "dataset_options")
+    except ValueError as e:
         raise app.UsageError(str(e))
+    try:
+        datasets.read("custom", data.path, **options)
     except datasets.MissingColumnError as e:
         sys.exit(f"Error: {e} Name the columns with --dataset_options=text_columns=A+B,label_column=C.")
     except (datasets.DatasetError, assets.AssetError) as e:

@@ -119,8 +119,12 @@ class NgramLinear(vectorizer_files.VectorizerBackbone):
     family = "bag_of_words"
     # L2-normalised TF-IDF inputs need large weights: a high learning rate (docs/measurements.md#ngram-learning-rate).
     DEFAULT_SETTINGS = {"sequence_length": None, "batch_size": 32, "learning_rate": 0.05, "epochs": 30, "patience": 3}
+    # The head is logistic regression on fixed features: solver=newton-cg solves it to its optimum
+    # (`zoo.training.linear_solver`), the inverse L2 penalty C chosen on the validation split from the grid C; adam
+    # (the default, as runs trained before the option had) trains it by Keras' fit. The recipes' budgets choose
+    # (docs/measurements.md#ngram-solver).
     DEFAULT_OPTIONS = {"max_tokens": 200000, "ngrams": 2, "standardize": "lower_and_strip_punctuation",
-                       "sublinear_tf": True, "dropout": 0.0}
+                       "sublinear_tf": True, "dropout": 0.0, "solver": "adam", "C": [10.0, 30.0, 100.0, 300.0, 1000.0]}
 
     def build(self, options, sequence_length, train_texts):
         del sequence_length  # A bag of n-grams reads the whole text.

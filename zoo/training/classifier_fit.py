@@ -17,6 +17,7 @@ from zoo import classifier as classifier_lib
 from zoo import datasets
 from zoo import heads
 from zoo import inputs
+from zoo.training import linear_solver
 from zoo.training import optimizers
 from zoo.training import pipeline
 from zoo.training import resumable
@@ -96,6 +97,12 @@ def fit_classifier(classifier, train, validation, run_dir, run):
         validation = validation[0], inputs.label_ids(validation[1], class_names)
     if classifier.core is None:
         classifier.build_parts(texts)
+    options = {**backbones.default_options(classifier.backbone_name), **classifier.backbone_options}
+    if linear_solver.applies(classifier, options):
+        rows, best_epoch, feature_seconds = linear_solver.fit_head(
+            classifier, options, (texts, labels), validation, run_dir, run.class_weight, run.stages)
+        return (FitHistory(rows, best_epoch, feature_seconds),
+                classifier_lib.computing_in(classifier.core, "float32"))
     batching = input_settings(classifier)
     steps = pipeline.estimated_batches(len(texts), batching["batch_size"], batching["bucket_width"],
                                        classifier.sequence_length)
