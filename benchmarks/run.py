@@ -488,8 +488,9 @@ def main(argv):
                                       "estimated_seconds": round(estimated), "seconds": round(took)}, indent=2))
     rows, _ = report.read_rows(results_file, run_id)
     recommended = report.recommendations(rows, _MAX_LATENCY_MS.value)
-    record({"recipe": report.RECOMMENDATIONS, "max_latency_ms": _MAX_LATENCY_MS.value,
-            "recommendations": recommended})
+    if recommended:  # Rows with their test predictions (rows from before them: none).
+        record({"recipe": report.RECOMMENDATIONS, "max_latency_ms": _MAX_LATENCY_MS.value,
+                "recommendations": recommended})
     report.write(output_dir, run_id)
     if recommended:
         print("Recommendations (intervals and comparisons in RESULTS.md):")

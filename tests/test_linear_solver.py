@@ -54,9 +54,9 @@ def test_the_head_is_the_logistic_regression_scikit_learn_solves_on_its_features
     np.testing.assert_allclose(probabilities, expected, atol=2e-3)
     assert best["val_accuracy"] == pytest.approx(
         np.mean(probabilities.argmax(1) == [list(classes).index(label) for label in validation[1]]))
-    # The export serves it: the head is a Keras layer of the exported graph.
-    path = export.export_classifier(classifier, tmp_path / "exports", "solved")
-    assert json.loads((path / "export_info.json").read_text())["verification"]["ok"]
+    if len(classes) == 3:  # The export serves it: the head is a Keras layer of the exported graph (once: ~8 s).
+        path = export.export_classifier(classifier, tmp_path / "exports", "solved")
+        assert json.loads((path / "export_info.json").read_text())["verification"]["ok"]
 
 
 def test_the_penalty_is_scikit_learns_c_and_the_validation_split_chooses_it():
