@@ -371,7 +371,7 @@ def decision_section(rows, recommended=None):
     for dataset in sorted({r["dataset"] for r in rows if r["recipe"] in judged}):
         judged_rows = [r for r in rows if r["dataset"] == dataset and r["recipe"] in judged]
         texts = judged_rows[0]["test"]["texts"]
-        lines += ["", f"### {dataset}", "", f"Test: {texts} texts (one text is {100 / texts:.2f} points)."]
+        lines += ["", f"### {dataset}", "", f"Test: {texts} texts (one text is {100 / texts:.2f} points).", ""]
         lines += _table(None, judged_rows, lambda r: _decision_cells(r, judged),
                         key=lambda r: (bool(r.get("reference")), -r["accuracy"], r["recipe"]))
         rec = recommended.get(dataset)
