@@ -568,8 +568,10 @@ def _run_recipes(runnable, done, record, progress, output_dir, run_id, data):
         if "error" in row:
             progress.write(f"    FAILED: {row['error'][-300:]}")
             continue
-        progress.write(f"    accuracy {row['accuracy']:.4f}, train "
-                       f"{row.get('train_examples_per_second_epoch') or 0:.1f} ex/s, served "
+        # A head solved to its optimum (ngram_linear) has no epochs to time: its training seconds say it.
+        rate = row.get("train_examples_per_second_epoch")
+        trained = f"train {rate:.1f} ex/s" if rate else f"trained in {row.get('fit_seconds') or 0:.0f}s"
+        progress.write(f"    accuracy {row['accuracy']:.4f}, {trained}, served "
                        f"{row['inference_examples_per_second']['32']:.1f} ex/s, {row['wall_seconds']:.0f}s")
         if (share := report.cpu_taken_by_others(row)) > report.CONTENTION_WARNING:
             progress.write(f"    WARNING: other processes took {share:.0%} of the CPU meanwhile; its timings are low.")
