@@ -74,13 +74,15 @@ def inference_timings(export_path, model, texts, batches, deep=False):
 
     export.serve_mixed_precision("none")
     served_fn = timing.served(export_path)
-    in_memory = model.probabilities_fn()
-    memory_fn = lambda batch: in_memory(tf.constant(batch, dtype=tf.string)).numpy()  # noqa: E731
-    row = {"inference_examples_per_second": {}, **({"in_memory_examples_per_second": {}} if deep else {})}
+    row = {"inference_examples_per_second": {}}
+    if deep:
+        in_memory = model.probabilities_fn()
+        memory_fn = lambda batch: in_memory(tf.constant(batch, dtype=tf.string)).numpy()  # noqa: E731
+        row["in_memory_examples_per_second"] = {}
     # Batch 256 is timed on one batch (8x the work of one of 32; 12 s for BERT at 512 tokens) with no warm-up of
     # its own: the served graph runs any batch as length-sorted chunks of 8, which the batches of 32 have warmed up.
     # In-memory predict is timed at batch 32 only, the size the served-vs-in-memory comparison uses.
-    for size, count, warmup in ((32, batches, 2), (256, 1, 0))[:2 if deep else 1]:
+    for size, count, warmup in ((32, batches, 2), (256, 1, 0)) if deep else ((32, batches, 2),):
         sized = served_batches(texts, size, count)
         row["inference_examples_per_second"][str(size)] = timing.time_batches(served_fn, sized, warmup=warmup)
         if size == 32 and deep:

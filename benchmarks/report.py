@@ -300,11 +300,12 @@ def judge(rows):
     return judged
 
 
-def recommendations(rows, max_latency_ms=None):
+def recommendations(rows, max_latency_ms=None, judged=None):
     """Per dataset, from the measured rows: the most accurate; the fastest served (examples/s at batch 32) and the
     smallest export among the rows not significantly worse than it (paired bootstrap on the same test texts); with
-    `max_latency_ms`, the most accurate whose p95 latency at batch 1 is within it."""
-    judged = judge(rows)
+    `max_latency_ms`, the most accurate whose p95 latency at batch 1 is within it. `judged`: `judge(rows)`, where
+    the caller has it."""
+    judged = judge(rows) if judged is None else judged
     out = {}
     for dataset in sorted({r["dataset"] for r in rows if r["recipe"] in judged and not r.get("reference")}):
         ours = [r for r in rows if r["dataset"] == dataset and r["recipe"] in judged and not r.get("reference")]
@@ -363,7 +364,7 @@ def decision_section(rows, recommended=None):
     judged = judge(rows)
     if not judged:
         return []
-    recommended = recommended if recommended is not None else recommendations(rows)
+    recommended = recommended if recommended is not None else recommendations(rows, judged=judged)
     lines = ["", "## Which backbone, per dataset", "",
              "Intervals: 95 % bootstrap over the test texts. \"vs\" columns: the accuracy difference in points with "
              "its 95 % paired-bootstrap interval on the same texts: better or worse where the interval excludes 0, "

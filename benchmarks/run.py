@@ -423,19 +423,14 @@ def _data_from_flags():
         raise app.UsageError(f"--dataset_path={_DATASET_PATH.value}: no such file or directory.")
     # Absolute: each recipe's process runs in the clone, not where you are.
     data = Data(str(path.resolve()), tuple(_DATASET_OPTIONS.value or ()))
-    from zoo import assets
     from zoo import datasets
 
     try:
         options = catalog.parse_key_values(data.options, "dataset_options")
     except ValueError as e:
         raise app.UsageError(str(e))
-    try:
+    with console.input_errors():
         datasets.read("custom", data.path, **options)
-    except datasets.MissingColumnError as e:
-        sys.exit(f"Error: {e} Name the columns with --dataset_options=text_columns=A+B,label_column=C.")
-    except (datasets.DatasetError, assets.AssetError) as e:
-        sys.exit(f"Error: {e}")
     return data
 
 

@@ -103,6 +103,26 @@ def quiet():
         sys.meta_path.insert(0, _QuietTensorFlowImport())
 
 
+# The flags that name a file's columns, for each command's hint.
+TRAINING_COLUMNS = "--dataset_options=text_columns=A+B,label_column=C"
+
+
+@contextlib.contextmanager
+def input_errors(columns=TRAINING_COLUMNS, more=()):
+    """Bad input, not a bug: one line and exit status 1 (the message names the file, line, what was received and what
+    is allowed); a missing column also names the flags that choose columns (`columns`). `more`: other exception
+    classes that mean bad input."""
+    from zoo import assets
+    from zoo import datasets
+
+    try:
+        yield
+    except datasets.MissingColumnError as e:
+        sys.exit(f"Error: {e} Name the columns with {columns}.")
+    except (datasets.DatasetError, assets.AssetError, *more) as e:
+        sys.exit(f"Error: {e}")
+
+
 def run(main, interrupted=lambda: "Interrupted."):
     """`app.run(main)`, quiet, its usage errors one line each; Ctrl-C prints `interrupted()` (what was kept, how
     to go on) instead of a traceback, and exits with status 130 as a shell does."""

@@ -121,7 +121,6 @@ def _interrupted():
 
 
 def _predict_file(model, kind, recipe):
-    from zoo import datasets
     from zoo import predictions
 
     text_columns, label_column = _columns(recipe)
@@ -130,14 +129,10 @@ def _predict_file(model, kind, recipe):
         predict_proba = model.predict_proba
     else:
         predict_proba = lambda texts: model.predict(texts, batch_size=_BATCH_SIZE.value, verbose=0)  # noqa: E731
-    try:
+    with console.input_errors("--text_columns and --label_column", more=(predictions.PredictionsError,)):
         summary = predictions.predict_file(predict_proba, model.class_names, _INPUT.value, _OUTPUT.value,
                                            text_columns, label_column, top_k=_TOP_K.value, overwrite=_OVERWRITE.value,
                                            encoding=_ENCODING.value)
-    except datasets.MissingColumnError as e:
-        sys.exit(f"Error: {e} Name the columns with --text_columns and --label_column.")
-    except (datasets.DatasetError, predictions.PredictionsError) as e:
-        sys.exit(f"Error: {e}")
     if summary["texts_with_undecodable_bytes"]:
         print(f"Warning: {summary['texts_with_undecodable_bytes']} texts of {_INPUT.value} held bytes that are not "
               f"{_ENCODING.value}, each replaced by U+FFFD; if the file is in another encoding, pass --encoding "

@@ -12,7 +12,6 @@ Every recipe field can be overridden by the flag of the same name. Running the s
 interruption resumes the run where it stopped.
 """
 
-import contextlib
 import json
 import os
 import pathlib
@@ -123,21 +122,6 @@ def print_recipes(budget):
               f"{r['batch_size']:>5d} {r['learning_rate']:>8.0e} {r['epochs']:>6d}")
 
 
-@contextlib.contextmanager
-def _input_errors(*more):
-    """Bad input, not a bug: one line (the message names the file, line, what was received and what is allowed).
-    `more`: other exception classes meaning bad input."""
-    from zoo import assets
-    from zoo import datasets
-
-    try:
-        yield
-    except datasets.MissingColumnError as e:
-        sys.exit(f"Error: {e} Name the columns with --dataset_options=text_columns=A+B,label_column=C.")
-    except (datasets.DatasetError, assets.AssetError, *more) as e:
-        sys.exit(f"Error: {e}")
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}. Flags take the form --name=value.")
@@ -161,7 +145,7 @@ def main(argv):
         # Your file is read and checked before TensorFlow is imported (resolving a recipe imports its backbone's
         # code): a mistyped column or label costs seconds, not the import. Training reuses this read.
         from zoo import datasets
-        with _input_errors():
+        with console.input_errors():
             datasets.read("custom", dataset_path, **overrides.get("dataset_options", {}))
     try:
         recipe = (catalog.resolve(_RECIPE.value, _BUDGET.value, overrides) if _RECIPE.value
@@ -198,7 +182,7 @@ def main(argv):
     uri = tracking_uri if runtime.is_chief else None
     try:
         tracked_run = tracking.tracked_run(uri, run_dir, experiment=tracking_flags.MLFLOW_EXPERIMENT.value)
-        with _input_errors(export.ExportNameError), tracked_run as tracked:
+        with console.input_errors(more=(export.ExportNameError,)), tracked_run as tracked:
             metrics = experiment.train_and_evaluate({**recipe, "seed": _SEED.value}, run_dir, runtime,
                                                     export_dir=_EXPORT_DIR.value or None,
                                                     model_name=export_flags.MODEL_NAME.value,

@@ -14,3 +14,16 @@ def isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("TEXTZOO_CACHE", str(cache))
     monkeypatch.delenv("TEXTZOO_OFFLINE", raising=False)
     return cache
+
+
+@pytest.fixture
+def parsed_flags():
+    """absl's flags parsed as `benchmarks.run` parses them with no arguments (tests set values on them)."""
+    from absl import flags
+
+    from benchmarks import run  # noqa: F401  Defines the flags parsed here.
+
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["benchmarks.run"])
+    yield flags.FLAGS
+    flags.FLAGS.unparse_flags()

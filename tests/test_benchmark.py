@@ -9,7 +9,6 @@ import sys
 import time
 
 import pytest
-from absl import flags
 
 from benchmarks import report
 from benchmarks import run
@@ -74,14 +73,6 @@ def test_time_batches_and_latency_leave_warmup_out():
     assert len(calls) == 15 and rate == pytest.approx(4 / 0.1)
     latency = timing.latency_percentiles(lambda x: None, [1, 2, 3], warmup=3, clock=FakeClock([0, 1, 1, 2, 2, 4]))
     assert latency["p50_ms"] == pytest.approx(1000.0)
-
-
-@pytest.fixture
-def parsed_flags():
-    flags.FLAGS.unparse_flags()
-    flags.FLAGS(["benchmarks.run"])
-    yield flags.FLAGS
-    flags.FLAGS.unparse_flags()
 
 
 def test_matmul_rates_of_a_stage_are_the_mean_of_its_edges():

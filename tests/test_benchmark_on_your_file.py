@@ -6,7 +6,6 @@ import re
 
 import pytest
 from absl import app
-from absl import flags
 
 from benchmarks import report
 from benchmarks import run
@@ -75,14 +74,6 @@ def test_a_mistyped_column_of_your_file_is_one_line_before_anything_runs(tmp_pat
         "tickets.csv:2: missing column 'bodyy'. Columns present: ['body', 'queue', 'title']. Name the columns with "
         "--dataset_options=text_columns=A+B,label_column=C.")
     assert not (tmp_path / "out" / "results.jsonl").exists()
-
-
-@pytest.fixture
-def parsed_flags():
-    flags.FLAGS.unparse_flags()
-    flags.FLAGS(["benchmarks.run"])
-    yield flags.FLAGS
-    flags.FLAGS.unparse_flags()
 
 
 @pytest.mark.parametrize("settings, message", [

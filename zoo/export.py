@@ -172,7 +172,6 @@ class ExportNameError(ValueError):
 
 # A TF Serving model name is a directory under the model base path and a URL path segment.
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
-# File names that say nothing about the data: the directory holding them names it instead.
 
 
 def check_model_name(name):

@@ -191,20 +191,26 @@ def read(name, path=None, offline=None, **options):
     `RawData`). Reading checks a file's columns, labels and encoding. The last read of a local `path` is kept
     while its files are unchanged, so that a check before TensorFlow is imported costs `load` no second read."""
     if path is None:
-        return _read(name, None, offline, json.dumps(options, sort_keys=True))
-    return _read(name, str(path), offline, json.dumps(options, sort_keys=True), _stamp(pathlib.Path(path)))
+        return _read_source(name, None, offline, options)
+    return _read_local(name, str(path), offline, json.dumps(options, sort_keys=True), _stamp(pathlib.Path(path)))
+
+
+def _read_source(name, path, offline, options):
+    spec = get_spec(name)
+    resolved = spec.asset.resolve(local_path=path, offline=offline)
+    return resolved, spec.reader(resolved.path, **{**spec.default_options, **options})
 
 
 @functools.lru_cache(maxsize=1)
-def _read(name, path, offline, options, stamp=None):
-    spec = get_spec(name)
-    resolved = spec.asset.resolve(local_path=path, offline=offline)
-    return resolved, spec.reader(resolved.path, **{**spec.default_options, **json.loads(options)})
+def _read_local(name, path, offline, options, stamp):
+    """`_read_source` of a local path, kept while `stamp` (its files' sizes and times) is unchanged."""
+    return _read_source(name, path, offline, json.loads(options))
 
 
 def _stamp(path):
     """What changes when a file or a directory's files change: (name, size, modification time) of each."""
-    files = sorted(path.expanduser().rglob("*")) if path.expanduser().is_dir() else [path.expanduser()]
+    path = path.expanduser()
+    files = sorted(path.rglob("*")) if path.is_dir() else [path]
     return tuple((str(f), s.st_size, s.st_mtime_ns) for f in files if f.exists() for s in [f.stat()])
 
 

@@ -5,9 +5,10 @@ For a backbone whose network trains nothing (`ngram_linear`: TF-IDF features), t
 model family of logistic regression, and a few epochs of Adam stop short of that family's optimum (the TF-IDF +
 LogisticRegression reference beat it on 20 Newsgroups). Here the features are computed once by the classifier's
 own preprocessor and network (the very graph that is exported), scikit-learn's `LogisticRegression` (newton-cg, a
-full-batch Newton method on the sparse matrix, as the reference) is solved for each inverse penalty `C` of the grid,
-warm-started from the last, the one with the best validation accuracy (then loss) is kept, and its coefficients
-become the head's Dense weights: the head stays a Keras layer in the exported graph.
+full-batch Newton method on the sparse matrix, as the reference) is solved from scratch for each inverse penalty `C`
+of the grid (warm-started, newton-cg stopped at once: docs/measurements.md#ngram-solver), the one with the best
+validation accuracy (then loss) is kept, and its coefficients become the head's Dense weights: the head stays a
+Keras layer in the exported graph.
 """
 
 import json
@@ -56,8 +57,7 @@ def features(classifier, texts, batch_size=512):
 
 
 def penalties(options):
-    """The grid of inverse L2 penalties (scikit-learn's C), smallest first (the strongest penalty starts the warm
-    starts)."""
+    """The grid of inverse L2 penalties (scikit-learn's C), smallest (the strongest penalty) first."""
     grid = options.get("C", 10.0)
     grid = sorted(float(c) for c in (grid if isinstance(grid, (list, tuple)) else [grid]))
     if not grid or min(grid) <= 0:
