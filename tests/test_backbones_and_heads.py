@@ -11,6 +11,7 @@ from recipes import budgets
 from tests import buildable
 from zoo import backbones
 from zoo import classifier
+from zoo import compat
 from zoo.text_classifier import TextClassifier
 from zoo import heads
 from zoo import runs
@@ -391,6 +392,53 @@ def test_ngram_counts_are_sparse_and_files_from_older_versions_are_refused(tmp_p
                                                              "vocabulary_size": config["vocabulary_size"]}))
     with pytest.raises(ValueError, match="written by an older version of textzoo .*train the recipe again"):
         backbones.load_preprocessor("ngram_linear", tmp_path / "p")
+
+
+def test_ngram_features_are_scikit_learns_tfidf_vectorizers():
+    """By default ngram_linear computes TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)'s features: its
+    tokens (two or more word characters, every letter lowercased), n-grams, IDF and L2 norm; n-grams outside the
+    vocabulary weigh nothing."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    train = ["The cat sat on the mat.", "Stocks fell; the market's mood: GRIM!", "\u00c9cole d'\u00e9t\u00e9: 3D_models",
+             "a b c", "snake_case and CamelCase, twice twice twice", "the cat, the cat and the mat-maker",
+             "\u0421\u0422\u0410\u0422\u042c\u042f \u00b2x 1,000 e-mail"]
+    test = train + ["unseen words only", "THE CAT'S MARKET \u00e9t\u00e9", ""]
+    built = backbones.build("ngram_linear", {}, None, train)
+    ours = np.asarray(dense(built.network(preprocess(built, test))["pooled_output"]))
+    reference = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit(train)
+    vocabulary = built.preprocessor.get_vocabulary()
+    assert vocabulary[0] == "[UNK]" and sorted(vocabulary[1:]) == sorted(reference.get_feature_names_out())
+    columns = [vocabulary.index(name) for name in reference.get_feature_names_out()]
+    np.testing.assert_allclose(ours[:, columns], reference.transform(test).toarray(), rtol=1e-5, atol=1e-6)
+    assert not ours[:, 0].any()
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"idf": "smooth"}, "Unknown idf 'smooth'. Allowed: ['keras', 'sklearn']"),
+    ({"split": "regex"}, "Unknown split 'regex'. Allowed: ['whitespace', 'words']"),
+    ({"standardize": "upper"}, "Unknown standardize 'upper'. Allowed: ['lower_and_strip_punctuation', 'lower', "
+                               "'lower_unicode', 'strip_punctuation', 'none']"),
+])
+def test_unknown_ngram_feature_options_are_named(options, message):
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        backbones.build("ngram_linear", options, None, TEXTS)
+
+
+def test_keras_own_ngram_features_stay_available(tmp_path):
+    """split=whitespace, standardize=lower_and_strip_punctuation, idf=keras: Keras' TextVectorization(tf_idf)
+    IDF, its [UNK] slot weighing the mean; the files round-trip."""
+    options = {"split": "whitespace", "standardize": "lower_and_strip_punctuation", "idf": "keras", "max_tokens": 500}
+    built = backbones.build("ngram_linear", options, None, TEXTS)
+    adapted = keras.layers.TextVectorization(output_mode="tf_idf", ngrams=2, max_tokens=500)
+    adapted.adapt(np.asarray(TEXTS, dtype=object))
+    np.testing.assert_allclose(built.network.get_layer("tf_idf").get_weights()[0], compat.adapted_idf(adapted),
+                               rtol=1e-6)
+    assert built.preprocessor.get_vocabulary() == adapted.get_vocabulary()
+    backbones.save_preprocessor("ngram_linear", built.preprocessor, tmp_path / "p")
+    restored = backbones.load_preprocessor("ngram_linear", tmp_path / "p")
+    np.testing.assert_array_equal(dense(restored(tf.constant(["The cat's mat!"]))),
+                                  dense(built.preprocessor(tf.constant(["The cat's mat!"]))))
 
 
 def test_evaluation_draws_no_rnn_dropout_masks():

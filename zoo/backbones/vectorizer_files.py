@@ -15,7 +15,24 @@ import tensorflow as tf
 from zoo.backbones import Backbone
 from zoo.backbones import InputLayout
 
-STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation", "none")
+STANDARDIZE = ("lower_and_strip_punctuation", "lower", "lower_unicode", "strip_punctuation", "none")
+SPLIT = ("whitespace", "words")
+
+
+@keras.saving.register_keras_serializable(package="textzoo")
+def lower_unicode(texts):
+    """Every letter lowercased, as Python's str.lower (Keras' "lower" lowercases ASCII only: "École" stays)."""
+    return tf.strings.lower(texts, encoding="utf-8")
+
+
+@keras.saving.register_keras_serializable(package="textzoo")
+def words(texts):
+    r"""scikit-learn's default tokens (`token_pattern=r"(?u)\b\w\w+\b"`): runs of two or more letters, digits or
+    underscores; everything else separates, one-character runs are dropped. [batch] strings -> ragged tokens.
+    Written as core string ops (RE2 has no findall) so that any TF Serving runs it."""
+    tokens = tf.strings.split(tf.strings.regex_replace(texts, r"[^\pL\pN_]+", " "))
+    return tf.ragged.boolean_mask(tokens, tf.strings.length(tokens, unit="UTF8_CHAR") >= 2)
+
 
 # The layer's own config, less what is the vocabulary (a file beside it) or not an argument of the constructor.
 _NOT_SAVED = ("name", "trainable", "dtype", "vocabulary", "idf_weights", "vocabulary_size")
@@ -25,7 +42,15 @@ def standardize_argument(value):
     """The TextVectorization `standardize` argument for an option value, checked."""
     if value not in STANDARDIZE:
         raise ValueError(f"Unknown standardize {value!r}. Allowed: {list(STANDARDIZE)}.")
-    return None if value == "none" else value
+    return {"none": None, "lower_unicode": lower_unicode}.get(value, value)
+
+
+def split_argument(value):
+    """The TextVectorization `split` argument for an option value, checked: "whitespace" (Keras') or "words"
+    (`words`, scikit-learn's tokens)."""
+    if value not in SPLIT:
+        raise ValueError(f"Unknown split {value!r}. Allowed: {list(SPLIT)}.")
+    return words if value == "words" else value
 
 
 def _write_vocabulary(vectorizer, directory):
@@ -48,10 +73,22 @@ def _arguments(vectorizer):
     return {k: v for k, v in vectorizer.get_config().items() if k not in _NOT_SAVED}
 
 
+def _json_arguments(vectorizer):
+    """`_arguments` as JSON: a function (`words`) by its Keras registration, as the layer's own saving writes it."""
+    plain = (str, int, float, bool, list, tuple, type(None))
+    return {k: v if isinstance(v, plain) else keras.saving.serialize_keras_object(v)
+            for k, v in _arguments(vectorizer).items()}
+
+
+def _from_json_arguments(arguments):
+    return {k: keras.saving.deserialize_keras_object(v) if k in ("split", "standardize") and isinstance(v, dict)
+            else v for k, v in arguments.items()}
+
+
 def save_preprocessor(vectorizer, directory):
     """Writes a TextVectorization's state: config.json (its constructor arguments) and vocabulary.txt."""
     _, size = _write_vocabulary(vectorizer, directory)
-    config = {"text_vectorization": _arguments(vectorizer), "vocabulary_size": size}
+    config = {"text_vectorization": _json_arguments(vectorizer), "vocabulary_size": size}
     (pathlib.Path(directory) / "config.json").write_text(json.dumps(config, indent=2))
 
 
@@ -71,7 +108,7 @@ def load_preprocessor(directory):
     if lines != config["vocabulary_size"]:
         raise ValueError(f"{vocabulary} has {lines} lines; config.json says the vocabulary has "
                          f"{config['vocabulary_size']} tokens.")
-    return _with_vocabulary_file(config["text_vectorization"], vocabulary)
+    return _with_vocabulary_file(_from_json_arguments(config["text_vectorization"]), vocabulary)
 
 
 def serving_preprocessor(vectorizer, directory):
