@@ -55,7 +55,8 @@ from zoo import training  # noqa: E402
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 _DATASET_PATH = flags.DEFINE_string("dataset_path", None, "Your data instead of the registered datasets: a CSV, TSV, "
-                                    "JSON or JSONL file, or a directory of train/validation/test files.")
+                                    "JSON or JSONL file; a directory of train/validation/test files; or a directory "
+                                    "of several files read as one dataset.")
 _DATASET_OPTIONS = flags.DEFINE_list("dataset_options", None, "With --dataset_path: its reader options as key=value "
                                      "(lists with +), as for training, e.g. text_columns=title+body,label_column=y.")
 _RECIPES = flags.DEFINE_list("recipes", None, "Recipes to run (default: every recipe whose data and weights "

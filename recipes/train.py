@@ -138,7 +138,7 @@ def main(argv):
                              "(--list shows the recipes).")
     if overrides.get("dataset") == "custom" and not dataset_path:
         raise app.UsageError("--dataset=custom reads your own file: pass --dataset_path=FILE (CSV, TSV, JSON or "
-                             "JSONL; a directory of train/validation/test files).")
+                             "JSONL; a directory of train/validation/test files, or of several files read as one).")
     if dataset_path and not pathlib.Path(dataset_path).expanduser().exists():
         raise app.UsageError(f"--dataset_path={dataset_path}: no such file or directory.")
     if dataset_path and (not _RECIPE.value or overrides.get("dataset") == "custom"):

@@ -379,8 +379,6 @@ def test_tf_idf_layer_sparse_equals_dense_reference(sublinear_tf):
 
 
 def test_ngram_counts_are_sparse_and_files_from_older_versions_are_refused(tmp_path):
-    import json
-
     built = backbones.build("ngram_linear", {"max_tokens": 500}, None, TEXTS)
     assert isinstance(preprocess(built, TEXTS[:2]), tf.SparseTensor)
     backbones.save_preprocessor("ngram_linear", built.preprocessor, tmp_path / "p")
@@ -400,8 +398,9 @@ def test_ngram_features_are_scikit_learns_tfidf_vectorizers():
     vocabulary weigh nothing."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    train = ["The cat sat on the mat.", "Stocks fell; the market's mood: GRIM!", "\u00c9cole d'\u00e9t\u00e9: 3D_models",
-             "a b c", "snake_case and CamelCase, twice twice twice", "the cat, the cat and the mat-maker",
+    train = ["The cat sat on the mat.", "Stocks fell; the market's mood: GRIM!",
+             "\u00c9cole d'\u00e9t\u00e9: 3D_models", "a b c", "snake_case and CamelCase, twice twice twice",
+             "the cat, the cat and the mat-maker",
              "\u0421\u0422\u0410\u0422\u042c\u042f \u00b2x 1,000 e-mail"]
     test = train + ["unseen words only", "THE CAT'S MARKET \u00e9t\u00e9", ""]
     built = backbones.build("ngram_linear", {}, None, train)

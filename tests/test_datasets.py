@@ -384,8 +384,33 @@ def test_test_label_outside_the_train_labels(tmp_path):
 
 def test_directory_without_a_train_file(tmp_path):
     write_csv(tmp_path / "test.csv", topic_rows(6))
-    with pytest.raises(datasets.DatasetError, match=r"no train file in this directory \(found \['test.csv'\]\)"):
+    with pytest.raises(datasets.DatasetError, match=r"\['test.csv'\] but no train file in this directory"):
         datasets.load("custom", path=str(tmp_path))
+    (tmp_path / "test.csv").unlink()
+    (tmp_path / "notes.txt").write_text("not a table")
+    with pytest.raises(datasets.DatasetError, match=r"no .csv/.*file in this directory"):
+        datasets.load("custom", path=str(tmp_path))
+
+
+def test_a_directory_of_several_files_is_one_dataset(tmp_path):
+    """Several exports of the same data (none named after a split): read in name order, one dataset, split later;
+    a bad label is named by its own file and line."""
+    data = tmp_path / "tickets"
+    data.mkdir()
+    write_csv(data / "2024-01.csv", topic_rows(30))
+    (data / "2024-02.jsonl").write_text("".join(json.dumps({"text": t, "label": y}) + "\n"
+                                                for t, y in topic_rows(20, 100, ("money", "tech"))))
+    dataset = datasets.load("custom", path=str(data))
+    assert sum(len(split) for split in dataset.splits.values()) == 50
+    assert dataset.class_names == ["sport", "money", "tech"] and dataset.variant == "file:2024-01.csv+2024-02.jsonl"
+    assert datasets.data_name(data) == "tickets"
+    write_csv(data / "2024-03.csv", topic_rows(4, 200)[:2] + [("no label here", "")])
+    with pytest.raises(datasets.DatasetError, match=r"2024-03.csv:4: empty label"):
+        datasets.load("custom", path=str(data))
+    (data / "2024-03.csv").unlink()
+    with pytest.raises(datasets.DatasetError, match=r"2024-02.jsonl:2: label 'tech' is not in the class set "
+                                                    r"\['sport', 'money'\]"):
+        datasets.load("custom", path=str(data), class_names=["sport", "money"])
 
 
 def test_undecodable_bytes_in_a_custom_file_are_counted(tmp_path):

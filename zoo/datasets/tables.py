@@ -98,19 +98,20 @@ def _column(row, name, path, line_number):
                              f"{sorted(map(str, row))}.")
 
 
-def _label_ids(values, class_names, path, origin=""):
-    """Maps label values (strings or integers) to ids; class order is `class_names` or order of first appearance."""
+def _label_ids(values, class_names, origin=""):
+    """Maps label values ((where: "file:line", value), strings or integers) to ids; class order is `class_names` or
+    order of first appearance."""
     if class_names:
         index = {str(c): i for i, c in enumerate(class_names)}
         ids = []
-        for line_number, value in values:
+        for where, value in values:
             key = str(value).strip()
             if key not in index:
                 if re.fullmatch(r"\d+", key) and int(key) < len(class_names):
                     ids.append(int(key))
                     continue
                 raise DatasetError(
-                    f"{path}:{line_number}: label {value!r} is not in the class set {list(class_names)}{origin}."
+                    f"{where}: label {value!r} is not in the class set {list(class_names)}{origin}."
                 )
             ids.append(index[key])
         return list(class_names), ids
@@ -120,9 +121,9 @@ def _label_ids(values, class_names, path, origin=""):
         names = [str(i) for i in found]
         return names, [found.index(int(k)) for k in keys]
     names = list(dict.fromkeys(keys))
-    for (line_number, value), key in zip(values, keys):
+    for (where, value), key in zip(values, keys):
         if not key:
-            raise DatasetError(f"{path}:{line_number}: empty label.")
+            raise DatasetError(f"{where}: empty label.")
     return names, [names.index(k) for k in keys]
 
 
@@ -146,8 +147,9 @@ _SPLIT_FILE_STEMS = {"train": ("train", "training"), "validation": ("validation"
 
 
 def _split_files(path, validation_path=None, test_path=None):
-    """{split: file} for a table dataset: one file (split later), or a directory of train/validation/test files, or
-    a train file with the validation and test files given beside it."""
+    """{split: [files]} for a table dataset: one file (split later); a directory of train/validation/test files; a
+    directory of other table files, read as one dataset (split later: several exports of the same data); or a train
+    file with the validation and test files given beside it."""
     path = pathlib.Path(path)
     files = {}
     if path.is_dir():
@@ -157,13 +159,18 @@ def _split_files(path, validation_path=None, test_path=None):
             if len(found) > 1:
                 raise DatasetError(f"{path}: several {split} files {[p.name for p in found]}; keep one.")
             if found:
-                files[split] = found[0]
-        if "train" not in files:
+                files[split] = found
+        if files and "train" not in files:
             raise DatasetError(
-                f"{path}: no train file in this directory (found {[p.name for p in tables] or 'no table'}). Allowed: "
-                f"train, and optionally validation (or valid, val, dev) and test, each {'/'.join(_TABLE_SUFFIXES)}.")
+                f"{path}: {[p.name for f in files.values() for p in f]} but no train file in this directory. Allowed: "
+                f"train, and optionally validation (or valid, val, dev) and test, each {'/'.join(_TABLE_SUFFIXES)}; "
+                "or table files none of which is named after a split, read as one dataset.")
+        if not files:
+            if not tables:
+                raise DatasetError(f"{path}: no {'/'.join(_TABLE_SUFFIXES)} file in this directory.")
+            files["train"] = tables
     else:
-        files["train"] = path
+        files["train"] = [path]
     for split, given in (("validation", validation_path), ("test", test_path)):
         if given is None:
             continue
@@ -173,7 +180,7 @@ def _split_files(path, validation_path=None, test_path=None):
         given = pathlib.Path(given).expanduser()
         if not given.is_file():
             raise DatasetError(f"{split}_path={given}: no such file.")
-        files[split] = given
+        files[split] = [given]
     return files
 
 
@@ -196,16 +203,19 @@ def _label_value(row, label_column, path, line_number):
     return value
 
 
-def _read_table_file(path, text_columns, label_column, decoder):
+def _read_table_files(paths, text_columns, label_column, decoder):
+    """The texts and (where, label value) of `paths`, one after the other."""
     texts, values = [], []
-    records, replaced = _read_records(path, decoder)
-    for line_number, row in records:
-        texts.append(_joined_text(row, text_columns, path, line_number))
-        values.append((line_number, _label_value(row, label_column, path, line_number)))
-    if replaced:
-        decoder.count_texts(texts, where=str(path))
-    if not texts:
-        raise DatasetError(f"{path}: no records.")
+    for path in paths:
+        records, replaced = _read_records(path, decoder)
+        start = len(texts)
+        for line_number, row in records:
+            texts.append(_joined_text(row, text_columns, path, line_number))
+            values.append((f"{path}:{line_number}", _label_value(row, label_column, path, line_number)))
+        if replaced:
+            decoder.count_texts(texts[start:], where=str(path))
+        if not records:
+            raise DatasetError(f"{path}: no records.")
     return texts, values
 
 
@@ -214,8 +224,9 @@ def read_table(path, text_columns=("text",), label_column="label", class_names=N
     """CSV/TSV/JSON/JSONL data: several text columns are joined with a blank line; labels strings or ints.
 
     Args:
-        path: a file (split 70/10/20 later), or a directory with `train.<ext>` and optionally `validation.<ext>`
-            (or valid, val, dev) and `test.<ext>`.
+        path: a file (split 70/10/20 later); a directory with `train.<ext>` and optionally `validation.<ext>`
+            (or valid, val, dev) and `test.<ext>`; or a directory of table files none named after a split, read in
+            name order as one dataset (split later).
         validation_path, test_path: files to use as those splits instead of splitting them off the train data.
         class_names: the class set, in order; default: the labels of the train data, in order of first appearance
             (sorted numerically if all are integers). Validation and test labels must be in it.
@@ -225,17 +236,19 @@ def read_table(path, text_columns=("text",), label_column="label", class_names=N
         text_columns = [c for c in text_columns.split(",") if c]
     files = _split_files(path, validation_path, test_path)
     decoder = _decoder(encoding)
-    read = {split: _read_table_file(file, text_columns, label_column, decoder) for split, file in files.items()}
-    names, train_ids = _label_ids(read["train"][1], class_names, files["train"])
+    read = {split: _read_table_files(paths, text_columns, label_column, decoder) for split, paths in files.items()}
+    names, train_ids = _label_ids(read["train"][1], class_names)
     splits = {"train": (read["train"][0], train_ids)}
     for split in ("validation", "test"):
         if split in read:
             texts, values = read[split]
-            splits[split] = (texts, _label_ids(values, names, files[split],
-                                               "" if class_names else f" (the labels of {files['train'].name})")[1])
+            train_names = "+".join(p.name for p in files["train"])
+            splits[split] = (texts, _label_ids(values, names,
+                                               "" if class_names else f" (the labels of {train_names})")[1])
     if len(splits) == 1:
         splits = {"all": splits["train"]}
-    return RawData(splits, names, variant or "file:" + "+".join(f.name for f in files.values()), decoder.report())
+    return RawData(splits, names, variant or "file:" + "+".join(p.name for f in files.values() for p in f),
+                   decoder.report())
 
 
 _TEXT_SUFFIXES = (".txt",)
@@ -272,8 +285,8 @@ def read_texts(path, text_columns=("text",), label_column="label", class_names=N
     for line_number, row in records:
         texts.append(_joined_text(row, text_columns, path, line_number))
         if labelled:
-            values.append((line_number, _label_value(row, label_column, path, line_number)))
-    ids = _label_ids(values, class_names, path, " (the model's classes)")[1] if labelled else None
+            values.append((f"{path}:{line_number}", _label_value(row, label_column, path, line_number)))
+    ids = _label_ids(values, class_names, " (the model's classes)")[1] if labelled else None
     if replaced:
         decoder.count_texts(texts, where=str(path))
     return texts, ids, [n for n, _ in records], decoder.report()
