@@ -226,7 +226,7 @@ def estimate(names, settings, rows, peak_gflops, parity=(), deep=False):
             if row["recipe"].startswith("reference_") and row.get("examples"):
                 full_sizes[row["dataset"]] = row["examples"]["train"]
     budget = next(iter(settings.values()))["budget"] if settings else None
-    references = [f"reference_sklearn_tfidf_lr_{d}" for d in sorted({catalog.data_label(settings[n]) for n in names})]
+    references = [catalog.reference_recipe(d) for d in sorted({catalog.data_label(settings[n]) for n in names})]
     estimates, basis, known = {}, {"as last run": 0, "scaled": 0, "family median": 0}, {}
     for name in references + list(names):
         row = last.get((name, budget))

@@ -358,10 +358,11 @@ def _decision_cells(r, judged):
     }
 
 
-def decision_section(rows, recommended=None):
+def decision_section(rows, recommended=None, judged=None):
     """Per dataset: each row's accuracy and macro-F1 with 95 % intervals, its paired comparison with the best row
-    and with TF-IDF+LR, and the recommendation (`recommended`: a run's stored one, else computed here)."""
-    judged = judge(rows)
+    and with TF-IDF+LR, and the recommendation (`recommended`: a run's stored one, else computed here). `judged`:
+    `judge(rows)`, where the caller has it."""
+    judged = judge(rows) if judged is None else judged
     if not judged:
         return []
     recommended = recommended if recommended is not None else recommendations(rows, judged=judged)
@@ -404,9 +405,9 @@ def recommendation_lines(recommended):
     return lines
 
 
-def markdown(rows, run_id, freezing=(), deep=None):
+def markdown(rows, run_id, freezing=(), deep=None, judged=None):
     """RESULTS.md of run `run_id`'s `rows`; `deep`: (rows, run id) of the last run with `--deep` measurements, shown
-    where this run has none (default: this run's)."""
+    where this run has none (default: this run's); `judged`: `judge(rows)`, where the caller has it."""
     done = [r for r in rows if "accuracy" in r and "reference" not in r]
     references = {r["dataset"]: r for r in rows if r.get("reference")}
     failed = [r for r in rows if "error" in r]
@@ -439,7 +440,7 @@ def markdown(rows, run_id, freezing=(), deep=None):
         "",
     ]
     stored = next((r["recommendations"] for r in rows if r["recipe"] == RECOMMENDATIONS), None)
-    lines += decision_section(done + list(references.values()), stored)
+    lines += decision_section(done + list(references.values()), stored, judged)
     lines += ["", "## Measurements", ""]
     lines += _table(None, done, lambda r: _main_cells(r, references.get(r["dataset"], {})),
                     key=lambda r: (r["dataset"], r["backbone"]))
@@ -624,9 +625,10 @@ def _last_deep(results_file, rows, run_id):
     return read_rows(results_file, last) if last else (rows, run_id)
 
 
-def write(output_dir, run_id=None, readme=None):
+def write(output_dir, run_id=None, readme=None, judged=None):
     """Writes RESULTS.md and the plot for `run_id` (default: the last run); with `readme`, also replaces the README
-    section between the two markers with the same table."""
+    section between the two markers with the same table. `judged`: `judge` of the run's rows, where the caller
+    has it."""
     output_dir = pathlib.Path(output_dir)
     rows, run_id = read_rows(output_dir / "results.jsonl", run_id)
     freezing = read_all_rows(output_dir / "freezing.jsonl")
@@ -634,7 +636,7 @@ def write(output_dir, run_id=None, readme=None):
     last = {r["recipe"]: r["run_id"] for r in freezing}
     freezing = list({(r["recipe"], str(r["trainable_layers"])): r for r in freezing
                      if r["run_id"] == last[r["recipe"]]}.values())
-    text = markdown(rows, run_id, freezing, _last_deep(output_dir / "results.jsonl", rows, run_id))
+    text = markdown(rows, run_id, freezing, _last_deep(output_dir / "results.jsonl", rows, run_id), judged)
     (output_dir / "RESULTS.md").write_text(text)
     plot(rows, output_dir / "accuracy_vs_throughput.png")
     plot_validation_curves(rows, output_dir / "validation_curves.png", output_dir)

@@ -193,7 +193,7 @@ def sklearn_reference(dataset_name, budget, seed, data=Data()):
     predicted = model.predict(vectorizer.transform(test.texts))
     classes = list(range(dataset.num_classes))
     return {
-        "recipe": f"reference_sklearn_tfidf_lr_{dataset_name}",
+        "recipe": catalog.reference_recipe(dataset_name),
         "reference": "sklearn TF-IDF + LogisticRegression (C=10, newton-cg)",
         "dataset": dataset_name, "dataset_variant": dataset.variant, "budget": budget,
         "examples": {s: len(dataset.splits[s]) for s in dataset.splits},
@@ -483,11 +483,12 @@ def main(argv):
     state_file.write_text(json.dumps({"run_id": run_id, "settings": settings, "finished": True,
                                       "estimated_seconds": round(estimated), "seconds": round(took)}, indent=2))
     rows, _ = report.read_rows(results_file, run_id)
-    recommended = report.recommendations(rows, _MAX_LATENCY_MS.value)
+    judged = report.judge(rows)  # Once: bootstrap intervals and comparisons of every row, for both uses below.
+    recommended = report.recommendations(rows, _MAX_LATENCY_MS.value, judged)
     if recommended:  # Rows with their test predictions (rows from before them: none).
         record({"recipe": report.RECOMMENDATIONS, "max_latency_ms": _MAX_LATENCY_MS.value,
                 "recommendations": recommended})
-    report.write(output_dir, run_id)
+    report.write(output_dir, run_id, judged=judged)
     if recommended:
         print("Recommendations (intervals and comparisons in RESULTS.md):")
         for line in report.recommendation_lines(recommended):
@@ -538,7 +539,7 @@ def _run_references(runnable, done, record, progress, data):
     """The TF-IDF + LogisticRegression reference of every dataset the recipes use; a failed one is recorded and
     the benchmark goes on."""
     for dataset_name in sorted({data.label(n) for n in runnable}):
-        name = f"reference_sklearn_tfidf_lr_{dataset_name}"
+        name = catalog.reference_recipe(dataset_name)
         if name in done:
             continue
         progress.start(name, f"  reference {dataset_name}: TF-IDF + LogisticRegression")

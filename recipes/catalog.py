@@ -86,6 +86,11 @@ def data_label(recipe):
     return datasets.data_name(recipe["dataset_path"]) if recipe["dataset"] == "custom" else recipe["dataset"]
 
 
+def reference_recipe(label):
+    """The benchmark's row name of the TF-IDF + LogisticRegression reference on the data `label` names."""
+    return f"reference_sklearn_tfidf_lr_{label}"
+
+
 def _merge(base, update):
     out = copy.deepcopy(base)
     for key, value in update.items():
