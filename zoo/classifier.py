@@ -13,6 +13,7 @@ import tensorflow as tf
 from zoo import compat
 from zoo import heads
 from zoo import text as text_lib
+from zoo import windows as windows_lib
 
 
 def _inputs_like(network):
@@ -161,25 +162,28 @@ def computing_in_float32(core):
     return computing_in(core, "float32")
 
 
-def probabilities(texts, preprocessor, core, layout, head_type):
+def probabilities(texts, preprocessor, core, layout, head_type, windows=None):
     """The one computation from text to probabilities: [batch] strings -> [batch, num_classes] float32, preprocessed
     (`preprocess`, on the CPU), run through `core` as `run_core` runs it and the head's outputs made class
-    probabilities. What the export serves, evaluation measures and
-    `TextClassifier` calls."""
+    probabilities; with `windows` (`zoo.windows.Windows`), each text read as its windows and their probabilities
+    pooled. What the export serves, evaluation measures and `TextClassifier` calls."""
     # String ops have CPU kernels only; placed there explicitly (kept in the SavedModel's graph), so that on a GPU
     # host only the model's tensors cross to the device. While training, tf.data runs the preprocessor on the CPU.
     with tf.device("/CPU:0"):
+        if windows is not None:
+            count = tf.shape(texts)[0]
+            texts, owners = windows_lib.split(text_lib.cut_to_input_limit(texts), windows)
         inputs = preprocess(preprocessor, texts)
-    outputs = run_core(core, inputs, layout)
-    return tf.cast(heads.class_probabilities(outputs, head_type), tf.float32)
+    outputs = tf.cast(heads.class_probabilities(run_core(core, inputs, layout), head_type), tf.float32)
+    return outputs if windows is None else windows_lib.pool(outputs, owners, count, windows.pooling)
 
 
-def probabilities_function(preprocessor, core, layout, head_type):
+def probabilities_function(preprocessor, core, layout, head_type, windows=None):
     """`probabilities` as a concrete function, a [batch] string tensor -> [batch, num_classes] float32: what
     `TextClassifier.predict` runs and the export serves (recurrent dropout off: it is an inference graph)."""
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def probabilities_of(texts):
-        return probabilities(texts, preprocessor, core, layout, head_type)
+        return probabilities(texts, preprocessor, core, layout, head_type, windows)
 
     with compat.rnn_dropout_off(core):
         return probabilities_of.get_concrete_function()

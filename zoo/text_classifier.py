@@ -27,6 +27,7 @@ from zoo import heads
 from zoo import inputs
 from zoo import seeds
 from zoo import training
+from zoo import windows as windows_lib
 from zoo.settings import TrainingSettings
 
 
@@ -122,6 +123,13 @@ class TextClassifier(keras.Model):
         (which gives the padding id) after it is constructed."""
         return backbones.input_layout(self.backbone_name, self.preprocessor)
 
+    @property
+    def windows(self):
+        """How a long text is read (`zoo.windows.Windows`, from the backbone options), or None: one window, the
+        text cut at the sequence length."""
+        options = {**backbones.default_options(self.backbone_name), **self.backbone_options}
+        return windows_lib.of(options, self.sequence_length)
+
     def _require_built(self, what):
         if self.core is None:
             raise ValueError(f"{self.name} has not been built yet: call fit(texts, labels) before {what}.")
@@ -130,14 +138,15 @@ class TextClassifier(keras.Model):
     def call(self, texts):
         """[batch] strings -> [batch, num_classes] float32 probabilities (`classifier.probabilities`)."""
         self._require_built("calling it")
-        return classifier_lib.probabilities(texts, self.preprocessor, self.core, self.layout, self.head_type)
+        return classifier_lib.probabilities(texts, self.preprocessor, self.core, self.layout, self.head_type,
+                                            self.windows)
 
     def probabilities_fn(self, preprocessor=None):
         """`classifier.probabilities_function` of this classifier (its preprocessor, or `preprocessor`): a concrete
         function from a [batch] string tensor to [batch, num_classes] float32, the export's serving function."""
         self._require_built("using it")
         return classifier_lib.probabilities_function(preprocessor or self.preprocessor, self.core, self.layout,
-                                                     self.head_type)
+                                                     self.head_type, self.windows)
 
     def probabilities_of_request(self, texts):
         """Probabilities of `texts` sent as one request: the very computation a served call with this batch runs.

@@ -15,6 +15,7 @@ import keras_hub
 
 from zoo import assets
 from zoo import pretrained
+from zoo import windows
 from zoo.backbones.bert_backbone import BertBackbone
 from zoo.backbones.bert_tokenizer import BertTokenizer
 from zoo.backbones.transformer import TRUNCATE
@@ -119,6 +120,8 @@ class Bert(Transformer):
             # frozen, computed once per training example, and only the top k layers, the pooling and the head train
             # (0: the head alone, on the pooled features).
             "trainable_layers": "all",
+            # Long texts as windows (`zoo.windows`): max_windows 1 cuts a text at the sequence length.
+            **windows.OPTIONS,
         }
 
     def missing_weights(self):

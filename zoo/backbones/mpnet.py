@@ -8,6 +8,7 @@ import pathlib
 
 from zoo import assets
 from zoo import pretrained
+from zoo import windows
 from zoo.backbones import transformer
 from zoo.backbones.mpnet_backbone import PADDING_IDX
 from zoo.backbones.mpnet_backbone import MPNetBackbone
@@ -55,6 +56,7 @@ class MPNet(transformer.Transformer):
         # As BERT's: "auto" pools as the checkpoint was trained (all-mpnet-base-v2: the mean).
         "pooling": "auto",
         "trainable_layers": "all",
+        **windows.OPTIONS,
     }
 
     def missing_weights(self):

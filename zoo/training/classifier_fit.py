@@ -17,6 +17,7 @@ from zoo import classifier as classifier_lib
 from zoo import datasets
 from zoo import heads
 from zoo import inputs
+from zoo import windows
 from zoo.training import linear_solver
 from zoo.training import optimizers
 from zoo.training import pipeline
@@ -97,6 +98,9 @@ def fit_classifier(classifier, train, validation, run_dir, run):
         validation = validation[0], inputs.label_ids(validation[1], class_names)
     if classifier.core is None:
         classifier.build_parts(texts)
+    if classifier.windows is not None:  # Every window an example with its text's label, as prediction reads them.
+        texts, labels = windows.expand(texts, labels, classifier.windows)
+        validation = windows.expand(*validation, classifier.windows)
     options = {**backbones.default_options(classifier.backbone_name), **classifier.backbone_options}
     if linear_solver.applies(classifier, options):
         rows, best_epoch, feature_seconds = linear_solver.fit_head(
