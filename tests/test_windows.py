@@ -121,7 +121,9 @@ def test_a_text_is_its_windows_probabilities_pooled(windowed):
 
 def test_windows_are_in_the_export(windowed, tmp_path):
     path = export.export_classifier(windowed, tmp_path / "exports", "windowed")
-    assert json.loads((path / "export_info.json").read_text())["verification"]["ok"]
+    info = json.loads((path / "export_info.json").read_text())
+    assert info["verification"]["ok"]
+    assert info["windows"] == {"words": 12, "stride": 6, "max_windows": 3, "pooling": "mean"}
     served = tf.saved_model.load(str(path)).signatures["serving_default"]
     texts, _ = _texts(6, 3)
     probabilities = served(text=tf.constant(texts))["probabilities"].numpy()

@@ -17,6 +17,7 @@ Beside the model: `assets.extra/tf_serving_warmup_requests`, `assets/labels.txt`
 `<export_dir>/models.config` (every model under export_dir) plus `<export_dir>/batching_parameters.txt`.
 """
 
+import dataclasses
 import datetime
 import json
 import logging
@@ -243,6 +244,8 @@ def _export_info(model, model_name, info):
                                      "scores": "float32 [batch, num_classes]"}},
         },
         "max_input_bytes": text_lib.MAX_INPUT_BYTES,
+        # How a long text is read (`zoo.windows`): None, cut at the sequence length.
+        "windows": None if model.windows is None else dataclasses.asdict(model.windows),
         "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         **(info or {}),
     }
