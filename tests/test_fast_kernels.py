@@ -64,7 +64,8 @@ def test_batch_matmul_attention_is_keras_attention(dtype):
 
 
 onednn = pytest.mark.skipif(training.onednn_off() or platform.machine().lower() not in ("x86_64", "amd64"),
-                            reason="oneDNN's fusions (TensorFlow's default on x86 Linux) are what is tested")
+                            reason="oneDNN's fusions are what is tested; TensorFlow runs oneDNN by default only on "
+                                   "CPUs with AVX512_VNNI, AVX512_BF16 or AMX")
 
 
 @onednn

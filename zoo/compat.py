@@ -113,6 +113,13 @@ def cast_seed(seed):
     return _cast_seed(seed)
 
 
+def onednn_enabled():
+    """Whether TensorFlow runs oneDNN's kernels in this process (its own test utilities ask the same)."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
 def adapted_idf(text_vectorization):
     """The IDF weights of a TextVectorization adapted in "tf_idf" mode (the [UNK] slot included)."""
     return text_vectorization._lookup_layer.idf_weights.numpy()

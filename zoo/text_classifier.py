@@ -63,6 +63,9 @@ class TextClassifier(keras.Model):
         self.head_dropout = float(head_dropout)
         self.sequence_length = sequence_length if sequence_length is not None else settings.get("sequence_length")
         self.backbone_options = dict(backbone_options or {})
+        # How a long text is read (`zoo.windows.Windows`); None: cut at the sequence length.
+        self.windows = windows_lib.of({**backbones.default_options(backbone), **self.backbone_options},
+                                      self.sequence_length)
         training = dataclasses.asdict(training) if isinstance(training, TrainingSettings) else training or {}
         self.training_settings = TrainingSettings.of({**settings, **training})
         self.provenance = dict(provenance or {})
@@ -75,7 +78,6 @@ class TextClassifier(keras.Model):
         self._served = None  # The traced serving function, made on first use.
         if core is not None:
             self._finish_build()
-
 
     @classmethod
     def from_fields(cls, fields, class_names=None):
@@ -123,17 +125,9 @@ class TextClassifier(keras.Model):
         (which gives the padding id) after it is constructed."""
         return backbones.input_layout(self.backbone_name, self.preprocessor)
 
-    @property
-    def windows(self):
-        """How a long text is read (`zoo.windows.Windows`, from the backbone options), or None: one window, the
-        text cut at the sequence length."""
-        options = {**backbones.default_options(self.backbone_name), **self.backbone_options}
-        return windows_lib.of(options, self.sequence_length)
-
     def _require_built(self, what):
         if self.core is None:
             raise ValueError(f"{self.name} has not been built yet: call fit(texts, labels) before {what}.")
-
 
     def call(self, texts):
         """[batch] strings -> [batch, num_classes] float32 probabilities (`classifier.probabilities`)."""
@@ -194,7 +188,6 @@ class TextClassifier(keras.Model):
             raise ValueError(f"{self.name} has no class names yet: call fit first.")
         return inputs.label_ids(inputs.labels(y), self.class_names)
 
-
     def fit(self, x=None, y=None, batch_size=None, epochs=None, verbose="auto", callbacks=(), validation_split=0.1,
             validation_data=None, shuffle=True, class_weight=None, run_dir=None, seed=seeds.DEFAULT_SEED,
             jit_compile=False, stages=None, shared_run_dir=None, **refused):
@@ -228,7 +221,6 @@ class TextClassifier(keras.Model):
         self._set_core(core)
         self.frozen_prefix = None  # Its layers were the trained core's: a further fit makes the copy's own.
         return history
-
 
     def export(self, filepath, format="tf_saved_model", **kwargs):
         """Refused: Keras' own export would save none of what `zoo.export.export_classifier` writes and checks."""

@@ -62,9 +62,12 @@ def cpu_has_bf16():
 
 
 def onednn_off():
-    """Whether TF_ENABLE_ONEDNN_OPTS turns oneDNN's kernels and graph fusions off (0 or false; TensorFlow reads it
-    at import). Unset, x86 Linux builds run them."""
-    return os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").strip().lower() in ("0", "false")
+    """Whether this process runs without oneDNN's kernels and graph fusions: TF_ENABLE_ONEDNN_OPTS=0 (or false)
+    turns them off, and unset, TensorFlow's x86 Linux builds turn them on only on CPUs with AVX512_VNNI, AVX512_BF16
+    or AMX (an AVX2-only CPU runs Eigen's kernels; TensorFlow decides at import)."""
+    if os.environ.get("TF_ENABLE_ONEDNN_OPTS", "").strip().lower() in ("0", "false"):
+        return True
+    return not compat.onednn_enabled()
 
 
 @dataclasses.dataclass
