@@ -15,6 +15,7 @@ import zoo
 from recipes import catalog
 from zoo import backbones
 from zoo import classifier
+from zoo import compat
 from zoo import datasets
 from zoo import experiment
 from zoo import export
@@ -100,6 +101,8 @@ def test_serve_mixed_precision_resolves_and_sets_the_rewrite(monkeypatch):
         assert tf.config.optimizer.get_experimental_options()["auto_mixed_precision_onednn_bfloat16"] is True
         assert export.serve_mixed_precision("none") == "none"
         assert tf.config.optimizer.get_experimental_options()["auto_mixed_precision_onednn_bfloat16"] is False
+        # A CPU where TensorFlow runs oneDNN and computes bfloat16 natively (AVX512_BF16 or AMX).
+        monkeypatch.setattr(compat, "onednn_enabled", lambda: True)
         monkeypatch.setattr(training, "cpu_has_bf16", lambda: True)
         assert export.serve_mixed_precision("auto", "transformer") == "bfloat16"
         # Where it made them slower (the benchmark's served precisions), and where nothing says what it serves.
@@ -109,6 +112,9 @@ def test_serve_mixed_precision_resolves_and_sets_the_rewrite(monkeypatch):
         monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
         assert export.serve_mixed_precision("auto", "transformer") == "none"
         monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS")
+        monkeypatch.setattr(compat, "onednn_enabled", lambda: False)  # An AVX2-only CPU: TensorFlow runs Eigen.
+        assert export.serve_mixed_precision("auto", "transformer") == "none"
+        monkeypatch.setattr(compat, "onednn_enabled", lambda: True)
         monkeypatch.setattr(training, "cpu_has_bf16", lambda: False)
         assert export.serve_mixed_precision("auto", "transformer") == "none"
         with pytest.raises(ValueError, match=r"Unknown mixed precision 'fp8'\. Allowed: \['auto', 'bfloat16'"):
