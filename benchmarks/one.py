@@ -24,6 +24,8 @@ _OUTPUT_DIR = flags.DEFINE_string("output_dir", "benchmarks/results", "Results d
                                   "go under it).")
 _RESULT_FILE = flags.DEFINE_string("result_file", None, "Where to write this recipe's result row (JSON).")
 _SEED = flags.DEFINE_integer("seed", zoo.DEFAULT_SEED, "Seed.")
+_DATA_SEED = flags.DEFINE_integer("data_seed", None, "Seed of the data's splits and samples (default: --seed): the "
+                                  "runner's seed repeats (--seeds) train with other seeds on the same test texts.")
 _WARMUP_STEPS = flags.DEFINE_integer("warmup_steps", 3, "Steps left out of the recipe's training timing.")
 # The stock pipeline's steps all have one shape (3.28-3.30 s each at 32x256 on R8): two say what more would.
 _FULL_STEPS = flags.DEFINE_integer("full_finetuning_steps", 2, "Timed steps of full fine-tuning, ours and keras-hub's "
@@ -49,7 +51,7 @@ _DEEP = flags.DEFINE_bool("deep", False, "Also what depends on the backbone and 
                           "and its profile, the FLOP rates. Without it: training, evaluation, the verified export, "
                           "served examples/s at batch 32 and latency at batch 1.")
 _ACCURACY_ONLY = flags.DEFINE_bool("accuracy_only", False, "Train and evaluate only: no export, no timings (the "
-                                   "float32 reference of the bf16 parity check).")
+                                   "float32 reference of the bf16 parity check, the runner's seed repeats).")
 
 
 def chunks(items, size, limit):
@@ -298,9 +300,11 @@ def main(argv):
     output = pathlib.Path(_OUTPUT_DIR.value)
     suffix = "".join(f"-{k}={v}" for k, v in sorted(options.items()))
     suffix += "" if _DTYPE_POLICY.value == "auto" else f"-{_DTYPE_POLICY.value}"
+    data_seed = _SEED.value if _DATA_SEED.value is None else _DATA_SEED.value
+    suffix += "" if data_seed == _SEED.value else f"-seed={_SEED.value}"  # A seed repeat: a run directory of its own.
     run_dir = runs.choose(output / "runs" / f"{recipe['recipe']}-{recipe['budget']}{suffix}", recipe).path
     stages("data")
-    dataset = datasets.for_recipe(recipe, _SEED.value)
+    dataset = datasets.for_recipe(recipe, data_seed)
     timer = timing.StepTimer(warmup_steps=_WARMUP_STEPS.value)
 
     # One MLflow run per recipe, nested under the benchmark's (--mlflow_parent_run_id); off without a URI.
@@ -423,7 +427,8 @@ def _benchmark(tracked, recipe, run_dir, runtime, dataset, timer, stages, output
     if _ACCURACY_ONLY.value:
         row = {"recipe": recipe["recipe"], "dataset": catalog.data_label(recipe), "backbone": recipe["backbone"],
                "examples": metrics["examples"], "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
-               "dtype_policy": runtime.dtype_policy, "run_dir": relative(run_dir), **trained,
+               "test": _test_record(run_dir, dataset),
+               "dtype_policy": runtime.dtype_policy, "run_dir": relative(run_dir), **trained, "seed": runtime.seed,
                "wall_seconds": round(time.time() - started, 1)}
         pathlib.Path(_RESULT_FILE.value).write_text(json.dumps(row, indent=2))
         tracked.finish(metrics)
@@ -442,8 +447,8 @@ def _benchmark(tracked, recipe, run_dir, runtime, dataset, timer, stages, output
         **timer.summary(batch_size, len(dataset.splits["train"])),
         "export": relative(export_path), "export_size_bytes": export_info["size_bytes"],
         "parameters": config["parameters"],
-        "device": runtime.device, "dtype_policy": runtime.dtype_policy, "run_dir": relative(run_dir),
-        "library_versions": config["library_versions"],
+        "device": runtime.device, "dtype_policy": runtime.dtype_policy, "seed": runtime.seed,
+        "run_dir": relative(run_dir), "library_versions": config["library_versions"],
     }
     matmul_rates.mark("training")
     stages("timing served inference")

@@ -212,12 +212,13 @@ def train_examples(recipe, full_sizes):
     return min(c for c in (cap, full) if c) if (cap or full) else None
 
 
-def estimate(names, settings, rows, peak_gflops, parity=(), deep=False):
+def estimate(names, settings, rows, peak_gflops, parity=(), deep=False, seeds=1):
     """({name: estimated seconds}, {basis: count}) for the recipes `names` and the TF-IDF reference of each of
     their datasets (`reference_sklearn_tfidf_lr_<dataset>`), from earlier rows (`rows`, oldest first).
 
     `settings`: {recipe: resolved recipe} of this run; `parity`: recipes also trained in float32; `deep`: whether
-    the run times the deep measurements (`benchmarks.run --deep`).
+    the run times the deep measurements (`benchmarks.run --deep`); `seeds`: how many seeds each recipe trains with
+    (`benchmarks.run --seeds`: the repeats train and evaluate only).
     """
     last, full_sizes = {}, {}
     for row in rows:
@@ -235,7 +236,11 @@ def estimate(names, settings, rows, peak_gflops, parity=(), deep=False):
         # A --deep row's own deep measurements, left out of a run without them (rows from before --deep: all deep,
         # their share unrecorded).
         seconds = row["wall_seconds"] - (0.0 if deep else row.get("deep_seconds") or 0.0)
-        parity_seconds = (row.get("bf16_parity") or {}).get("float32_wall_seconds", 0.0) * (name in parity)
+        again_seconds = (row.get("bf16_parity") or {}).get("float32_wall_seconds", 0.0) * (name in parity)
+        # A repeat as long as the repeats measured before, else as the row's training and a process start.
+        repeats = (row.get("seeds") or {}).get("wall_seconds") or [(row.get("fit_seconds") or seconds)
+                                                                  + PROCESS_OVERHEAD_SECONDS]
+        again_seconds += statistics.fmean(repeats) * (seeds - 1) * (name in settings)
         recipe = settings.get(name)
         if recipe is not None:
             # The epochs set, not those run (early stopping); rows from before they were recorded: unchanged.
@@ -253,11 +258,11 @@ def estimate(names, settings, rows, peak_gflops, parity=(), deep=False):
                     caching = row.get("caching_seconds") or 0.0
                     seconds = ((fit - caching) * examples * epochs * positions + caching * examples * positions
                                + (seconds - fit) * positions)
-                parity_seconds *= examples * epochs * positions
+                again_seconds *= examples * epochs * positions
                 basis["scaled"] += 1
             else:
                 basis["as last run"] += 1
-        seconds += parity_seconds
+        seconds += again_seconds
         if (row.get("matmul_peak_gflops") or {}).get("float32") and peak_gflops:
             seconds *= row["matmul_peak_gflops"]["float32"] / peak_gflops
         if recipe is not None:

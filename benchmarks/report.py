@@ -343,13 +343,25 @@ def _comparison_text(comparison):
     return f"{comparison['points']:+.2f} [{low:+.2f}, {high:+.2f}] {comparison['verdict']}"
 
 
-def _decision_cells(r, judged):
+def _seeds_text(seeds):
+    """A row's accuracy over its seeds (`benchmarks.run --seeds`): mean ± sample sd, min-max, and how many."""
+    if not seeds:
+        return "-"
+    values = seeds["accuracy"]
+    sd = "" if seeds["accuracy_sd"] is None else f" ± {seeds['accuracy_sd']:.4f}"
+    failed = f", {len(seeds['errors'])} failed" if seeds.get("errors") else ""
+    return f"{seeds['accuracy_mean']:.4f}{sd} ({min(values):.4f}-{max(values):.4f}; {len(values)} seeds{failed})"
+
+
+def _decision_cells(r, judged, seeded=False):
     j = judged[r["recipe"]]
     latency = r.get("latency_batch_1") or {}
+    seeds = {"accuracy over seeds: mean ± sd (range)": _seeds_text(r.get("seeds"))} if seeded else {}
     return {
         "recipe": r["recipe"] + (" (reference)" if r.get("reference") else ""),
         "accuracy (95 % interval)": _interval_text(r["accuracy"], j["intervals"]["accuracy"]),
         "macro-F1 (95 % interval)": _interval_text(r["macro_f1"], j["intervals"]["macro_f1"]),
+        **seeds,
         "vs best, points": "best" if j["best"] == r["recipe"] else _comparison_text(j["vs_best"]),
         "vs TF-IDF+LR, points": "-" if r.get("reference") else _comparison_text(j["vs_reference"]),
         "served ex/s @32": _fmt((r.get("inference_examples_per_second") or {}).get("32"), ".1f"),
@@ -374,7 +386,11 @@ def decision_section(rows, recommended=None, judged=None):
         judged_rows = [r for r in rows if r["dataset"] == dataset and r["recipe"] in judged]
         texts = judged_rows[0]["test"]["texts"]
         lines += ["", f"### {dataset}", "", f"Test: {texts} texts (one text is {100 / texts:.2f} points).", ""]
-        lines += _table(None, judged_rows, lambda r: _decision_cells(r, judged),
+        seeded = any(r.get("seeds") for r in judged_rows)
+        if seeded:
+            lines += ["Seeds (`--seeds`): each recipe trained again with other seeds on the same splits; the "
+                      "intervals and comparisons are the first seed's (the row's export).", ""]
+        lines += _table(None, judged_rows, lambda r: _decision_cells(r, judged, seeded),
                         key=lambda r: (bool(r.get("reference")), -r["accuracy"], r["recipe"]))
         rec = recommended.get(dataset)
         if rec:

@@ -24,6 +24,7 @@ import json
 import os
 import pathlib
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -71,6 +72,9 @@ _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where results, runs and e
 _INCLUDE_RANDOM_INIT = flags.DEFINE_bool("include_random_init", False, "Also run BERT recipes whose pretrained "
                                          "weights cannot be found, randomly initialised (flagged in the results).")
 _SEED = flags.DEFINE_integer("seed", zoo.DEFAULT_SEED, "Seed of every recipe.")
+_SEEDS = flags.DEFINE_integer("seeds", 1, "Train each recipe with this many seeds (--seed, --seed+1, ...) to show "
+                               "what the seed moves: the row, its export and timings are the first seed's; the others "
+                               "are trained and evaluated only, on the same splits and test texts.", lower_bound=1)
 _RUN_ID = flags.DEFINE_string("run_id", None, "Add rows to this earlier run (e.g. to re-run recipes that failed) "
                               "instead of starting a new one; the report keeps each recipe's last row. Every "
                               "selected recipe runs.")
@@ -279,6 +283,35 @@ def bf16_parity(row, budget, output_dir, seed, timeout, progress=None):
             "float32_wall_seconds": reference["wall_seconds"]}
 
 
+def seed_repeats(row, seeds, budget, output_dir, timeout, extra_flags=(), progress=None):
+    """Row `row`'s recipe trained and evaluated again with the seeds after its own (`seeds` in all), each in its own
+    process, on the splits of the row's seed (its test texts, checked): {"seeds", "accuracy", "macro_f1" (one per
+    seed, the row's first), their means and sample sds ("accuracy_mean", "accuracy_sd", ...), the repeats'
+    "wall_seconds", and the "errors" of repeats that failed, by seed}."""
+    name, seed = row["recipe"], row["seed"]
+    found = {"seeds": [seed], "accuracy": [row["accuracy"]], "macro_f1": [row["macro_f1"]], "wall_seconds": [],
+             "errors": {}}
+    for repeat in range(seed + 1, seed + seeds):
+        if progress is not None:
+            progress.write(f"    seed {repeat}: trained and evaluated again ...")
+        again = run_recipe(name, budget, output_dir, repeat, timeout, output_dir / "logs" / f"{name}.seed{repeat}.log",
+                           [*extra_flags, "--accuracy_only", f"--data_seed={seed}"], tag=f".seed{repeat}",
+                           progress=progress)
+        if "error" not in again and again["test"]["identity"] != row["test"]["identity"]:
+            again["error"] = "tested on other texts than the row's (the repeats must split the data as it did)"
+        if "error" in again:
+            found["errors"][str(repeat)] = again["error"][-1000:]
+            continue
+        for key in ("seeds", "accuracy", "macro_f1"):
+            found[key].append(again["seed" if key == "seeds" else key])
+        found["wall_seconds"].append(again["wall_seconds"])
+    for key in ("accuracy", "macro_f1"):
+        values = found[key]
+        found[f"{key}_mean"] = statistics.fmean(values)
+        found[f"{key}_sd"] = statistics.stdev(values) if len(values) > 1 else None
+    return found
+
+
 def parity_recipes(names):
     """The recipes whose bf16 parity is checked (--bf16_parity)."""
     parity = _BF16_PARITY.value
@@ -299,6 +332,10 @@ def benchmark_recipe(name, output_dir, progress=None, run_id=None, data=Data()):
             if progress is not None:
                 progress.write("    bf16 parity: the same recipe again in float32 ...")
             row["bf16_parity"] = bf16_parity(row, _BUDGET.value, output_dir, _SEED.value, _TIMEOUT.value, progress)
+        if "error" not in row and _SEEDS.value > 1:
+            row["seeds"] = seed_repeats(row, _SEEDS.value, _BUDGET.value, output_dir,
+                                        _TIMEOUT.value, [f"--dtype_policy={row['dtype_policy']}",
+                                                         *data.recipe_flags()], progress)
     except Exception as e:  # Recorded; the benchmark goes on with the next recipe.
         row = {"recipe": name, "budget": _BUDGET.value,
                "error": without_local_paths(f"{type(e).__name__}: {e}", output_dir)}
@@ -334,7 +371,8 @@ def run_settings(data):
     return {"recipes": _RECIPES.value, "backbones": _BACKBONES.value, "datasets": _DATASETS.value,
             "dataset_path": data.path, "dataset_options": list(data.options),
             "budget": _BUDGET.value, "deep": _DEEP.value, "include_random_init": _INCLUDE_RANDOM_INIT.value,
-            "seed": _SEED.value, "dtype_policy": _DTYPE_POLICY.value, "bf16_parity": _BF16_PARITY.value}
+            "seed": _SEED.value, "seeds": _SEEDS.value, "dtype_policy": _DTYPE_POLICY.value,
+            "bf16_parity": _BF16_PARITY.value}
 
 
 def choose_run(output_dir, settings, run_id=None, fresh=False):
@@ -525,7 +563,7 @@ def _estimate(runnable, done, results_file, peaks, data):
     to_run = [n for n in runnable if n not in done]
     estimates, basis = progress_lib.estimate(
         to_run, {n: data.resolve(n, _BUDGET.value) for n in to_run}, report.read_all_rows(results_file),
-        peaks["float32"], parity_recipes(to_run), _DEEP.value)
+        peaks["float32"], parity_recipes(to_run), _DEEP.value, _SEEDS.value)
     estimates = {n: s for n, s in estimates.items() if n not in done}  # The references finished before too.
     estimated = sum(estimates.values())
     print(f"Estimated duration: {progress_lib.minutes(estimated)} (each recipe as long as in the last run here of "

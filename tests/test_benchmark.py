@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from benchmarks import progress
 from benchmarks import report
 from benchmarks import run
 from benchmarks import timing
@@ -441,6 +442,45 @@ def test_bf16_parity_trains_a_float32_reference_only_for_bf16_rows(tmp_path, mon
     (tmp_path / "results.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     report.write(tmp_path, "r")
     assert "bfloat16 parity: not checked in this run" in (tmp_path / "RESULTS.md").read_text()
+
+
+def test_seed_repeats_train_again_on_the_row_s_splits_and_keep_failures_apart(tmp_path, monkeypatch):
+    """--seeds: each repeat is the recipe's process with the next seed, told to split the data with the row's seed;
+    a repeat tested on other texts, or failing, is recorded by seed and left out of the mean and sd."""
+    calls = []
+    outcomes = {43: (0.90, "same"), 44: (None, "same"), 45: (0.96, "other"), 46: (0.94, "same")}
+
+    def fake_run_recipe(name, budget, output_dir, seed, timeout, log_file, extra_flags=(), tag="", progress=None):
+        calls.append((seed, tuple(extra_flags), tag))
+        accuracy, texts = outcomes[seed]
+        if accuracy is None:
+            return {"recipe": name, "error": "exit 1: out of memory"}
+        return {"recipe": name, "seed": seed, "accuracy": accuracy, "macro_f1": accuracy - 0.1, "wall_seconds": 5.0,
+                "test": {"identity": texts}}
+
+    monkeypatch.setattr(run, "run_recipe", fake_run_recipe)
+    row = {"recipe": "glove_bilstm_bbc_news", "seed": 42, "accuracy": 0.92, "macro_f1": 0.82,
+           "test": {"identity": "same"}}
+    seeds = run.seed_repeats(row, 5, "quick", tmp_path, 60, ["--dtype_policy=float32"])
+    assert [c[0] for c in calls] == [43, 44, 45, 46]
+    assert calls[0][1:] == (("--dtype_policy=float32", "--accuracy_only", "--data_seed=42"), ".seed43")
+    assert seeds["seeds"] == [42, 43, 46] and seeds["accuracy"] == [0.92, 0.90, 0.94]
+    assert seeds["accuracy_mean"] == pytest.approx(0.92) and seeds["accuracy_sd"] == pytest.approx(0.02)
+    assert seeds["macro_f1_mean"] == pytest.approx(0.82)
+    assert "out of memory" in seeds["errors"]["44"] and "other texts" in seeds["errors"]["45"]
+    assert report._seeds_text(seeds) == "0.9200 ± 0.0200 (0.9000-0.9400; 3 seeds, 2 failed)"
+    assert report._seeds_text(None) == "-"
+
+    # The estimate adds the repeats: as long as those measured before, else the row's training and a start.
+    settings = {"glove_bilstm_bbc_news": {"backbone": "glove_bilstm", "budget": "quick", "epochs": 5,
+                                          "sequence_length": 128, "dataset": "bbc_news", "dataset_path": None}}
+    before = {"recipe": "glove_bilstm_bbc_news", "budget": "quick", "wall_seconds": 100.0, "fit_seconds": 60.0}
+    one, _ = progress.estimate(list(settings), settings, [before], None)
+    three, _ = progress.estimate(list(settings), settings, [before], None, seeds=3)
+    name = "glove_bilstm_bbc_news"
+    assert three[name] - one[name] == pytest.approx(2 * (60.0 + progress.PROCESS_OVERHEAD_SECONDS))
+    measured, _ = progress.estimate(list(settings), settings, [{**before, "seeds": seeds}], None, seeds=3)
+    assert measured[name] - one[name] == pytest.approx(2 * 5.0)
 
 
 def test_deep_tables_come_from_the_last_run_that_had_them(tmp_path):

@@ -7,6 +7,8 @@ import re
 import pytest
 from absl import app
 
+import zoo
+
 from benchmarks import report
 from benchmarks import run
 from benchmarks import stats
@@ -39,7 +41,7 @@ def test_your_file_every_backbone_on_the_same_test_texts_with_intervals_and_a_re
     out = tmp_path / "out"
     result = commands.run("benchmark", f"--dataset_path={data}", "--dataset_options=text_columns=title+body,"
                           "label_column=queue", "--backbones=ngram_linear,glove_bilstm", "--budget=tiny",
-                          f"--output_dir={out}", "--max_latency_ms=10000", cwd=tmp_path, timeout=900)
+                          f"--output_dir={out}", "--max_latency_ms=10000", "--seeds=2", cwd=tmp_path, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = {r["recipe"]: r for r in map(json.loads, (out / "results.jsonl").read_text().splitlines())}
     scored = {name: rows[name] for name in ("ngram_linear_tickets", "glove_bilstm_tickets",
@@ -58,6 +60,13 @@ def test_your_file_every_backbone_on_the_same_test_texts_with_intervals_and_a_re
     text = (out / "RESULTS.md").read_text()
     assert "### tickets" in text and "| best |" in text
     assert f"- Most accurate: `{best}`" in text
+    # --seeds=2: each recipe trained again with the next seed on the same splits (the repeat checks its test texts).
+    for name in ("ngram_linear_tickets", "glove_bilstm_tickets"):
+        seeds = rows[name]["seeds"]
+        assert seeds["seeds"] == [zoo.DEFAULT_SEED, zoo.DEFAULT_SEED + 1] and not seeds["errors"], seeds
+        assert seeds["accuracy"][0] == rows[name]["accuracy"] and len(seeds["wall_seconds"]) == 1
+        assert f"({min(seeds['accuracy']):.4f}-{max(seeds['accuracy']):.4f}; 2 seeds)" in text
+    assert "seeds" not in rows["reference_sklearn_tfidf_lr_tickets"]
     for r in (rows["ngram_linear_tickets"], rows["glove_bilstm_tickets"]):  # Without --deep: the rates that compare.
         assert set(r["inference_examples_per_second"]) == {"32"} and r["latency_batch_1"]["p95_ms"] > 0
         assert r["deep"] is False and "served_precision_examples_per_second_32" not in r
