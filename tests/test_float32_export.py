@@ -27,11 +27,11 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def bf16_run(tmp_path_factory):
-    """minilm_l6's tiny BBC News recipe trained in mixed_bfloat16 and exported."""
+    """minilm_l3's tiny BBC News recipe trained in mixed_bfloat16 and exported."""
     root = tmp_path_factory.mktemp("bf16")
-    recipe = {**catalog.resolve("minilm_l6_bbc_news", "tiny"), "seed": zoo.DEFAULT_SEED}
+    recipe = {**catalog.resolve("minilm_l3_bbc_news", "tiny"), "seed": zoo.DEFAULT_SEED}
     runtime = training.configure_runtime(seed=zoo.DEFAULT_SEED, dtype_policy="mixed_bfloat16",
-                                         family=backbones.family("minilm_l6"))
+                                         family=backbones.family("minilm_l3"))
     try:
         metrics = experiment.train_and_evaluate(recipe, root / "run", runtime, export_dir=root / "exports")
     finally:
