@@ -134,7 +134,7 @@ class Interrupt(keras.callbacks.Callback):
 
 
 def test_frozen_prefix_run_resumes_and_its_export_is_the_whole_model(tmp_path):
-    recipe = {**catalog.resolve("minilm_l6_bbc_news", "tiny",
+    recipe = {**catalog.resolve("minilm_l3_bbc_news", "tiny",
                                 {"epochs": 3, "patience": 3, "backbone_options": {"trainable_layers": 1}}),
               "seed": zoo.DEFAULT_SEED}
     runtime = training.configure_runtime(seed=zoo.DEFAULT_SEED, dtype_policy="float32")
