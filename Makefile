@@ -34,9 +34,9 @@ benchmark: setup
 	$(VENV)/bin/textzoo benchmark
 
 # One worker per core: most of a test's time is single-threaded (TensorFlow's import, tracing, the export checks'
-# fresh processes), so two workers on 2 cores take about half of one's time (15:36 on an AVX2-only 2-core EPYC,
-# where TensorFlow runs no oneDNN; 12:46 on one with AVX512_BF16). Each module stays on one worker, as its fixtures
-# train models once per module.
+# fresh processes), so two workers on 2 cores take about half of one's time (15:31-16:50 with setup on an AVX2-only
+# 2-core EPYC, where TensorFlow runs no oneDNN; 12:46 on one with AVX512_BF16). Each module stays on one worker,
+# as its fixtures train models once per module.
 test: setup browser
 	$(PY) -m pytest -n auto --dist loadscope
 
