@@ -237,12 +237,12 @@ def estimate(names, settings, rows, peak_gflops, parity=(), deep=False, seeds=1)
         # their share unrecorded).
         seconds = row["wall_seconds"] - (0.0 if deep else row.get("deep_seconds") or 0.0)
         again_seconds = (row.get("bf16_parity") or {}).get("float32_wall_seconds", 0.0) * (name in parity)
-        # A repeat as long as the repeats measured before, else as the row's training and a process start.
-        repeats = (row.get("seeds") or {}).get("wall_seconds") or [(row.get("fit_seconds") or seconds)
-                                                                  + PROCESS_OVERHEAD_SECONDS]
-        again_seconds += statistics.fmean(repeats) * (seeds - 1) * (name in settings)
         recipe = settings.get(name)
         if recipe is not None:
+            # A seed repeat as long as the repeats measured before, else as the row's training and a process start.
+            repeats = (row.get("seeds") or {}).get("wall_seconds") or [(row.get("fit_seconds") or seconds)
+                                                                      + PROCESS_OVERHEAD_SECONDS]
+            again_seconds += statistics.fmean(repeats) * (seeds - 1)
             # The epochs set, not those run (early stopping); rows from before they were recorded: unchanged.
             then = ((row.get("examples") or {}).get("train"), row.get("epochs", recipe["epochs"]),
                     row.get("sequence_length"))

@@ -302,9 +302,9 @@ def seed_repeats(row, seeds, budget, output_dir, timeout, extra_flags=(), progre
         if "error" in again:
             found["errors"][str(repeat)] = again["error"][-1000:]
             continue
-        for key in ("seeds", "accuracy", "macro_f1"):
-            found[key].append(again["seed" if key == "seeds" else key])
-        found["wall_seconds"].append(again["wall_seconds"])
+        found["seeds"].append(repeat)
+        for key in ("accuracy", "macro_f1", "wall_seconds"):
+            found[key].append(again[key])
     for key in ("accuracy", "macro_f1"):
         values = found[key]
         found[f"{key}_mean"] = statistics.fmean(values)
