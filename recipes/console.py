@@ -8,7 +8,7 @@ subcommand, before the script is imported):
   written during the import is passed on. `TF_CPP_MIN_LOG_LEVEL` set by you (0 shows everything) turns this off.
 - A usage error (`app.UsageError`: an unknown recipe, a missing path) is one line naming the flag, not the
   flags' help first (`--help` shows that).
-- Ctrl-C is one line saying what was kept, not a traceback.
+- Ctrl-C and SIGTERM are one line saying what was kept, not a traceback.
 """
 
 import contextlib
@@ -19,6 +19,7 @@ import logging as std_logging
 import os
 import pathlib
 import re
+import signal
 import sys
 import tempfile
 
@@ -123,18 +124,28 @@ def input_errors(columns=TRAINING_COLUMNS, more=()):
         sys.exit(f"Error: {e}")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, a CI runner's or a container's stop): raised as Ctrl-C is, so that `finally` blocks run
+    (no hidden partial file is left) and the same line says what was kept."""
+
+
+def _terminate(signum, frame):
+    raise Terminated(f"signal {signum}")
+
+
 def run(main, interrupted=lambda: "Interrupted."):
-    """`app.run(main)`, quiet, its usage errors one line each; Ctrl-C prints `interrupted()` (what was kept, how
-    to go on) instead of a traceback, and exits with status 130 as a shell does."""
+    """`app.run(main)`, quiet, its usage errors one line each; Ctrl-C and SIGTERM print `interrupted()` (what was
+    kept, how to go on) instead of a traceback, and exit with status 130 or 143 as a shell reports them."""
 
     def quiet_main(argv):
         try:
             return main(argv)
         except app.UsageError as e:
             sys.exit(f"Error: {e} (--help lists the flags)")
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             print(f"\n{interrupted()}", file=sys.stderr)
-            sys.exit(130)
+            sys.exit(143 if isinstance(e, Terminated) else 130)
 
     quiet()
+    signal.signal(signal.SIGTERM, _terminate)
     app.run(quiet_main)

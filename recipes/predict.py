@@ -37,10 +37,11 @@ _ENCODING = flags.DEFINE_string("encoding", "utf-8", "--input's text encoding (a
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Texts per request to the model.", lower_bound=1)
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing --output (and its .metrics.json).")
 _MIXED_PRECISION = flags.DEFINE_enum(
-    "mixed_precision", "auto", ["auto", "bfloat16", "none"],
-    "Serving-time precision, as TF Serving's flag of the same name: bfloat16 rewrites the float32 model to compute "
-    "in bfloat16 when it is loaded (oneDNN); none computes in float32, as exported; auto is bfloat16 for "
-    "transformers on a CPU with AVX512_BF16 or AMX (with oneDNN on), none elsewhere.")
+    "mixed_precision", "none", ["none", "bfloat16", "auto"],
+    "Serving-time precision, as TF Serving's flag of the same name. none (the default) computes in float32 as "
+    "exported: the answers TF Serving gives by default. bfloat16 rewrites the model to compute in bfloat16 when it "
+    "is loaded (oneDNN, on CPUs with AVX512_BF16 or AMX): faster for transformers, but probabilities change in the "
+    "third digit and a close call's label can change. auto is bfloat16 for transformers where the CPU has it.")
 
 
 def resolve_model(path):

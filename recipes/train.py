@@ -189,11 +189,11 @@ def main(argv):
                                                     allow_dataset_change=export_flags.ALLOW_DATASET_CHANGE.value,
                                                     callbacks=tracked.callbacks)
             tracked.finish(metrics)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         # Not a failure to debug: every finished epoch is backed up in the run directory (`zoo.training.resumable`).
         print(f"\nInterrupted. Run the same command again to resume {run_dir} after its last finished epoch.",
               file=sys.stderr)
-        sys.exit(130)
+        sys.exit(143 if isinstance(e, console.Terminated) else 130)
     if metrics is None:  # A multi-worker task other than the chief.
         print(json.dumps({"task": list(runtime.task), "trained": True,
                           "results": f"written by the chief to {run_dir}"}))

@@ -3,6 +3,7 @@
 
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 
@@ -23,14 +24,22 @@ def command(subcommand, *args):
     return [str(TEXTZOO), subcommand, *map(str, args)]
 
 
+def default_signals():
+    """Run in a child before it executes its program: SIGINT handled as a terminal's Ctrl-C. A test suite started
+    in the background by a non-interactive shell (`make test &` in a script, many CI runners) has SIGINT ignored,
+    its children inherit that, and Python in them then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run(subcommand, *args, cwd, timeout=600, stdin=None, env=None):
     """`textzoo SUBCOMMAND ARGS...` in `cwd` (with `env` added to the environment); the finished process, its
-    output as text."""
+    output as text. Its standard input is `stdin` (none by default: never the test runner's own)."""
     return subprocess.run(command(subcommand, *args), cwd=cwd, env={**environment(), **(env or {})},
-                          capture_output=True, text=True, timeout=timeout, input=stdin)
+                          capture_output=True, text=True, timeout=timeout, input=stdin,
+                          stdin=subprocess.DEVNULL if stdin is None else None, preexec_fn=default_signals)
 
 
 def start(subcommand, *args, cwd):
-    """`textzoo SUBCOMMAND ARGS...` started in `cwd`, its output piped."""
-    return subprocess.Popen(command(subcommand, *args), cwd=cwd, env=environment(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    """`textzoo SUBCOMMAND ARGS...` started in `cwd`, its standard input and output piped, Ctrl-C its default."""
+    return subprocess.Popen(command(subcommand, *args), cwd=cwd, env=environment(), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_signals)

@@ -4,6 +4,7 @@ script it runs)."""
 import importlib.util
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -39,11 +40,37 @@ def test_an_unknown_subcommand_names_what_is_allowed(tmp_path):
 def test_ctrl_c_is_one_line_and_status_130(tmp_path, wait):
     """SIGINT while the script is imported (0.5 s) or while it runs (6 s: `textzoo predict` waiting for texts on
     standard input): no traceback, "Interrupted." as the last line, exit status 130 as a shell gives."""
-    process = subprocess.Popen(commands.command("predict", "--model=anything"), cwd=tmp_path,
-                               env=commands.environment(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = commands.start("predict", "--model=anything", cwd=tmp_path)
     time.sleep(wait)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr[-3000:]
     assert "Traceback" not in stderr and stderr.strip().splitlines()[-1] == "Interrupted.", stderr[-3000:]
+
+
+def test_sigterm_runs_cleanup_and_says_what_was_kept(tmp_path):
+    """`kill` (SIGTERM) stops a command as Ctrl-C does: its `finally` blocks run (predict's hidden partial output is
+    removed), one line says what was kept, and the exit status is 143 as a shell reports it."""
+    partial = tmp_path / ".scored.csv.partial"
+    script = tmp_path / "slow_command.py"
+    script.write_text(
+        "import pathlib, time\n"
+        "from recipes import console\n\n"
+        "def main(argv):\n"
+        f"    partial = pathlib.Path({str(partial)!r})\n"
+        "    partial.write_text('half')\n"
+        "    try:\n"
+        "        print('started', flush=True)\n"
+        "        time.sleep(120)\n"
+        "    finally:\n"
+        "        partial.unlink()\n\n"
+        "console.run(main, interrupted=lambda: 'Interrupted: scored.csv was not written.')\n")
+    process = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, env=commands.environment(),
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=commands.default_signals)
+    assert process.stdout.readline().strip() == "started"
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr[-3000:]
+    assert stderr.strip().splitlines() == ["Interrupted: scored.csv was not written."]
+    assert not partial.exists()

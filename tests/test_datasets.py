@@ -254,16 +254,31 @@ def test_unknown_dataset_and_option():
         datasets.load("sms_spam", colour="red")
 
 
-def test_huge_texts_are_loaded_whole_for_the_model_to_cut(tmp_path):
-    """The loader keeps a text as read (up to its read limit); the model cuts it where it enters
-    (`zoo.classifier.preprocess`), once, for training and serving alike."""
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_huge_fields_are_read_whole_and_cut_where_the_model_cuts(tmp_path, suffix):
+    """A field of any length is read (the csv module refuses those over 128 KiB by default), then cut as the model
+    cuts a text where it enters (`zoo.classifier.preprocess`): the reader keeps no more than the model reads."""
     limit = text_lib.MAX_INPUT_BYTES
-    path = tmp_path / "data.jsonl"
-    rows = [{"text": ("x" * (limit + 10)) if i == 0 else f"t {i}", "label": i % 2} for i in range(20)]
-    path.write_text("\n".join(json.dumps(r) for r in rows))
-    dataset = datasets.load("custom", path=str(path))
-    texts = [t for s in dataset.splits.values() for t in s.texts]
-    assert max(len(t) for t in texts if t.startswith("x")) == limit + 10
+    rows = [{"text": ("\u00e9" * (limit * 2)) if i == 0 else f"t {i}", "label": i % 2} for i in range(20)]
+    path = tmp_path / f"data{suffix}"
+    if suffix == ".csv":
+        path.write_text("text,label\n" + "".join(f"{r['text']},{r['label']}\n" for r in rows), encoding="utf-8")
+    else:
+        path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    texts = [t for s in datasets.load("custom", path=str(path)).splits.values() for t in s.texts]
+    assert max(len(t.encode()) for t in texts) == limit
+    assert "\u00e9" * (limit // 2) in texts
+
+
+def test_python_cut_equals_the_graph_cut():
+    import tensorflow as tf
+
+    limit = text_lib.MAX_INPUT_BYTES
+    texts = ["short", "x" * (limit + 5), "\u20ac" * limit, "ok \U0001F600" * (limit // 7), "lone \ud800 half"]
+    graph = text_lib.cut_to_input_limit(tf.constant([t.encode("utf-8", "surrogatepass") for t in texts])).numpy()
+    python = [text_lib.cut_text(t) for t in texts]
+    assert [g.decode() for g in graph[:4]] == python[:4]
+    assert python[4] == "lone \ufffd\ufffd\ufffd half"
 
 
 def test_the_input_limit_cuts_bytes_and_repairs_utf8():

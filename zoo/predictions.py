@@ -1,4 +1,4 @@
-"""Predictions for a file of texts: read as for training (`zoo.datasets.read_texts`), classified in chunks with a
+"""Predictions for a file of texts: read as for training (`zoo.datasets.TextFile`), classified in chunks with a
 progress bar, written as JSON lines or CSV, and scored (`zoo.evaluation`) where the file has labels."""
 
 import csv
@@ -96,47 +96,68 @@ class _Writer:
         self._csv.writerow(flat)
 
 
+def _chunks(records, size):
+    """Lists of up to `size` of `records`."""
+    chunk = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def predict_file(predict_proba, class_names, input_path, output_path, text_columns=("text",), label_column="label",
                  top_k=None, chunk_size=1024, verbose="auto", overwrite=False, encoding="utf-8"):
     """Classifies every text of `input_path` with `predict_proba` (texts -> [n, classes] probabilities, in
     `class_names` order) and writes one row per text to `output_path` (.jsonl or .csv), replaced only when
     complete; `encoding` is the file's (bytes it cannot read become U+FFFD, counted in the summary). Returns a
     summary: the counts, the output, and where the file has labels, the metrics (also written beside the output
-    as <name>.metrics.json)."""
+    as <name>.metrics.json; an earlier one is removed where this input has none).
+
+    The file is read twice as a stream (`zoo.datasets.TextFile`: checked whole first, then classified
+    `chunk_size` texts at a time), so memory does not grow with its length, but for a labelled file's label and
+    probabilities (4 bytes per class and text), which its metrics need."""
     output_path = check_output(input_path, output_path, overwrite)
-    texts, labels, lines, decoding = datasets.read_texts(input_path, text_columns, label_column, class_names,
-                                                         encoding)
+    source = datasets.TextFile(input_path, class_names, text_columns, label_column, encoding)
     if top_k is not None and not 1 <= top_k <= len(class_names):
         raise PredictionsError(f"--top_k={top_k}: allowed 1 to {len(class_names)} (the model's classes).")
     import keras  # Deferred: the reader above fails fast on a bad file.
 
     shown = (1 if sys.stdout.isatty() else 0) if verbose == "auto" else verbose
-    progress = keras.utils.Progbar(len(texts), verbose=shown, unit_name="text") if shown else None
+    progress = keras.utils.Progbar(source.count, verbose=shown, unit_name="text") if shown else None
     # Written beside the output and renamed when complete: an interrupted run leaves no partial predictions file.
     partial = output_path.with_name(f".{output_path.name}.partial")
-    probabilities = []
+    labels, probabilities, done = [], [], 0
     try:
         with open(partial, "w", encoding="utf-8", newline="") as f:
-            writer = _Writer(f, output_path.suffix.lower(), class_names, top_k, labels is not None)
-            for start in range(0, len(texts), chunk_size):
-                chunk = np.asarray(predict_proba(texts[start:start + chunk_size]), dtype=np.float32)
-                chunk_labels = None if labels is None else labels[start:start + chunk_size]
-                for record in records(chunk, class_names, lines[start:start + chunk_size], chunk_labels, top_k):
+            writer = _Writer(f, output_path.suffix.lower(), class_names, top_k, source.labelled)
+            for chunk in _chunks(source.records(), chunk_size):
+                lines, texts, chunk_labels = zip(*chunk)
+                chunk_probabilities = np.asarray(predict_proba(list(texts)), dtype=np.float32)
+                for record in records(chunk_probabilities, class_names, lines,
+                                      chunk_labels if source.labelled else None, top_k):
                     writer.write(record)
-                probabilities.append(chunk)
+                if source.labelled:
+                    labels.extend(chunk_labels)
+                    probabilities.append(chunk_probabilities)
+                done += len(chunk)
                 if progress:
-                    progress.update(min(start + chunk_size, len(texts)))
+                    progress.update(done)
         os.replace(partial, output_path)
     finally:
         partial.unlink(missing_ok=True)
-    summary = {"input": str(input_path), "output": str(output_path), "texts": len(texts),
-               "texts_with_undecodable_bytes": decoding["texts_with_undecodable_bytes"]}
-    if labels is not None:
-        probabilities = np.concatenate(probabilities)
-        metrics = evaluation.compute_metrics(labels, probabilities, class_names)
-        metrics_path = metrics_file(output_path)
-        metrics_path.write_text(json.dumps({"class_names": class_names, **metrics}, indent=2))
-        summary.update(accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"], metrics=str(metrics_path),
-                       report=evaluation.report_text(labels, probabilities, class_names, metrics),
-                       confusion_matrix=metrics["confusion_matrix"])
+    summary = {"input": str(input_path), "output": str(output_path), "texts": done,
+               "texts_with_undecodable_bytes": source.decoding["texts_with_undecodable_bytes"]}
+    metrics_path = metrics_file(output_path)
+    if not source.labelled:
+        metrics_path.unlink(missing_ok=True)  # An earlier run's, which --overwrite replaces: not this input's.
+        return summary
+    labels, probabilities = np.asarray(labels, dtype=np.int64), np.concatenate(probabilities)
+    metrics = evaluation.compute_metrics(labels, probabilities, class_names)
+    metrics_path.write_text(json.dumps({"class_names": class_names, **metrics}, indent=2))
+    summary.update(accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"], metrics=str(metrics_path),
+                   report=evaluation.report_text(labels, probabilities, class_names, metrics),
+                   confusion_matrix=metrics["confusion_matrix"])
     return summary

