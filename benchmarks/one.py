@@ -410,6 +410,7 @@ def _benchmark(tracked, recipe, run_dir, runtime, dataset, timer, stages, output
     from zoo import experiment
     from zoo import runs
     from benchmarks import progress
+    from benchmarks import served_memory
     from benchmarks import timing
 
     # The transformer rows' FLOP rates (--deep) are reported as shares of the matmul rate measured around them.
@@ -454,6 +455,9 @@ def _benchmark(tracked, recipe, run_dir, runtime, dataset, timer, stages, output
     stages("timing served inference")
     row.update(inference_timings(export_path, model, dataset.splits["test"].texts, _INFERENCE_BATCHES.value,
                                  _DEEP.value))
+    stages("measuring served memory")
+    row["served_memory"] = served_memory.in_fresh_process(export_path,
+                                                          served_memory.request(dataset.splits["test"].texts))
     row["deep"] = _DEEP.value
     if _DEEP.value:
         deep_started = time.time()

@@ -160,8 +160,9 @@ def _arithmetic_cells(r):
 
 def size_table(rows):
     """What each model costs to serve beside what it scores: parameters, export size, latency of one text."""
-    return _table("Model sizes (parameters of the whole classifier, the SavedModel on disk, one text per request):",
-                  rows, _size_cells, key=lambda r: (r["dataset"], (r.get("parameters") or {}).get("total") or 0))
+    return _table("Model sizes (parameters of the whole classifier, the SavedModel on disk, one text per request; "
+                  "memory: what one request of 10,000 short texts adds to the loaded export's resident memory, "
+                  "`benchmarks.served_memory`):", rows, _size_cells, key=lambda r: (r["dataset"], (r.get("parameters") or {}).get("total") or 0))
 
 
 def _size_cells(r):
@@ -170,6 +171,7 @@ def _size_cells(r):
             "export MB": _fmt((r.get("export_size_bytes") or 0) / 1e6 or None, ".1f"),
             "p50 ms @1": _fmt(r.get("latency_batch_1", {}).get("p50_ms"), ".1f"),
             "served ex/s @32": _fmt(r.get("inference_examples_per_second", {}).get("32"), ".1f"),
+            "MB +10k texts": _fmt((r.get("served_memory") or {}).get("increase_mb"), ".0f"),
             "accuracy": _fmt(r["accuracy"], ".4f")}
 
 

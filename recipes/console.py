@@ -12,74 +12,17 @@ subcommand, before the script is imported):
 """
 
 import contextlib
-import importlib.abc
-import importlib.machinery
 import importlib.util
 import logging as std_logging
 import os
 import pathlib
-import re
 import signal
 import sys
-import tempfile
 
 from absl import app
 from absl import logging
 
-# The lines TensorFlow's libraries write while it is imported, on a machine with or without a GPU.
-_START_UP = re.compile(
-    r"All log messages before absl::InitializeLog\(\) is called|oneDNN custom operations are on|"
-    r"cudart_stub\.cc|cpu_feature_guard\.cc|^To enable the following instructions|cuda_platform\.cc|"
-    r"Unable to register cu(DNN|FFT|BLAS) factory|computation placer already registered|"
-    r"TF-TRT Warning|rebuild TensorFlow with the appropriate compiler flags")
-
-
-@contextlib.contextmanager
-def _start_up_lines_dropped():
-    """Everything written to file descriptor 2 inside goes to a file; afterwards, its lines other than TensorFlow's
-    start-up lines are written to stderr (C++ writes there directly, past Python's sys.stderr)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            kept = [line for line in captured.read().decode(errors="replace").splitlines()
-                    if line.strip() and not _START_UP.search(line)]
-            if kept:
-                sys.stderr.write("\n".join(kept) + "\n")
-
-
-class _QuietLoader(importlib.abc.Loader):
-    def __init__(self, loader):
-        self._loader = loader
-
-    def create_module(self, spec):
-        return self._loader.create_module(spec)
-
-    def exec_module(self, module):
-        with _start_up_lines_dropped():
-            self._loader.exec_module(module)
-
-
-class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
-    """Imports `tensorflow`, wherever a script first imports it, with its start-up lines dropped: the scripts import
-    it late (after their flags, paths and columns are checked), so it cannot be done up front."""
-
-    def find_spec(self, name, path, target=None):
-        if name != "tensorflow":
-            return None
-        sys.meta_path.remove(self)
-        spec = importlib.machinery.PathFinder.find_spec(name, path)
-        if spec is not None and spec.loader is not None:
-            spec.loader = _QuietLoader(spec.loader)
-        return spec
-
+from zoo import startup
 
 class _OursOrWarnings(std_logging.Filter):
     """INFO lines from this project's packages; warnings and errors from any (TensorFlow logs its INFO through absl,
@@ -98,10 +41,9 @@ def quiet():
     see everything)."""
     if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
         return
+    startup.drop_tensorflow_start_up_lines()  # Before the level is set: it does nothing where one is.
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     logging.get_absl_handler().addFilter(_OursOrWarnings())
-    if "tensorflow" not in sys.modules:
-        sys.meta_path.insert(0, _QuietTensorFlowImport())
 
 
 # The flags that name a file's columns, for each command's hint.

@@ -40,7 +40,8 @@ def main(argv):
     output_dir = pathlib.Path(_OUTPUT_DIR.value)
     output_dir.mkdir(parents=True, exist_ok=True)
     for n, text in enumerate(texts, start=_first_free_number(output_dir)):
-        result = explain.explain(model, text, _NUM_SAMPLES.value, _SEED.value, _NUM_FEATURES.value)
+        with console.input_errors(more=(explain.ExplainError,)):
+            result = explain.explain(model, text, _NUM_SAMPLES.value, _SEED.value, _NUM_FEATURES.value)
         result["model"] = {"name": model.name, "version": model.version, "path": str(model.path)}
         json_file, html_file = output_dir / f"explanation-{n}.json", output_dir / f"explanation-{n}.html"
         json_file.write_text(json.dumps({"text": text, **explain.as_json(result)}, indent=2, ensure_ascii=False),

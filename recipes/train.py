@@ -92,7 +92,9 @@ _OVERRIDES = {
     "warmup_fraction": (flags.DEFINE_float, "Share of steps of linear warm-up (BERT).", None, None),
     "weight_decay": (flags.DEFINE_float, "Decoupled weight decay (AdamW).", None, None),
     "patience": (flags.DEFINE_integer, "Early stopping: epochs without a better validation loss.", None, None),
-    "max_examples": (flags.DEFINE_integer, "Stratified cap on every split's size.", None, None),
+    "max_examples": (flags.DEFINE_integer, "Stratified cap on every split's size; 0 for none (every example: "
+                     "the quick budget samples large training and validation splits down, and says so).", None,
+                     lambda n: n or None),
     "balance": (flags.DEFINE_enum, "Class balancing of train.", ["none", "downsample", "class_weight"],
                 _NONE(None)),
     "clean": (flags.DEFINE_list, "Text cleaning steps: html, lower, punctuation; 'none' for none.", None, _NONE([])),
@@ -172,6 +174,10 @@ def main(argv):
     try:
         run_dir = runs.choose(_OUTPUT_DIR.value or f"runs/{recipe['recipe']}-{recipe['budget']}",
                               {**recipe, "seed": _SEED.value}).path
+        # Both written to after training: checked before it.
+        runs.check_writable(run_dir, "--output_dir")
+        if _EXPORT_DIR.value:
+            runs.check_writable(_EXPORT_DIR.value, "--export_dir")
     except runs.RunDirError as e:
         raise app.UsageError(str(e))
     logging.info("Run directory: %s", run_dir)
@@ -182,7 +188,8 @@ def main(argv):
     uri = tracking_uri if runtime.is_chief else None
     try:
         tracked_run = tracking.tracked_run(uri, run_dir, experiment=tracking_flags.MLFLOW_EXPERIMENT.value)
-        with console.input_errors(more=(export.ExportNameError,)), tracked_run as tracked:
+        with console.input_errors(more=(export.ExportNameError, experiment.ExportFailedError)), \
+                tracked_run as tracked:
             metrics = experiment.train_and_evaluate({**recipe, "seed": _SEED.value}, run_dir, runtime,
                                                     export_dir=_EXPORT_DIR.value or None,
                                                     model_name=export_flags.MODEL_NAME.value,

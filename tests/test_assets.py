@@ -11,7 +11,7 @@ from zoo import assets
 def make_zip(path, members):
     with zipfile.ZipFile(path, "w") as zf:
         for name, data in members.items():
-            zf.writestr(name, data)
+            zf.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED)
     return path
 
 
@@ -123,6 +123,29 @@ def test_checksum_mismatch_is_refused_and_nothing_is_cached(isolated_cache, tmp_
     assert not list(isolated_cache.rglob("a.txt"))
     good = assets.Asset("demo", (assets.Url(archive.as_uri(), sha256=assets.sha256_of(archive)),))
     assert (good.resolve().path / "a.txt").read_text() == "x"
+
+
+def test_each_file_of_a_url_asset_is_checked_against_its_own_checksum(isolated_cache, tmp_path):
+    first = tmp_path / "config.json"
+    first.write_text("{}")
+    second = tmp_path / "weights.bin"
+    second.write_bytes(b"weights")
+    pinned = {"config.json": assets.sha256_of(first), "weights.bin": "1" * 64}
+    asset = assets.Asset("demo", (assets.Url(first.as_uri(), parts=(second.as_uri(),), sha256=pinned),))
+    with pytest.raises(assets.AssetError, match="Checksum mismatch for weights.bin: expected sha256=1+"):
+        asset.resolve()
+    pinned["weights.bin"] = assets.sha256_of(second)
+    resolved = assets.Asset("demo", (assets.Url(first.as_uri(), parts=(second.as_uri(),), sha256=pinned),)).resolve()
+    assert (resolved.path / "weights.bin").read_bytes() == b"weights"
+
+
+def test_an_archive_that_unpacks_past_its_limit_is_refused_before_writing(tmp_path):
+    archive = make_zip(tmp_path / "bomb.zip", {"small.txt": "x", "zeros.txt": "0" * 100_000})
+    assert archive.stat().st_size < 5_000
+    with pytest.raises(assets.AssetError, match=r"its members unpack to 100,001 bytes, more than the 50,000 allowed"):
+        assets.safe_extract(archive, tmp_path / "out", max_bytes=50_000)
+    assert not (tmp_path / "out" / "small.txt").exists()
+    assert (assets.safe_extract(archive, tmp_path / "ok", max_bytes=100_001) / "zeros.txt").stat().st_size == 100_000
 
 
 def test_path_escaping_zip_member_is_refused(tmp_path):

@@ -13,6 +13,7 @@ import pytest
 from benchmarks import progress
 from benchmarks import report
 from benchmarks import run
+from benchmarks import served_memory
 from benchmarks import timing
 from recipes import budgets
 from zoo import export
@@ -34,6 +35,14 @@ def table(text, first_headers):
     cells = lambda line: [c.strip() for c in line.strip().strip("|").split("|")]  # noqa: E731
     assert all(line.count("|") == lines[0].count("|") for line in lines)
     return [dict(zip(cells(lines[0]), cells(line))) for line in lines[2:]]
+
+
+def test_the_memory_request_is_short_texts_of_the_test_split_in_turn():
+    texts = ["one two three four", "", "  ", "alpha beta"]
+    assert served_memory.request(texts, size=5, words=3) == ["one two three", "alpha beta", "one two three",
+                                                              "alpha beta", "one two three"]
+    with pytest.raises(ValueError, match="No text with a word"):
+        served_memory.request(["", " "])
 
 
 def test_step_timer_leaves_warmup_out():
@@ -208,6 +217,9 @@ def test_real_tiny_run_interrupted_then_resumed_with_well_formed_rows(tmp_path):
         assert all(v > 0 for v in row["inference_examples_per_second"].values())
         assert row["latency_batch_1"]["p95_ms"] >= row["latency_batch_1"]["p50_ms"] > 0
         assert (export_dir / "saved_model.pb").exists()
+        memory = row["served_memory"]  # One request of 10,000 short texts, in a fresh process.
+        assert memory["texts"] == served_memory.REQUEST_TEXTS and memory["peak_mb"] >= memory["resident_mb"] > 100
+        assert memory["increase_mb"] == pytest.approx(memory["peak_mb"] - memory["resident_mb"], abs=0.11)
         # The export as hosts serve it: as exported, without oneDNN, rewritten to bf16 where the CPU has it; what
         # was measured on which CPU is in the export's own export_info.json too.
         precisions = row["served_precision_examples_per_second_32"]

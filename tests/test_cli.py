@@ -2,6 +2,7 @@
 script it runs)."""
 
 import importlib.util
+import re
 import signal
 import subprocess
 import sys
@@ -74,3 +75,16 @@ def test_sigterm_runs_cleanup_and_says_what_was_kept(tmp_path):
     assert process.returncode == 143, stderr[-3000:]
     assert stderr.strip().splitlines() == ["Interrupted: scored.csv was not written."]
     assert not partial.exists()
+
+
+def test_importing_the_library_prints_no_tensorflow_start_up_lines(tmp_path):
+    """`from zoo import TextClassifier` in a user's Python: none of TensorFlow's start-up lines (the absl banner,
+    oneDNN, CUDA stubs, the E-level cuInit error of a machine without a GPU), as the commands."""
+    result = subprocess.run([sys.executable, "-c", "import zoo; from zoo import TextClassifier; import sys; "
+                             "print('imported', file=sys.stderr)"], cwd=tmp_path, env=commands.environment(),
+                            capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0 and result.stderr.strip() == "imported", result.stderr[-3000:]
+    shown = subprocess.run([sys.executable, "-c", "import zoo; import tensorflow"], cwd=tmp_path,
+                           env={**commands.environment(), "TF_CPP_MIN_LOG_LEVEL": "0"}, capture_output=True,
+                           text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert re.search(commands.TF_LOG_LINE, shown.stderr), "TF_CPP_MIN_LOG_LEVEL=0 shows them"

@@ -126,6 +126,37 @@ def test_demo_api_names_what_it_needs_and_answers_every_error_in_json(bbc_export
     assert unknown.status_code == 404 and "available: ['news_copy', 'ngram_linear_bbc_news']" in unknown.json["error"]
 
 
+def test_demo_answers_malformed_requests_and_other_hosts_in_json(bbc_export):
+    """Each of these was an HTML 500 (or 404/405) page before; a Host header the demo does not serve is refused."""
+    from recipes import demo as demo_lib
+
+    client = demo_lib.create_app([bbc_export[0] / "exports"]).test_client()
+    nested = '{"text": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    cases = [
+        (client.post("/api/predict", json={"model": ["a"], "text": "x"}), 400, "'model' to be a model name"),
+        (client.post("/api/predict", json={"text": "x", "seed": "abc"}), 400, "'seed' to be an integer"),
+        (client.post("/api/predict", json={"text": "x", "explain": "yes"}), 400, "'explain' to be true or false"),
+        (client.post("/api/predict", json={"text": "x", "num_samples": True}), 400, "'num_samples' to be an"),
+        (client.post("/api/predict", data=nested, content_type="application/json"), 400, "nested too deeply"),
+        (client.get("/nope"), 404, "404 Not Found"),
+        (client.get("/api/predict"), 405, "405 Method Not Allowed"),
+        (client.post("/api/predict", json={"text": "x"}, headers={"Host": "attacker.example:8501"}), 400,
+         "Host 'attacker.example:8501' is not one this demo answers"),
+    ]
+    for response, status, message in cases:
+        assert (response.status_code, response.is_json) == (status, True), response.data[:300]
+        assert message in response.json["error"], response.json
+    surrogate = client.post("/api/predict", data='{"text": "half \\ud800 pair"}', content_type="application/json")
+    assert surrogate.status_code == 200 and surrogate.json["label"]
+    text = " ".join(f"word{i}" for i in range(2000))
+    budget = client.post("/api/predict", json={"text": text, "explain": True, "num_samples": 5000})
+    assert budget.status_code == 413 and "ask for at most 2,000 samples" in budget.json["error"]
+    assert client.post("/api/predict", json={"text": "x"}, headers={"Host": "127.0.0.1:8501"}).status_code == 200
+    assert demo_lib.trusted_hosts("0.0.0.0", ["demo.example"]) == ["localhost", "127.0.0.1", "::1", "[::1]",
+                                                                   "demo.example"]
+    assert "10.1.2.3" in demo_lib.trusted_hosts("10.1.2.3")
+
+
 @pytest.fixture(scope="module")
 def demo(bbc_export, tmp_path_factory):
     """`python -m recipes.demo` over an export directory and a run directory, as a user starts it."""

@@ -100,6 +100,18 @@ def test_minilm_weights_give_paraphrases_higher_similarity():
     assert record["source"]
 
 
+@pytest.mark.parametrize("name, resolve, pinned", [
+    ("minilm_l6", pretrained.resolve_bert, pretrained.MINILM_L6_SHA256),
+    ("mpnet_base", pretrained.resolve_mpnet, pretrained.MPNET_SHA256)])
+def test_the_pinned_hugging_face_checksums_are_the_registry_packages_files(name, resolve, pinned):
+    """The canonical files are pinned to a revision and to the sha256 Hugging Face publishes for each: the very bytes
+    the registry package ships, so either source gives the same model."""
+    from zoo import assets
+
+    directory, _ = resolve(name)
+    assert {file: assets.sha256_of(directory / file) for file in pinned} == pinned
+
+
 # A name is one checkpoint: the architecture a name builds without weights is its checkpoint's, and no source of a
 # name is another model's weights.
 _ARCHITECTURE_KEYS = {"num_layers": "num_hidden_layers", "hidden_dim": "hidden_size", "num_heads": "num_attention_heads"}

@@ -180,3 +180,11 @@ def test_overwriting_with_an_unlabelled_input_removes_the_old_metrics(tmp_path):
     unlabelled.write_text("a goal\n")
     predictions.predict_file(model, CLASSES, unlabelled, output, verbose=0, overwrite=True)
     assert not predictions.metrics_file(output).exists()
+
+
+def test_caps_on_a_file_are_recorded(tmp_path):
+    path = write_csv(tmp_path / "many.csv", rows(200))
+    dataset = datasets.load("custom", path=str(path), max_examples={"train": 40, "validation": 10})
+    assert dataset.stats["capped"] == {"train": {"available": 140, "used": 40},
+                                       "validation": {"available": 20, "used": 10}}
+    assert datasets.load("custom", path=str(path)).stats["capped"] == {}

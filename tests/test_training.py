@@ -318,6 +318,51 @@ def test_custom_data_exports_under_its_own_name_and_a_clash_is_refused(runtime, 
     assert again == exports / "ngram_linear_products" / "2"
 
 
+def test_an_export_that_fails_after_training_keeps_the_finished_run(topic_csv, runtime, tmp_path, monkeypatch):
+    """The export fails after training: the run is kept finished (metrics.json says why the export is missing, the
+    same command does not train again) and the error says how to export it."""
+    from zoo import export
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(export, "verify_export", broken)
+    run = tmp_path / "run"
+    with pytest.raises(experiment.ExportFailedError, match=r"run finished \(test accuracy .*but its export to .* "
+                                                           r"failed: OSError: .*No space left on device.*textzoo "
+                                                           r"export --run_dir="):
+        experiment.train_and_evaluate(tiny_recipe(topic_csv, epochs=1), run, runtime, export_dir=tmp_path / "exports")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert "No space left on device" in metrics["export_error"] and "export" not in metrics
+    assert runs.RunDir(run).finished()
+    monkeypatch.undo()
+    path = export.export_run(run, tmp_path / "exports", verify=False)
+    assert (path / "saved_model.pb").exists()
+
+
+def test_a_budget_cap_on_your_file_is_said(topic_csv, runtime, tmp_path, capsys):
+    recipe = tiny_recipe(topic_csv, epochs=1, max_examples={"train": 40, "validation": 10})
+    experiment.train_and_evaluate(recipe, tmp_path / "run", runtime)
+    assert ("The tiny budget uses 40 of 84 train and 10 of 12 validation examples (stratified samples); "
+            "max_examples=0 (--max_examples=0) uses all of them.") in capsys.readouterr().out
+
+
+def test_an_unwritable_export_dir_or_a_misspelt_option_stops_before_training(topic_csv, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    result = run_cli("--backbone=ngram_linear", f"--dataset_path={topic_csv}", "--budget=tiny",
+                     f"--export_dir={blocker / 'exports'}", f"--output_dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"--export_dir={blocker / 'exports'}: cannot write there" in result.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "run" / "config.json").exists()
+    result = run_cli("--backbone=ngram_linear", f"--dataset_path={topic_csv}", "--dataset_options=label_col=label",
+                     cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "Error: Unknown options ['label_col'] for dataset 'custom'. Allowed: ['class_names', 'encoding', "
+        "'label_column', 'test_path', 'text_columns', 'validation_path', 'variant']."]
+
+
 def config_of(backbone, dataset, path=None):
     return {"recipe": {"backbone": backbone}, "dataset": {"dataset": dataset, "source": {"path": path}}}
 

@@ -8,6 +8,9 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 # The seed of splits, initialisation and shuffling wherever none is given.
 from zoo.seeds import DEFAULT_SEED  # noqa: E402,F401  (after KERAS_BACKEND is set)
+from zoo import startup  # noqa: E402
+
+startup.drop_tensorflow_start_up_lines()
 
 
 def __getattr__(name):

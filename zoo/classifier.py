@@ -27,7 +27,10 @@ def _inputs_like(network):
 def build_core(backbone, num_classes, head_type, hidden_units=(), dropout=0.0):
     """The core: preprocessed inputs -> probabilities, the backbone's network then the head."""
     inputs = _inputs_like(backbone.network)
-    head = heads.build_head(num_classes, head_type, hidden_units, dropout)
+    # The network's own output says whether its features are sparse (a nested call's symbolic output does not).
+    pooled = backbone.network.output["pooled_output"]
+    head = heads.build_head(num_classes, head_type, hidden_units, dropout,
+                            sparse_features=pooled.shape[-1] if pooled.sparse else None)
     return keras.Model(inputs, head(backbone.network(inputs)["pooled_output"]), name="classifier_core")
 
 

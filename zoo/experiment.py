@@ -22,6 +22,11 @@ from zoo import training
 HELD_OUT_TEXTS = 32
 
 
+class ExportFailedError(RuntimeError):
+    """A run trained and evaluated, and its export failed: the run is kept finished, and the message says how to
+    export it."""
+
+
 @dataclasses.dataclass
 class _Run:
     """One recipe's run: `run_recipe`'s arguments, and where this process writes (`run_dir`) and resumes
@@ -84,7 +89,13 @@ def _train_and_evaluate(run):
     print(f"Dataset {dataset.name} ({dataset.variant}, from {dataset.source['source']}): "
           + ", ".join(f"{s} {len(dataset.splits[s])}" for s in datasets.SPLITS)
           + f" examples, {dataset.num_classes} classes.")
+    capped = dataset.stats.get("capped")
+    if capped:  # Said, not silent: a budget's caps sample the data down.
+        print(f"The {recipe['budget']} budget uses "
+              + " and ".join(f"{c['used']} of {c['available']} {s}" for s, c in capped.items())
+              + " examples (stratified samples); max_examples=0 (--max_examples=0) uses all of them.")
     if run.export_dir is not None:
+        runs.check_writable(run.export_dir, "export_dir")  # Before training, not after it.
         target = {"recipe": recipe, "dataset": dataset.summary()}
         run = dataclasses.replace(run, model_name=run.model_name or export.default_model_name(target))
         export.check_export_target(run.export_dir, run.model_name, export.data_identity(target, dataset.class_names),
@@ -119,9 +130,17 @@ def _train_and_evaluate(run):
         metrics["warning"] = config["warning"]
     if run.export_dir is not None:
         stages("export")
-        metrics["export"] = str(export.export_run(run.run_dir, run.export_dir, metrics=metrics,
-                                                  model_name=run.model_name,
-                                                  allow_dataset_change=run.allow_dataset_change, model=model))
+        try:
+            metrics["export"] = str(export.export_run(run.run_dir, run.export_dir, metrics=metrics,
+                                                      model_name=run.model_name,
+                                                      allow_dataset_change=run.allow_dataset_change, model=model))
+        except Exception as e:  # Whatever failed, the trained and evaluated run is kept: finished, not retrained.
+            metrics.update(export_error=f"{type(e).__name__}: {e}", wall_seconds=round(time.time() - started, 2))
+            files.write_metrics(metrics)
+            raise ExportFailedError(
+                f"{run.run_dir} finished (test accuracy {metrics['accuracy']:.4f}; metrics.json and model.keras "
+                f"written), but its export to {run.export_dir} failed: {type(e).__name__}: {str(e)[:500]}. Once that "
+                f"is fixed, `textzoo export --run_dir={run.run_dir} --export_dir={run.export_dir}` exports it.") from e
     metrics["wall_seconds"] = round(time.time() - started, 2)
     # metrics.json last: its presence marks a finished run.
     files.write_metrics(metrics)

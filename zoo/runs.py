@@ -20,6 +20,7 @@ Importing it loads no TensorFlow (the scripts check paths before they import it)
 
 import json
 import pathlib
+import tempfile
 
 CONFIG = "config.json"
 HISTORY = "history.jsonl"
@@ -172,6 +173,21 @@ def holds_model(path):
     """Whether `path` is a run directory with a trained model (or an older version's model/ directory)."""
     path = pathlib.Path(path)
     return (path / MODEL).exists() or (path / _LEGACY_MODEL).exists()
+
+
+def check_writable(directory, what):
+    """Makes `directory` (and its parents) where it is missing and checks that a file can be written in it, before
+    any work that would write there: a run's output or export directory found unwritable after training lost the
+    training. `what` names the flag that chose it."""
+    directory = pathlib.Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".textzoo-write-check-"):
+            pass
+    except OSError as e:
+        raise RunDirError(f"{what}={directory}: cannot write there ({e.strerror or e}). Pass a directory you can "
+                          "write to.")
+    return directory
 
 
 def choose(output_dir, recipe):

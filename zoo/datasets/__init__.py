@@ -104,7 +104,8 @@ DATASETS = {
     ),
     "imdb": DatasetSpec(
         assets.Asset("imdb", (
-            assets.Url("https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"),
+            assets.Url("https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",
+                       "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"),  # TFDS's checksum.
             assets.Local(env="TEXTZOO_IMDB_DIR"),
         )),
         read_imdb, "IMDB movie reviews, aclImdb v1 (binary sentiment, 25k train / 25k test).",
@@ -163,7 +164,7 @@ def load(name, path=None, offline=None, seed=seeds.DEFAULT_SEED, validation_frac
     check_two_classes(splits, raw.class_names, where)
     from_source = sorted(s for s in splits if s != "all")
     kept_in_train = _take_missing_splits(splits, raw.class_names, seed, validation_fraction, test_fraction, where)
-    splits, class_weight = _limit_and_balance(splits, seed, max_examples, balance)
+    splits, class_weight, capped = _limit_and_balance(splits, seed, max_examples, balance)
     return TextDataset(
         name=name,
         class_names=list(raw.class_names),
@@ -176,6 +177,8 @@ def load(name, path=None, offline=None, seed=seeds.DEFAULT_SEED, validation_frac
             # Classes too small to stratify, by the split they are missing from: all their examples are in train.
             "kept_in_train": kept_in_train,
             "deduplication": dedup,
+            # Splits that `max_examples` (a budget's caps) sampled down: what was used of what there was.
+            "capped": capped,
             "decoding": raw.decode or {"texts_with_undecodable_bytes": 0},
             "options": {"seed": seed, "validation_fraction": validation_fraction, "test_fraction": test_fraction,
                         "max_examples": max_examples, "balance": balance, "clean": list(clean),
@@ -285,15 +288,18 @@ def _take_missing_splits(splits, class_names, seed, validation_fraction, test_fr
 
 
 def _limit_and_balance(splits, seed, max_examples, balance):
-    """(splits, class weights): train down-sampled to its smallest class and every split capped, as asked, in
-    `SPLITS` order; balanced class weights for `fit` where `balance` is "class_weight", else None."""
+    """(splits, class weights, caps): train down-sampled to its smallest class and every split capped, as asked, in
+    `SPLITS` order; balanced class weights for `fit` where `balance` is "class_weight", else None; and the splits
+    a cap made smaller, {split: {"available", "used"}}."""
     if balance == "downsample":
         splits["train"] = downsample(*splits["train"], seed)
     limits = max_examples if isinstance(max_examples, dict) else {s: max_examples for s in SPLITS}
+    capped = {s: {"available": len(splits[s][0]), "used": limits[s]} for s in SPLITS
+              if limits.get(s) is not None and len(splits[s][0]) > limits[s]}
     splits = {s: subsample(*splits[s], limits.get(s), seed) for s in SPLITS}
     if balance != "class_weight":
-        return splits, None
+        return splits, None, capped
     train_labels = np.asarray(splits["train"][1])
     present = np.unique(train_labels)
     weights = compute_class_weight("balanced", classes=present, y=train_labels)
-    return splits, {int(c): float(w) for c, w in zip(present, weights)}
+    return splits, {int(c): float(w) for c, w in zip(present, weights)}, capped

@@ -4,6 +4,7 @@ directory's history files (`zoo.runs`), all kept across an interruption."""
 import json
 import logging
 import sys
+import warnings
 
 import keras
 
@@ -57,7 +58,10 @@ def fit(core, train_ds, validation_ds, run_dir, epochs, patience, class_weight=N
     ]
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
-    with compat.multi_worker_fit(core):
+    with compat.multi_worker_fit(core), warnings.catch_warnings():
+        # Length-bucketed batches have no cardinality tf.data can know: Keras counts the steps of the first epoch as
+        # it runs out and warns "Your input ran out of data; interrupting training", which is how the epoch ends.
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
         core.fit(train_ds, validation_data=None if validation else validation_ds, epochs=epochs, callbacks=callbacks,
                  class_weight=class_weight, verbose=verbose, shuffle=False)  # tf.data shuffles already.
     if best_file.exists():
