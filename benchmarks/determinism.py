@@ -21,15 +21,37 @@ import tempfile
 from absl import app
 from absl import flags
 
-_RECIPE = flags.DEFINE_string("recipe", "glove_bilstm_bbc_news", "Recipe to train.")
-_BUDGET = flags.DEFINE_enum("budget", "tiny", ["tiny", "quick", "full"], "Recipe budget.")
-_EPOCHS = flags.DEFINE_integer("epochs", 3, "Epochs of each run (more epochs let a difference grow).")
-_OUTPUT = flags.DEFINE_string("output", None, "Also write the result here (JSON).")
-
 REPO = pathlib.Path(__file__).resolve().parents[1]
 ONE_THREAD = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1"}
 # Each variant's environment, added to this process's.
 VARIANTS = {"as is": {}, "again": {}, "one thread": ONE_THREAD, "oneDNN off": {"TF_ENABLE_ONEDNN_OPTS": "0"}}
+
+
+def _cache_sizes(root="/sys/devices/system/cpu/cpu0/cache"):
+    """{"L1d": "48K", "L2": "2048K", ...} of the first core: kernels choose their blocking by them."""
+    sizes = {}
+    for index in sorted(pathlib.Path(root).glob("index*")):
+        try:
+            level, kind = (index / "level").read_text().strip(), (index / "type").read_text().strip()
+            sizes[f"L{level}" + {"Data": "d", "Instruction": "i"}.get(kind, "")] = (index / "size").read_text().strip()
+        except OSError:
+            continue
+    return sizes
+
+
+def record(runtime):
+    """What a benchmark row's repeatability rests on: op determinism, whose kernels ran (oneDNN or TensorFlow's
+    own), the thread settings the environment gives and what of the CPU kernels adapt to. A row repeats to the last digit where all of it
+    is the same (`python -m benchmarks.determinism` shows which of them move a recipe's numbers on a machine)."""
+    from zoo import training
+
+    microcode = next((line.partition(":")[2].strip() for line in pathlib.Path("/proc/cpuinfo").read_text()
+                      .splitlines() if line.startswith("microcode")), None) if pathlib.Path("/proc/cpuinfo").exists() \
+        else None
+    return {"op_determinism": runtime.deterministic, "onednn": not training.onednn_off(),
+            "environment": {name: os.environ[name] for name in (*ONE_THREAD, "TF_ENABLE_ONEDNN_OPTS")
+                            if name in os.environ},
+            "cpu_model": training.cpu_info()["model"], "microcode": microcode, "caches": _cache_sizes()}
 
 
 def fingerprint(run_dir):
@@ -61,21 +83,39 @@ def compare(runs):
     return {name: {**found, "same_as_first": all(found[k] == first[k] for k in keys)} for name, found in runs.items()}
 
 
+def _define_flags():
+    """The command's flags, defined only when it runs: `record` is imported by the benchmark's recipe processes,
+    which define flags of the same names."""
+    flags.DEFINE_string("recipe", "glove_bilstm_bbc_news", "Recipe to train.")
+    flags.DEFINE_enum("budget", "tiny", ["tiny", "quick", "full"], "Recipe budget.")
+    flags.DEFINE_integer("epochs", 3, "Epochs of each run (more epochs let a difference grow).")
+    flags.DEFINE_string("output", None, "Also write the result here (JSON).")
+    flags.DEFINE_list("variants", None, "Which variants to run (default: all of VARIANTS); the first is the one the "
+                      "others are compared with.")
+
+
 def main(argv):
     del argv
     from zoo import training
 
+    options = flags.FLAGS
+    chosen = options.variants or list(VARIANTS)
+    unknown = sorted(set(chosen) - set(VARIANTS))
+    if unknown:
+        raise app.UsageError(f"Unknown variants {unknown}. Allowed: {list(VARIANTS)}.")
     runs = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for i, (name, env) in enumerate(VARIANTS.items()):
-            runs[name] = train(_RECIPE.value, _BUDGET.value, _EPOCHS.value, pathlib.Path(tmp) / f"run-{i}", env)
+        for i, (name, env) in enumerate((name, VARIANTS[name]) for name in chosen):
+            runs[name] = train(options.recipe, options.budget, options.epochs, pathlib.Path(tmp) / f"run-{i}", env)
             print(f"{name}: {runs[name]}", file=sys.stderr, flush=True)
-    result = {"recipe": _RECIPE.value, "budget": _BUDGET.value, "epochs": _EPOCHS.value, "cpu": training.cpu_info(),
-              "variants": {name: env for name, env in VARIANTS.items()}, "runs": compare(runs)}
+    result = {"recipe": options.recipe, "budget": options.budget, "epochs": options.epochs,
+              "cpu": training.cpu_info(), "variants": {name: VARIANTS[name] for name in chosen},
+              "runs": compare(runs)}
     print(json.dumps(result, indent=2))
-    if _OUTPUT.value:
-        pathlib.Path(_OUTPUT.value).write_text(json.dumps(result, indent=2) + "\n")
+    if options.output:
+        pathlib.Path(options.output).write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
+    _define_flags()
     app.run(main)

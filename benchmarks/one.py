@@ -409,6 +409,7 @@ def _benchmark(tracked, recipe, run_dir, runtime, dataset, timer, stages, output
     from recipes import catalog
     from zoo import experiment
     from zoo import runs
+    from benchmarks import determinism
     from benchmarks import progress
     from benchmarks import served_memory
     from benchmarks import timing
@@ -449,6 +450,7 @@ def _benchmark(tracked, recipe, run_dir, runtime, dataset, timer, stages, output
         "export": relative(export_path), "export_size_bytes": export_info["size_bytes"],
         "parameters": config["parameters"],
         "device": runtime.device, "dtype_policy": runtime.dtype_policy, "seed": runtime.seed,
+        "determinism": determinism.record(runtime),
         "run_dir": relative(run_dir), "library_versions": config["library_versions"],
     }
     matmul_rates.mark("training")

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from benchmarks import determinism
 from benchmarks import progress
 from benchmarks import report
 from benchmarks import run
@@ -35,6 +36,13 @@ def table(text, first_headers):
     cells = lambda line: [c.strip() for c in line.strip().strip("|").split("|")]  # noqa: E731
     assert all(line.count("|") == lines[0].count("|") for line in lines)
     return [dict(zip(cells(lines[0]), cells(line))) for line in lines[2:]]
+
+
+def test_determinism_compares_each_run_with_the_first_bit_for_bit():
+    runs = {"as is": {"history_sha256": "a", "probabilities_sha256": "b", "accuracy": 0.9},
+            "again": {"history_sha256": "a", "probabilities_sha256": "b", "accuracy": 0.9},
+            "one thread": {"history_sha256": "a", "probabilities_sha256": "c", "accuracy": 0.9}}
+    assert [r["same_as_first"] for r in determinism.compare(runs).values()] == [True, True, False]
 
 
 def test_the_memory_request_is_short_texts_of_the_test_split_in_turn():
@@ -217,6 +225,7 @@ def test_real_tiny_run_interrupted_then_resumed_with_well_formed_rows(tmp_path):
         assert all(v > 0 for v in row["inference_examples_per_second"].values())
         assert row["latency_batch_1"]["p95_ms"] >= row["latency_batch_1"]["p50_ms"] > 0
         assert (export_dir / "saved_model.pb").exists()
+        assert row["determinism"]["op_determinism"] is True and row["determinism"]["cpu_model"] == row["cpu"]["model"]
         memory = row["served_memory"]  # One request of 10,000 short texts, in a fresh process.
         assert memory["texts"] == served_memory.REQUEST_TEXTS and memory["peak_mb"] >= memory["resident_mb"] > 100
         assert memory["increase_mb"] == pytest.approx(memory["peak_mb"] - memory["resident_mb"], abs=0.11)
@@ -377,10 +386,11 @@ def test_alternated_rates_time_each_setting_in_turn_and_take_the_medians():
 def test_report_gives_sizes_and_draws_the_frontier_of_every_dataset(tmp_path):
     rows = [{"run_id": "r", "recipe": f"{b}_{d}", "backbone": b, "dataset": d, "accuracy": a, "macro_f1": a,
              "fit_seconds": s, "inference_examples_per_second": {"32": x}, "parameters": {"total": p},
-             "export_size_bytes": p * 4, "latency_batch_1": {"p50_ms": 1e6 / x, "p95_ms": 2e6 / x}}
+             "export_size_bytes": p * 4, "latency_batch_1": {"p50_ms": 1e6 / x, "p95_ms": 2e6 / x},
+             **({"served_memory": {"increase_mb": m}} if m else {})}
             for d in ("bbc_news", "reuters_r8")
-            for b, a, s, x, p in (("mpnet_base", 0.98, 900.0, 20.0, 109_486_464),
-                                  ("ngram_linear", 0.96, 30.0, 4000.0, 1_000_005))]
+            for b, a, s, x, p, m in (("mpnet_base", 0.98, 900.0, 20.0, 109_486_464, None),
+                                     ("ngram_linear", 0.96, 30.0, 4000.0, 1_000_005, 41.26))]
     rows.append({"run_id": "r", "recipe": "reference_bbc_news", "reference": "TF-IDF", "dataset": "bbc_news",
                  "accuracy": 0.97, "macro_f1": 0.97})
     (tmp_path / "results.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
@@ -388,9 +398,10 @@ def test_report_gives_sizes_and_draws_the_frontier_of_every_dataset(tmp_path):
     text = (tmp_path / "RESULTS.md").read_text()
     sizes = {r.pop("recipe"): r for r in table(text, "recipe | parameters |")}
     assert sizes["mpnet_base_bbc_news"] == {"parameters": "109.5M", "export MB": "437.9", "p50 ms @1": "50000.0",
-                                            "served ex/s @32": "20.0", "accuracy": "0.9800"}
+                                            "served ex/s @32": "20.0", "MB +10k texts": "-", "accuracy": "0.9800"}
     assert sizes["ngram_linear_reuters_r8"] == {"parameters": "1.0M", "export MB": "4.0", "p50 ms @1": "250.0",
-                                                "served ex/s @32": "4000.0", "accuracy": "0.9600"}
+                                                "served ex/s @32": "4000.0", "MB +10k texts": "41",
+                                                "accuracy": "0.9600"}
     assert list(sizes) == ["ngram_linear_bbc_news", "mpnet_base_bbc_news", "ngram_linear_reuters_r8",
                            "mpnet_base_reuters_r8"]  # By dataset, then size.
     assert "[frontier.png](frontier.png)" in text

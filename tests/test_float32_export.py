@@ -132,3 +132,14 @@ def test_predict_serves_the_float32_export_rewritten_to_bfloat16(bf16_run):
     row = json.loads(result.stdout.strip().splitlines()[-1])
     # bfloat16 keeps 8 significant bits: a row of probabilities sums to 1 within a few of its units.
     assert row["label"] in metrics["per_class"] and sum(row["probabilities"].values()) == pytest.approx(1, abs=1e-2)
+
+
+def test_predict_gives_the_exports_float32_answers_unless_asked():
+    """`textzoo predict` serves as TF Serving does by default: float32, as exported. It used to rewrite transformers
+    to bfloat16 on CPUs that have it ("auto"): printed probabilities rounded and labels that TF Serving would not
+    return."""
+    from tests import commands
+
+    result = commands.run("predict", "--help", cwd=pathlib.Path(__file__).parent, timeout=120)
+    flag = " ".join(result.stdout[result.stdout.index("--mixed_precision"):].split())
+    assert "a close call's label can change" in flag and "(default: 'none')" in flag, flag[:800]

@@ -157,7 +157,7 @@ def _write_config(run, classifier, dataset, started):
         "recipe": run.recipe,
         "head_type": classifier.head_type,
         "runtime": run.runtime.record(),
-        "input": training.input_settings(classifier),
+        "input": training.input_settings(classifier, run.runtime.jit_compile),
         "provenance": classifier.provenance,
         "dataset": dataset.summary(),
         "library_versions": training.library_versions(),

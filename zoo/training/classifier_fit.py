@@ -58,15 +58,15 @@ class FitHistory(keras.callbacks.History):
                         for key in dict.fromkeys(k for row in rows for k in row if k not in ("epoch", "seconds"))}
 
 
-def input_settings(classifier):
+def input_settings(classifier, jit_compile=False):
     """How a classifier's batches are made: the global batch size, the bucket width (inputs that can be cut to
-    their length only) and whether sparse inputs go dense (tf.distribute cannot split them between replicas).
-    Recorded in a run's config.json as "input"; the benchmark reads them."""
+    their length only) and whether sparse inputs go dense (tf.distribute cannot split them between replicas, and
+    XLA compiles no sparse product). Recorded in a run's config.json as "input"; the benchmark reads them."""
     replicas = classifier.distribute_strategy.num_replicas_in_sync
     settings = classifier.training_settings
     return {"batch_size": settings.batch_size * replicas,
             "bucket_width": settings.bucket_width if classifier.layout.variable_length else None,
-            "dense": replicas > 1}
+            "dense": replicas > 1 or bool(jit_compile)}
 
 
 def split_validation(texts, labels, share, seed, class_names):
@@ -107,7 +107,7 @@ def fit_classifier(classifier, train, validation, run_dir, run):
             classifier, options, (texts, labels), validation, run_dir, run.class_weight, run.stages)
         return (FitHistory(rows, best_epoch, feature_seconds),
                 classifier_lib.computing_in(classifier.core, "float32"))
-    batching = input_settings(classifier)
+    batching = input_settings(classifier, run.jit_compile)
     steps = pipeline.estimated_batches(len(texts), batching["batch_size"], batching["bucket_width"],
                                        classifier.sequence_length)
     prefix, trainee = _compile(classifier, steps * run.epochs, run.jit_compile)
