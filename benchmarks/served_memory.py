@@ -5,8 +5,8 @@ export: what a TF Serving host must have for the largest request it accepts. Eac
     python -m benchmarks.served_memory REQUEST_JSON    # {"export": DIR, "texts": [text, ...]}; prints one JSON line
 
 `request(texts)` makes the request the benchmark sends: REQUEST_TEXTS short texts (the first REQUEST_WORDS words of
-the test texts, repeated in turn). A model whose memory grows with the vocabulary or the batch shows it here (the
-n-gram export densified its features: 10,000 such texts took 5 GB).
+the test texts, repeated in turn). A model whose memory grows with the vocabulary or the batch shows it here
+(docs/measurements.md#ngram-sparse-served).
 """
 
 import json

@@ -12,8 +12,8 @@ import numpy as np
 DEFAULT_SAMPLES = 1000
 DEFAULT_FEATURES = 10
 # LIME's work and memory grow with samples x words: a [samples, words] float64 matrix (several copies of it) and
-# `num_samples` variants of the text. A 100 KB text at 4,000 samples took 2.6 GB; this bound keeps a request
-# under a few hundred MB: 5,000 samples of an 800-word text, 500 of an 8,000-word one.
+# `num_samples` variants of the text. The bound allows 5,000 samples of an 800-word text, 500 of an 8,000-word one
+# (docs/measurements.md#explain-budget).
 MAX_SAMPLE_WORDS = 4_000_000
 
 

@@ -29,8 +29,8 @@ def build_head(num_classes, head_type, hidden_units=(), dropout=0.0, sparse_feat
 
     `sparse_features`: d, for features that come as a `tf.SparseTensor` (the n-grams' TF-IDF). The head then takes
     them sparse, and its first Dense multiplies only their non-zero values (Keras' sparse matmul): a Sequential
-    otherwise makes itself a dense input and densifies every batch to [batch, d] (a 10,000-text request of a
-    200k-vocabulary model: 8 GB)."""
+    otherwise makes itself a dense input and densifies every batch to [batch, d]
+    (docs/measurements.md#ngram-sparse-served)."""
     layers = [keras.Input(shape=(int(sparse_features),), sparse=True, name="features")] if sparse_features else []
     for i, units in enumerate(hidden_units):
         layers.append(keras.layers.Dense(int(units), activation="relu", name=f"head_hidden_{i}"))
