@@ -289,9 +289,10 @@ def judge(rows):
     TF-IDF reference (`reference`)} for the rows that hold their test predictions (`benchmarks.stats`). A dataset's
     best row is the most accurate of the zoo's; a comparison of rows tested on different texts is None."""
     judged = {}
-    for dataset in sorted({r["dataset"] for r in rows if r.get("test")}):
-        ours = [r for r in rows if r["dataset"] == dataset and r.get("test") and not r.get("reference")]
-        reference = next((r for r in rows if r["dataset"] == dataset and r.get("test") and r.get("reference")), None)
+    rows = [r for r in rows if r.get("test")]  # Not the recommendations row of an earlier pass of a run (--run_id).
+    for dataset in sorted({r["dataset"] for r in rows}):
+        ours = [r for r in rows if r["dataset"] == dataset and not r.get("reference")]
+        reference = next((r for r in rows if r["dataset"] == dataset and r.get("reference")), None)
         best = max(ours, key=lambda r: r["accuracy"], default=None)
         for r in ours + ([reference] if reference else []):
             judged[r["recipe"]] = {
@@ -310,7 +311,7 @@ def recommendations(rows, max_latency_ms=None, judged=None):
     judged = judge(rows) if judged is None else judged
     out = {}
     for dataset in sorted({r["dataset"] for r in rows if r["recipe"] in judged and not r.get("reference")}):
-        ours = [r for r in rows if r["dataset"] == dataset and r["recipe"] in judged and not r.get("reference")]
+        ours = [r for r in rows if r["recipe"] in judged and r["dataset"] == dataset and not r.get("reference")]
         best = next(r for r in ours if r["recipe"] == judged[ours[0]["recipe"]]["best"])
         as_good = [r for r in ours if r is best or (judged[r["recipe"]]["vs_best"] or {}).get("verdict") != "worse"]
         served = lambda r: (r.get("inference_examples_per_second") or {}).get("32") or 0  # noqa: E731

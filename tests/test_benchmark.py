@@ -718,3 +718,23 @@ def test_cpu_line_gives_the_range_of_peaks_when_rows_were_re_run():
                                                "GFLOP/s, bfloat16 1145-1295 GFLOP/s (rows re-run later measured "
                                                "their own)")
     assert report.cpu_line([{"cpu": cpu}]) == "CPU Xeon, 2 cores (avx512f yes)"
+
+
+def test_a_run_given_more_rows_later_is_judged_beside_its_recommendations_row(tmp_path):
+    """`--run_id=RUN` adds rows to a finished run, whose results.jsonl already holds its recommendations row (no
+    dataset, no test record): the report is judged and written all the same (it failed with KeyError: 'dataset')."""
+    from benchmarks import stats
+
+    texts, labels = [f"text {i}" for i in range(40)], [i % 2 for i in range(40)]
+    record = lambda predicted: stats.test_record(texts, labels, predicted, 2)  # noqa: E731
+    rows = [{"run_id": "r", "recipe": f"{b}_bbc_news", "backbone": b, "dataset": "bbc_news", "accuracy": a,
+             "macro_f1": a, "test": record(p)}
+            for b, a, p in (("ngram_linear", 1.0, labels), ("glove_bilstm", 0.5, [0] * 40))]
+    rows.insert(1, {"run_id": "r", "recipe": report.RECOMMENDATIONS, "max_latency_ms": None, "recommendations": {}})
+    (tmp_path / "results.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    judged = report.judge(report.read_rows(tmp_path / "results.jsonl", "r")[0])
+    assert judged["glove_bilstm_bbc_news"]["best"] == "ngram_linear_bbc_news"
+    rows = report.read_rows(tmp_path / "results.jsonl", "r")[0]
+    assert report.recommendations(rows)["bbc_news"]["most_accurate"]["recipe"] == "ngram_linear_bbc_news"
+    report.write(tmp_path, "r")
+    assert "| glove_bilstm_bbc_news |" in (tmp_path / "RESULTS.md").read_text()
