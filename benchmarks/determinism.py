@@ -41,13 +41,14 @@ def _cache_sizes(root="/sys/devices/system/cpu/cpu0/cache"):
 
 def record(runtime):
     """What a benchmark row's repeatability rests on: op determinism, whose kernels ran (oneDNN or TensorFlow's
-    own), the thread settings the environment gives and what of the CPU kernels adapt to. A row repeats to the last digit where all of it
-    is the same (`python -m benchmarks.determinism` shows which of them move a recipe's numbers on a machine)."""
+    own), the thread settings the environment gives and what of the CPU kernels adapt to. A row repeats to the last
+    digit where all of it is the same (`python -m benchmarks.determinism` shows which of them move a recipe's
+    numbers on a machine)."""
     from zoo import training
 
-    microcode = next((line.partition(":")[2].strip() for line in pathlib.Path("/proc/cpuinfo").read_text()
-                      .splitlines() if line.startswith("microcode")), None) if pathlib.Path("/proc/cpuinfo").exists() \
-        else None
+    cpuinfo = pathlib.Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    microcode = next((line.partition(":")[2].strip() for line in lines if line.startswith("microcode")), None)
     return {"op_determinism": runtime.deterministic, "onednn": not training.onednn_off(),
             "environment": {name: os.environ[name] for name in (*ONE_THREAD, "TF_ENABLE_ONEDNN_OPTS")
                             if name in os.environ},

@@ -147,22 +147,12 @@ def _bfloat16_rates(export_path, model, sized, bf16_export):
 def serve_rate_without_onednn(export_path, batches, warmup=2, min_seconds=1.0):
     """Examples/s of the export's serving_default on `batches`, in a fresh process with oneDNN off (it is read at
     TensorFlow's import)."""
-    import os
-    import subprocess
-    import sys
-    import tempfile
+    from benchmarks import timing
 
-    with tempfile.TemporaryDirectory() as tmp:
-        request = pathlib.Path(tmp) / "batches.json"
-        request.write_text(json.dumps({"export": str(pathlib.Path(export_path).resolve()), "batches": batches,
-                                       "warmup": warmup, "min_seconds": min_seconds}))
-        env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
-        result = subprocess.run([sys.executable, "-m", "benchmarks.serve_rate", str(request)], env=env,
-                                cwd=pathlib.Path(__file__).resolve().parents[1], capture_output=True, text=True,
-                                timeout=1800)
-    if result.returncode != 0:
-        raise RuntimeError(f"Timing {export_path} without oneDNN failed: {result.stderr[-2000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])["examples_per_second"]
+    request = {"export": str(pathlib.Path(export_path).resolve()), "batches": batches, "warmup": warmup,
+               "min_seconds": min_seconds}
+    return timing.in_fresh_process("benchmarks.serve_rate", request, f"Timing {export_path} without oneDNN",
+                                   env={"TF_ENABLE_ONEDNN_OPTS": "0"})["examples_per_second"]
 
 
 def stock_keras_hub(recipe, weights_dir, dataset, batch_size, steps, warmup, batches, ours, timed=None):

@@ -162,7 +162,8 @@ def size_table(rows):
     """What each model costs to serve beside what it scores: parameters, export size, latency of one text."""
     return _table("Model sizes (parameters of the whole classifier, the SavedModel on disk, one text per request; "
                   "memory: what one request of 10,000 short texts adds to the loaded export's resident memory, "
-                  "`benchmarks.served_memory`):", rows, _size_cells, key=lambda r: (r["dataset"], (r.get("parameters") or {}).get("total") or 0))
+                  "`benchmarks.served_memory`):", rows, _size_cells,
+                  key=lambda r: (r["dataset"], (r.get("parameters") or {}).get("total") or 0))
 
 
 def _size_cells(r):

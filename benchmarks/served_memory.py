@@ -10,11 +10,10 @@ the test texts, repeated in turn). A model whose memory grows with the vocabular
 """
 
 import json
-import os
 import pathlib
-import subprocess
 import sys
-import tempfile
+
+from benchmarks import timing
 
 REQUEST_TEXTS = 10_000
 REQUEST_WORDS = 12
@@ -59,18 +58,11 @@ def measure(export_path, texts):
             "increase_mb": round(peak - resident, 1)}
 
 
-def in_fresh_process(export_path, texts, timeout=1800):
+def in_fresh_process(export_path, texts):
     """`measure` in a fresh Python process (a process that trained or served before holds memory of its own)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        request_file = pathlib.Path(tmp) / "request.json"
-        request_file.write_text(json.dumps({"export": str(pathlib.Path(export_path).resolve()), "texts": texts}))
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-        result = subprocess.run([sys.executable, "-m", "benchmarks.served_memory", str(request_file)], env=env,
-                                cwd=pathlib.Path(__file__).resolve().parents[1], capture_output=True, text=True,
-                                timeout=timeout, stdin=subprocess.DEVNULL)
-    if result.returncode != 0:
-        raise RuntimeError(f"Measuring the served memory of {export_path} failed: {result.stderr[-2000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return timing.in_fresh_process("benchmarks.served_memory",
+                                   {"export": str(pathlib.Path(export_path).resolve()), "texts": texts},
+                                   f"Measuring the served memory of {export_path}")
 
 
 def main(request_file):

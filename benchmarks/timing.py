@@ -1,10 +1,14 @@
-"""Timing that leaves warm-up and compilation out: per-step timers, steady-state medians, latency percentiles."""
+"""Timing that leaves warm-up and compilation out: per-step timers, steady-state medians, latency percentiles; and
+measurements run in a fresh process (`in_fresh_process`)."""
 
 import json
 import os
 import pathlib
 import re
 import resource
+import subprocess
+import sys
+import tempfile
 import time
 
 import keras
@@ -81,6 +85,22 @@ def token_share(shapes, examples, sequence_length):
     example to `sequence_length`, which is what the stock pipeline computes on. The training speed-up that skipping
     padding can give in the same dtype is about its inverse (a little more: attention grows faster than linearly)."""
     return sum(b * n for b, n in shapes) / (examples * sequence_length)
+
+
+def in_fresh_process(module, request, what, env=None, timeout=1800):
+    """`python -m MODULE REQUEST_JSON` in a fresh process from the repository root (a process that trained or served
+    before holds memory, threads and settings of its own), `request` written as that JSON file and `env` added to
+    the environment; returns its last line of output, read as JSON. `what` names the measurement in its error."""
+    with tempfile.TemporaryDirectory() as tmp:
+        request_file = pathlib.Path(tmp) / "request.json"
+        request_file.write_text(json.dumps(request))
+        result = subprocess.run([sys.executable, "-m", module, str(request_file)],
+                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})},
+                                cwd=pathlib.Path(__file__).resolve().parents[1], capture_output=True, text=True,
+                                timeout=timeout, stdin=subprocess.DEVNULL)
+    if result.returncode != 0:
+        raise RuntimeError(f"{what} failed: {result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def served(export_path):

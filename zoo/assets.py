@@ -189,13 +189,12 @@ class Source:
 class Url(Source):
     """A canonical URL. Archives are extracted. `sha256`: the first file's checksum, or {file name: checksum} for
     any of them; a file without one has its received checksum recorded instead (trust on first download, in the
-    cache's record and every run's provenance). `max_unpacked_bytes` bounds what an archive may unpack to."""
+    cache's record and every run's provenance). An archive unpacks to at most MAX_UNPACKED_BYTES."""
 
     url: str
     sha256: object = None
     # Further URLs that make up the same asset (a corpus published as several archives), unpacked side by side.
     parts: tuple = ()
-    max_unpacked_bytes: int = None
 
     def expected_sha256(self, index, name):
         if isinstance(self.sha256, dict):
@@ -221,7 +220,7 @@ class Url(Source):
                 shutil.copyfileobj(response, f)
             received[name] = _check_sha256(download, self.expected_sha256(i, name))
             if zipfile.is_zipfile(download) or tarfile.is_tarfile(download):
-                safe_extract(download, content, max_bytes=self.max_unpacked_bytes or MAX_UNPACKED_BYTES)
+                safe_extract(download, content)
                 download.unlink()
             else:
                 os.replace(download, content / name)

@@ -84,6 +84,8 @@ def _train_and_evaluate(run):
     started = time.time()
     recipe, runtime, stages = run.recipe, run.runtime, run.stages
     run.run_dir.mkdir(parents=True, exist_ok=True)
+    if run.export_dir is not None:
+        runs.check_writable(run.export_dir, "export_dir")  # Before the data is read and the model trained.
     stages("data")
     dataset = run.dataset or datasets.for_recipe(recipe, runtime.seed)
     print(f"Dataset {dataset.name} ({dataset.variant}, from {dataset.source['source']}): "
@@ -95,7 +97,6 @@ def _train_and_evaluate(run):
               + " and ".join(f"{c['used']} of {c['available']} {s}" for s, c in capped.items())
               + " examples (stratified samples); max_examples=0 (--max_examples=0) uses all of them.")
     if run.export_dir is not None:
-        runs.check_writable(run.export_dir, "export_dir")  # Before training, not after it.
         target = {"recipe": recipe, "dataset": dataset.summary()}
         run = dataclasses.replace(run, model_name=run.model_name or export.default_model_name(target))
         export.check_export_target(run.export_dir, run.model_name, export.data_identity(target, dataset.class_names),

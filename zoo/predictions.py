@@ -97,7 +97,7 @@ class _Writer:
 
 
 def _chunks(records, size):
-    """Lists of up to `size` of `records`."""
+    """Lists of up to `size` of `records` (itertools.batched is Python 3.12's)."""
     chunk = []
     for record in records:
         chunk.append(record)

@@ -3,6 +3,7 @@
 import codecs
 import html
 import re
+import threading
 
 _WHITESPACE = re.compile(r"\s+")
 _TAGS = re.compile(r"<[^>]{0,2000}>")
@@ -25,6 +26,24 @@ def cut_to_input_limit(texts):
     return tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
 
 
+# One error handler for every decoder (registered once: codecs keeps each handler for the life of the process). It
+# replaces as "replace" does and counts, per thread: a stream is decoded in the thread that reads it.
+_REPLACE = "textzoo-replace"
+_replacements = threading.local()
+
+
+def _replace_and_count(error):
+    _replacements.count = getattr(_replacements, "count", 0) + 1
+    return "\ufffd", error.end
+
+
+codecs.register_error(_REPLACE, _replace_and_count)
+
+
+def _replacements_so_far():
+    return getattr(_replacements, "count", 0)
+
+
 class DecodeCounter:
     """Decodes bytes (UTF-8 unless told otherwise), replacing bytes the encoding cannot read with U+FFFD, and counts
     the texts that needed it (reported, and warned about by `zoo.datasets.load`; never fatal)."""
@@ -38,14 +57,13 @@ class DecodeCounter:
         self.encoding = encoding
         self.texts_with_replacements = 0
         self.examples = []
-        # A file read as a stream is decoded ahead of its records: this handler notes that a byte was replaced.
-        self._replaced = False
-        self._errors = f"textzoo-replace-{id(self)}"
-        codecs.register_error(self._errors, self._replace)
+        # Where the replacements counted in this thread stood when the last decoding began.
+        self._since = _replacements_so_far()
 
-    def _replace(self, error):
-        self._replaced = True
-        return "\ufffd", error.end
+    @property
+    def _replaced(self):
+        """Whether bytes were replaced since the last decoding began (a stream decodes ahead of its records)."""
+        return _replacements_so_far() != self._since
 
     def _count(self, texts, where):
         self.texts_with_replacements += texts
@@ -54,8 +72,8 @@ class DecodeCounter:
 
     def decode(self, data, where=""):
         """One text's bytes."""
-        self._replaced = False
-        text = data.decode(self.encoding, errors=self._errors)
+        self._since = _replacements_so_far()
+        text = data.decode(self.encoding, errors=_REPLACE)
         if self._replaced:
             self._count(1, where)
         return text
@@ -64,9 +82,9 @@ class DecodeCounter:
         """A text stream of the file at `path`, decoded with replacement: a UTF-8 byte-order mark (Excel's "CSV
         UTF-8") is skipped; `newline` is the one string that ends a line (`open`'s). `count_text` then counts each
         text read from it that holds a replacement."""
-        self._replaced = False
+        self._since = _replacements_so_far()
         encoding = "utf-8-sig" if codecs.lookup(self.encoding).name == "utf-8" else self.encoding
-        return open(path, encoding=encoding, errors=self._errors, newline=newline)
+        return open(path, encoding=encoding, errors=_REPLACE, newline=newline)
 
     def count_text(self, text, where=""):
         """Counts `text`, read from a stream of `open`, if it holds a replacement. The stream decodes ahead of what

@@ -117,7 +117,6 @@ def _records(path, stream):
         return
     stream.seek(0)
     for line_number, line in enumerate(stream, start=1):
-        line = line.lstrip("\ufeff") if line_number == 1 else line
         if not line.strip():
             continue
         row = _json_value(line, f"{path}:{line_number}")
@@ -127,7 +126,7 @@ def _records(path, stream):
 
 
 def _check_header(path, header):
-    """A header whose columns are found by name: none empty or given twice (the last would win without a word)."""
+    """A header whose columns are found by name: none given twice (the last would win without a word)."""
     lowered = [h.strip().lower() for h in header]
     repeated = sorted({h for h in lowered if lowered.count(h) > 1})
     if repeated:
@@ -323,6 +322,11 @@ def _decoder(encoding):
         raise DatasetError(str(e))
 
 
+def _column_list(text_columns):
+    """Text columns as a list: a sequence of names, or one string of names separated by commas."""
+    return [c for c in text_columns.split(",") if c] if isinstance(text_columns, str) else list(text_columns)
+
+
 def _joined_text(row, text_columns, path, line_number):
     parts = [_column(row, c, path, line_number) for c in text_columns]
     return text_lib.cut_text("\n\n".join(str(p) for p in parts if p not in (None, "")))
@@ -360,11 +364,11 @@ def read_table(path, text_columns=("text",), label_column="label", class_names=N
             name order as one dataset (split later).
         validation_path, test_path: files to use as those splits instead of splitting them off the train data.
         class_names: the class set, in order; default: the labels of the train data, in order of first appearance
-            (sorted numerically if all are integers). Validation and test labels must be in it.
+            (sorted by value where all are numbers; labels spelling one number are one class). Validation and test
+            labels must be in it.
         encoding: the files' text encoding (a Python codec name); bytes it cannot read become U+FFFD, counted.
     """
-    if isinstance(text_columns, str):
-        text_columns = [c for c in text_columns.split(",") if c]
+    text_columns = _column_list(text_columns)
     files = _split_files(path, validation_path, test_path)
     decoder = _decoder(encoding)
     read = {split: _read_table_files(paths, text_columns, label_column, decoder) for split, paths in files.items()}
@@ -405,12 +409,11 @@ class TextFile:
             raise DatasetError(f"{self.path}: unknown file type {suffix!r}. Allowed: "
                                f"{', '.join(_TABLE_SUFFIXES + _TEXT_SUFFIXES)}.")
         self._text = suffix in _TEXT_SUFFIXES
-        self._text_columns = [c for c in text_columns.split(",") if c] if isinstance(text_columns, str) \
-            else list(text_columns)
+        self._text_columns = _column_list(text_columns)
         self._label_column = label_column
         self._classes = _ClassIndex(class_names, " (the model's classes)")
         self.encoding = encoding
-        self.labelled = None
+        self.labelled = False if self._text else None  # A table's: whether its first record has the label column.
         decoder = _decoder(encoding)
         self.count = sum(1 for _ in self._read(decoder))
         if not self.count:
@@ -431,7 +434,6 @@ class TextFile:
                         text = text_lib.cut_text(text)
                         decoder.count_text(text, f"{self.path}:{line_number}")
                         yield line_number, text, None
-            self.labelled = False
             return
         for line_number, row in _read_records(self.path, decoder):
             where = f"{self.path}:{line_number}"
